@@ -1,0 +1,242 @@
+//! Command-line arguments and the commands they run.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use netra_runtime::{
+    InvokeError, Limits, PluginSettings, RunContext, Runtime, RuntimeConfig, World,
+};
+
+/// netra: a host for AI agents and tools that run as sandboxed WebAssembly components.
+#[derive(Parser, Debug)]
+#[command(name = "netra", version, about)]
+pub struct Cli {
+    /// Write logs as JSON lines.
+    #[arg(long, global = true)]
+    pub log_json: bool,
+    /// Where compiled components are cached [default: $NETRA_CACHE_DIR, else
+    /// $XDG_CACHE_HOME/netra, else ~/.cache/netra].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Work with plugin components.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Call tools without a server.
+    #[command(subcommand)]
+    Tool(ToolCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PluginCommand {
+    /// Print a component's world, imports, exports and tool descriptors.
+    Inspect {
+        /// The component (.wasm).
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ToolCommand {
+    /// Call one tool of a plugin in a fresh instance and print its JSON result.
+    Call {
+        /// The component (.wasm).
+        file: PathBuf,
+        /// The tool's name.
+        tool: String,
+        /// The arguments, a JSON object.
+        #[arg(default_value = "{}")]
+        arguments: String,
+        /// Wall-clock limit for the call, in milliseconds.
+        #[arg(long, default_value_t = 10_000)]
+        deadline_ms: u64,
+        /// Memory limit, in MiB.
+        #[arg(long, default_value_t = 64)]
+        memory_mib: usize,
+        /// Fuel limit (turns on fuel metering).
+        #[arg(long)]
+        fuel: Option<u64>,
+        /// A config value the plugin can read, as KEY=VALUE (repeatable).
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        config: Vec<String>,
+        /// The user id the call is made for.
+        #[arg(long, default_value = "cli")]
+        user: String,
+    },
+}
+
+/// Runs the parsed command; errors are printed here.
+pub async fn run(cli: Cli) -> ExitCode {
+    match dispatch(cli).await {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let cache_dir = cli.cache_dir.or_else(default_cache_dir);
+    match cli.command {
+        Command::Plugin(PluginCommand::Inspect { file }) => {
+            let runtime = Runtime::new(RuntimeConfig {
+                cache_dir,
+                ..RuntimeConfig::default()
+            })?;
+            inspect(&runtime, &file).await
+        }
+        Command::Tool(ToolCommand::Call {
+            file,
+            tool,
+            arguments,
+            deadline_ms,
+            memory_mib,
+            fuel,
+            config,
+            user,
+        }) => {
+            let limits = Limits {
+                memory_bytes: memory_mib.saturating_mul(1 << 20),
+                deadline: Duration::from_millis(deadline_ms),
+                fuel,
+                ..Limits::default()
+            };
+            let runtime = Runtime::new(RuntimeConfig {
+                cache_dir,
+                fuel: fuel.is_some(),
+                max_instances: 16,
+                max_memory_bytes: limits.memory_bytes.max(1 << 20),
+                ..RuntimeConfig::default()
+            })?;
+            let mut settings = PluginSettings::new(plugin_name(&file));
+            settings.limits = Some(limits);
+            for pair in config {
+                let (key, value) = pair
+                    .split_once('=')
+                    .ok_or_else(|| anyhow::anyhow!("--config expects KEY=VALUE, got {pair:?}"))?;
+                settings.config.insert(key.to_string(), value.to_string());
+            }
+            settings.kv = Some(std::sync::Arc::new(netra_runtime::MemoryKv::default()));
+            call(&runtime, &file, settings, &tool, &arguments, &user).await
+        }
+    }
+}
+
+async fn inspect(runtime: &Runtime, file: &Path) -> anyhow::Result<ExitCode> {
+    let wasm = read(file)?;
+    let info = runtime.inspect(wasm).await?;
+    println!("file:    {}", file.display());
+    println!("sha256:  {}", info.digest);
+    match info.world {
+        Some(world) => println!("world:   {}", world.wit_name()),
+        None => println!("world:   none (exports no netra:plugin interface)"),
+    }
+    println!("imports:");
+    for name in &info.imports {
+        println!("  {name}");
+    }
+    println!("exports:");
+    for name in &info.exports {
+        println!("  {name}");
+    }
+    if info.world == Some(World::Tool) {
+        println!("tools:");
+        for tool in &info.tools {
+            println!("  {}: {}", tool.name, tool.description);
+            println!("    input schema:  {}", compact(&tool.input_schema));
+            if let Some(output) = &tool.output_schema {
+                println!("    output schema: {}", compact(output));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn call(
+    runtime: &Runtime,
+    file: &Path,
+    settings: PluginSettings,
+    tool: &str,
+    arguments: &str,
+    user: &str,
+) -> anyhow::Result<ExitCode> {
+    if let Err(err) = serde_json::from_str::<serde_json::Value>(arguments) {
+        eprintln!("error: the arguments are not valid JSON: {err}");
+        return Ok(ExitCode::from(2));
+    }
+    let wasm = read(file)?;
+    let plugin = runtime.load_tool(wasm, settings).await?;
+    if !plugin.tools().iter().any(|t| t.name == tool) {
+        let names: Vec<_> = plugin.tools().iter().map(|t| t.name.as_str()).collect();
+        eprintln!(
+            "error: {} has no tool {tool:?}; it has: {}",
+            file.display(),
+            names.join(", ")
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let ctx = RunContext {
+        user_id: user.to_string(),
+        thread_id: "cli".to_string(),
+        run_id: "cli".to_string(),
+    };
+    match plugin.call(ctx, tool, arguments).await {
+        Ok(json) => {
+            println!("{}", pretty(&json));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err @ InvokeError::Tool(_)) => {
+            eprintln!("error: {tool}: {err}");
+            Ok(ExitCode::FAILURE)
+        }
+        Err(err) => {
+            eprintln!("error: {tool}: {} ({})", err, err.code());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn read(file: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))
+}
+
+fn plugin_name(file: &Path) -> String {
+    file.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "plugin".to_string())
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("NETRA_CACHE_DIR") {
+        return Some(dir.into());
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return Some(PathBuf::from(dir).join("netra"));
+    }
+    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache").join("netra"))
+}
+
+/// Pretty-prints JSON objects and arrays; scalars print as they are.
+fn pretty(json: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(value @ (serde_json::Value::Object(_) | serde_json::Value::Array(_))) => {
+            serde_json::to_string_pretty(&value).unwrap_or_else(|_| json.to_string())
+        }
+        _ => json.to_string(),
+    }
+}
+
+fn compact(json: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(value) => value.to_string(),
+        Err(_) => json.to_string(),
+    }
+}

@@ -1,0 +1,151 @@
+//! The `netra` binary as a plugin author uses it: `plugin inspect` and
+//! `tool call` on real components, through the runtime the server uses.
+
+use std::process::{Command, Output};
+
+use netra_tests::guest;
+
+struct Cli {
+    cache: tempfile::TempDir,
+}
+
+impl Cli {
+    fn new() -> Self {
+        Self {
+            cache: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_netra"))
+            .arg("--cache-dir")
+            .arg(self.cache.path())
+            .args(args)
+            .env("NETRA_LOG", "netra_runtime=info")
+            .output()
+            .expect("netra runs")
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn path(crate_name: &str) -> String {
+    guest(crate_name).display().to_string()
+}
+
+#[test]
+fn tool_call_prints_the_result() {
+    let cli = Cli::new();
+    let out = cli.run(&[
+        "tool",
+        "call",
+        &path("calculator"),
+        "calculate",
+        r#"{"expression":"2+3*4"}"#,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "14");
+}
+
+#[test]
+fn tool_call_reports_a_tool_error_with_a_non_zero_exit() {
+    let cli = Cli::new();
+    let out = cli.run(&[
+        "tool",
+        "call",
+        &path("calculator"),
+        "calculate",
+        r#"{"expression":"2+"}"#,
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("invalid arguments") && err.contains("position 2"),
+        "{err}"
+    );
+    assert!(stdout(&out).is_empty());
+}
+
+#[test]
+fn tool_call_rejects_bad_json_and_unknown_tools() {
+    let cli = Cli::new();
+    let out = cli.run(&[
+        "tool",
+        "call",
+        &path("calculator"),
+        "calculate",
+        "{not json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not valid JSON"), "{}", stderr(&out));
+
+    let out = cli.run(&["tool", "call", &path("calculator"), "nope", "{}"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("calculate"), "{}", stderr(&out));
+
+    let out = cli.run(&["tool", "call", "/no/such/file.wasm", "calculate", "{}"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("cannot read"), "{}", stderr(&out));
+}
+
+#[test]
+fn tool_call_stops_a_runaway_guest() {
+    let cli = Cli::new();
+    let out = cli.run(&[
+        "tool",
+        "call",
+        "--deadline-ms",
+        "100",
+        &path("fixture-spin"),
+        "spin",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("timed out after 100 ms"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn inspect_prints_world_and_descriptors() {
+    let cli = Cli::new();
+    let out = cli.run(&["plugin", "inspect", &path("calculator")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("world:   netra:plugin/tool-plugin@0.1.0"),
+        "{text}"
+    );
+    assert!(text.contains("calculate:"), "{text}");
+    assert!(text.contains("\"expression\""), "{text}");
+}
+
+#[test]
+fn a_second_start_loads_from_the_cache() {
+    let cli = Cli::new();
+    let args = [
+        "tool",
+        "call",
+        &path("text"),
+        "slugify",
+        r#"{"text":"Hello, World"}"#,
+    ];
+    let first = cli.run(&args);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(
+        stderr(&first).contains("cache=Compiled"),
+        "{}",
+        stderr(&first)
+    );
+    let second = cli.run(&args);
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert!(stderr(&second).contains("cache=Hit"), "{}", stderr(&second));
+    assert_eq!(stdout(&first), stdout(&second));
+}

@@ -1,0 +1,72 @@
+//! Settings of the engine and the per-request limits.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the engine is built. Fixed for the life of a [`crate::Runtime`].
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Where compiled components are cached; `None` compiles on every load.
+    pub cache_dir: Option<PathBuf>,
+    /// How often the epoch ticker advances. Deadlines are checked and running
+    /// guests yield to other tasks at this granularity.
+    pub epoch_tick: Duration,
+    /// How many component instances may be alive at once across the host (the
+    /// size of the pooling allocator). Requests over it fail fast.
+    pub max_instances: u32,
+    /// The largest linear memory any plugin may be granted, in bytes; it sizes
+    /// the pool's memory slots.
+    pub max_memory_bytes: usize,
+    /// Bytes of each linear memory kept resident (reset with `memset` instead of
+    /// `madvise`) when a slot is reused. Small components start faster with it.
+    pub memory_keep_resident: usize,
+    /// Whether the engine meters fuel. Needed for [`Limits::fuel`]; costs some
+    /// speed on every call, so it is off by default.
+    pub fuel: bool,
+    /// Limits applied to a plugin that does not set its own.
+    pub default_limits: Limits,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            cache_dir: None,
+            epoch_tick: Duration::from_millis(1),
+            max_instances: 1000,
+            max_memory_bytes: 1 << 30,
+            memory_keep_resident: 1 << 20,
+            fuel: false,
+            default_limits: Limits::default(),
+        }
+    }
+}
+
+/// Limits on one request's store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest total linear memory, in bytes.
+    pub memory_bytes: usize,
+    /// Wall-clock time a single call may take.
+    pub deadline: Duration,
+    /// Fuel for a single call, when the engine meters fuel.
+    pub fuel: Option<u64>,
+    /// Most core instances a store may create (a component has several).
+    pub instances: usize,
+    /// Most tables a store may create.
+    pub tables: usize,
+    /// Most elements any one table may hold.
+    pub table_elements: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 64 << 20,
+            deadline: Duration::from_secs(10),
+            fuel: None,
+            instances: 64,
+            tables: 64,
+            table_elements: 100_000,
+        }
+    }
+}

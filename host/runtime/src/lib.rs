@@ -1,0 +1,30 @@
+//! netra's WebAssembly runtime.
+//!
+//! One [`Runtime`] owns one `wasmtime::Engine` (pooling allocator, copy-on-write
+//! memory images, epoch interruption, async support), a disk cache of compiled
+//! components, and the linker with netra's host interfaces. Plugins are loaded
+//! once into a [`ToolPlugin`] (a compiled component plus its `InstancePre`), and
+//! every request gets a fresh `Store` and instance from it: nothing a guest keeps
+//! in memory survives from one request to the next.
+//!
+//! The runtime knows nothing of WebSocket, HTTP or the wire protocol: it takes
+//! bytes and JSON strings and returns typed results and errors.
+
+mod bindings;
+mod cache;
+mod config;
+mod engine;
+mod error;
+mod host;
+mod kv;
+mod plugin;
+mod stdio;
+mod store;
+
+pub use bindings::{RunContext, ToolDescriptor, ToolError};
+pub use cache::CacheOutcome;
+pub use config::{Limits, RuntimeConfig};
+pub use engine::Runtime;
+pub use error::{InvokeError, LoadError};
+pub use kv::{KvError, KvScope, KvStore, MemoryKv};
+pub use plugin::{PluginInfo, PluginSettings, ToolInstance, ToolPlugin, World};

@@ -1,0 +1,479 @@
+//! Loading plugins and calling them, each request in a fresh instance.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{Component, ResourceTable};
+use wasmtime::{PoolConcurrencyLimitError, Store, Trap, UpdateDeadline};
+use wasmtime_wasi::WasiCtx;
+
+use crate::bindings::{
+    AGENT_EXPORT, RunContext, TOOL_EXPORT, ToolDescriptor, ToolError, ToolPluginPre,
+};
+use crate::cache::CacheOutcome;
+use crate::config::Limits;
+use crate::engine::Runtime;
+use crate::error::{InvokeError, LoadError};
+use crate::host::GuestCtx;
+use crate::kv::KvStore;
+use crate::stdio::{GuestOutput, Stream};
+use crate::store::{Limiter, PluginShared, StoreState};
+
+/// The generated per-instance bindings of the tool world.
+type ToolBindings = crate::bindings::generated_tool::ToolPlugin;
+
+/// `describe` must answer within this time at load.
+const DESCRIBE_DEADLINE: Duration = Duration::from_secs(5);
+/// Longest tool name.
+const MAX_TOOL_NAME: usize = 64;
+
+/// Which world a component implements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum World {
+    /// `netra:plugin/tool-plugin`.
+    Tool,
+    /// `netra:plugin/agent-plugin`.
+    Agent,
+}
+
+impl World {
+    /// The world's WIT name.
+    pub fn wit_name(self) -> &'static str {
+        match self {
+            World::Tool => "netra:plugin/tool-plugin@0.1.0",
+            World::Agent => "netra:plugin/agent-plugin@0.1.0",
+        }
+    }
+}
+
+/// What the operator decided for one plugin.
+#[derive(Clone)]
+pub struct PluginSettings {
+    /// The plugin's name (used in logs and to scope kv).
+    pub name: String,
+    /// Limits of each of its stores; `None` uses the runtime's defaults.
+    pub limits: Option<Limits>,
+    /// Values the plugin reads through the `config` interface.
+    pub config: BTreeMap<String, String>,
+    /// Its key-value backend; `None` means kv is not granted.
+    pub kv: Option<Arc<dyn KvStore>>,
+}
+
+impl PluginSettings {
+    /// Settings with nothing granted and default limits.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            limits: None,
+            config: BTreeMap::new(),
+            kv: None,
+        }
+    }
+}
+
+/// What `inspect` learns about a component.
+#[derive(Clone, Debug)]
+pub struct PluginInfo {
+    /// The world it implements, if any.
+    pub world: Option<World>,
+    /// Its imported interfaces.
+    pub imports: Vec<String>,
+    /// Its exported interfaces.
+    pub exports: Vec<String>,
+    /// For a tool plugin, its tools.
+    pub tools: Vec<ToolDescriptor>,
+    /// The SHA-256 of its bytes.
+    pub digest: String,
+}
+
+/// A loaded tool plugin: compiled, linked, described. Cheap to clone.
+#[derive(Clone)]
+pub struct ToolPlugin {
+    inner: Arc<ToolPluginInner>,
+}
+
+struct ToolPluginInner {
+    runtime: Runtime,
+    shared: Arc<PluginShared>,
+    pre: ToolPluginPre<StoreState>,
+    tools: Vec<ToolDescriptor>,
+    digest: String,
+    cache: CacheOutcome,
+}
+
+/// The error a store's epoch callback raises when the call's deadline passed.
+#[derive(Debug)]
+struct DeadlineExceeded;
+
+impl std::fmt::Display for DeadlineExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("deadline exceeded")
+    }
+}
+
+impl std::error::Error for DeadlineExceeded {}
+
+impl Runtime {
+    /// Compiles (or loads from the cache) a component, off the async threads.
+    async fn compile(
+        &self,
+        wasm: Arc<[u8]>,
+    ) -> Result<(Component, CacheOutcome, String), LoadError> {
+        let runtime = self.clone();
+        let (component, outcome, digest) = tokio::task::spawn_blocking(move || {
+            runtime.inner.cache.load(&runtime.inner.engine, &wasm)
+        })
+        .await
+        .map_err(|e| LoadError::Io(format!("compile task failed: {e}")))??;
+        let counter = match outcome {
+            CacheOutcome::Hit => &self.inner.cache_hits,
+            CacheOutcome::Compiled => &self.inner.compiled,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        Ok((component, outcome, digest))
+    }
+
+    /// Loads a tool plugin: compiles it, checks that it implements the tool
+    /// world and links, and asks it to describe its tools.
+    pub async fn load_tool(
+        &self,
+        wasm: impl Into<Arc<[u8]>>,
+        settings: PluginSettings,
+    ) -> Result<ToolPlugin, LoadError> {
+        let (component, cache, digest) = self.compile(wasm.into()).await?;
+        let exports = export_names(self, &component);
+        if !exports.iter().any(|name| name == TOOL_EXPORT) {
+            return Err(LoadError::WrongWorld {
+                expected: World::Tool.wit_name(),
+                found: if exports.is_empty() {
+                    "nothing".into()
+                } else {
+                    exports.join(", ")
+                },
+            });
+        }
+        let pre = self
+            .inner
+            .tool_linker
+            .instantiate_pre(&component)
+            .and_then(ToolPluginPre::new)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        // Map the memory images now rather than on the first request.
+        component
+            .initialize_copy_on_write_image()
+            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        let limits = settings
+            .limits
+            .unwrap_or_else(|| self.inner.config.default_limits.clone());
+        let shared = Arc::new(PluginShared {
+            name: settings.name.into(),
+            limits,
+            config: settings.config,
+            kv: settings.kv,
+        });
+        let mut plugin = ToolPlugin {
+            inner: Arc::new(ToolPluginInner {
+                runtime: self.clone(),
+                shared,
+                pre,
+                tools: Vec::new(),
+                digest,
+                cache,
+            }),
+        };
+        let tools = plugin.describe().await?;
+        validate_tools(&tools)?;
+        match Arc::get_mut(&mut plugin.inner) {
+            Some(inner) => inner.tools = tools,
+            None => return Err(LoadError::Io("plugin handle escaped during load".into())),
+        }
+        tracing::info!(
+            plugin = %plugin.name(),
+            digest = %&plugin.digest()[..12],
+            cache = ?plugin.cache_outcome(),
+            tools = plugin.tools().len(),
+            "loaded tool plugin"
+        );
+        Ok(plugin)
+    }
+
+    /// Reports a component's world, imports, exports and (for tools) its
+    /// descriptors, with nothing granted.
+    pub async fn inspect(&self, wasm: impl Into<Arc<[u8]>>) -> Result<PluginInfo, LoadError> {
+        let wasm = wasm.into();
+        let (component, _, digest) = self.compile(wasm.clone()).await?;
+        let exports = export_names(self, &component);
+        let imports = component
+            .component_type()
+            .imports(&self.inner.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let world = if exports.iter().any(|e| e == TOOL_EXPORT) {
+            Some(World::Tool)
+        } else if exports.iter().any(|e| e == AGENT_EXPORT) {
+            Some(World::Agent)
+        } else {
+            None
+        };
+        let tools = match world {
+            Some(World::Tool) => self
+                .load_tool(wasm, PluginSettings::new("inspect"))
+                .await?
+                .tools()
+                .to_vec(),
+            _ => Vec::new(),
+        };
+        Ok(PluginInfo {
+            world,
+            imports,
+            exports,
+            tools,
+            digest,
+        })
+    }
+}
+
+fn export_names(runtime: &Runtime, component: &Component) -> Vec<String> {
+    component
+        .component_type()
+        .exports(&runtime.inner.engine)
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
+fn validate_tools(tools: &[ToolDescriptor]) -> Result<(), LoadError> {
+    let mut seen = std::collections::HashSet::new();
+    for tool in tools {
+        let name = &tool.name;
+        let valid = !name.is_empty()
+            && name.len() <= MAX_TOOL_NAME
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if !valid {
+            return Err(LoadError::InvalidDescriptor(format!(
+                "tool name {name:?} must be 1-{MAX_TOOL_NAME} characters of a-z, 0-9, `_` or `-`"
+            )));
+        }
+        if !seen.insert(name.as_str()) {
+            return Err(LoadError::InvalidDescriptor(format!(
+                "tool {name:?} is described twice"
+            )));
+        }
+        let schema: serde_json::Value = serde_json::from_str(&tool.input_schema).map_err(|e| {
+            LoadError::InvalidDescriptor(format!("tool {name:?}: input schema is not JSON: {e}"))
+        })?;
+        if !schema.is_object() {
+            return Err(LoadError::InvalidDescriptor(format!(
+                "tool {name:?}: input schema must be a JSON object"
+            )));
+        }
+        if let Some(output) = &tool.output_schema {
+            serde_json::from_str::<serde_json::Value>(output).map_err(|e| {
+                LoadError::InvalidDescriptor(format!(
+                    "tool {name:?}: output schema is not JSON: {e}"
+                ))
+            })?;
+        }
+    }
+    Ok(())
+}
+
+impl ToolPlugin {
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.inner.shared.name
+    }
+
+    /// Its tools, as described at load.
+    pub fn tools(&self) -> &[ToolDescriptor] {
+        &self.inner.tools
+    }
+
+    /// The SHA-256 of its component bytes, hex encoded.
+    pub fn digest(&self) -> &str {
+        &self.inner.digest
+    }
+
+    /// Whether loading it compiled the component or hit the cache.
+    pub fn cache_outcome(&self) -> CacheOutcome {
+        self.inner.cache
+    }
+
+    /// The limits of each of its stores.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.shared.limits
+    }
+
+    /// Creates a fresh instance for one request. Calls on it share the
+    /// instance's memory; a new request must use a new instance.
+    pub async fn instantiate(&self, ctx: RunContext) -> Result<ToolInstance, InvokeError> {
+        let mut store = self.new_store(&ctx.user_id);
+        let deadline = self.inner.shared.limits.deadline;
+        store.data_mut().deadline = Instant::now() + deadline;
+        match self.inner.pre.instantiate_async(&mut store).await {
+            Ok(bindings) => Ok(ToolInstance {
+                plugin: self.clone(),
+                store,
+                bindings,
+                ctx,
+                poisoned: false,
+            }),
+            Err(err) if err.is::<PoolConcurrencyLimitError>() => {
+                Err(InvokeError::Capacity(format!("{err}")))
+            }
+            Err(err) => match classify(&store, err, deadline) {
+                InvokeError::Trap { trap, message } if trap == "host error" => {
+                    Err(InvokeError::Instantiate(message))
+                }
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Calls `tool` in a fresh instance that is dropped afterwards: the
+    /// path of a single request.
+    pub async fn call(
+        &self,
+        ctx: RunContext,
+        tool: &str,
+        arguments: &str,
+    ) -> Result<String, InvokeError> {
+        self.instantiate(ctx).await?.invoke(tool, arguments).await
+    }
+
+    async fn describe(&self) -> Result<Vec<ToolDescriptor>, LoadError> {
+        let ctx = RunContext {
+            user_id: String::new(),
+            thread_id: String::new(),
+            run_id: String::new(),
+        };
+        let mut instance = self.instantiate(ctx).await.map_err(LoadError::Describe)?;
+        let deadline = DESCRIBE_DEADLINE.min(self.inner.shared.limits.deadline);
+        instance.store.data_mut().deadline = Instant::now() + deadline;
+        let result = instance
+            .bindings
+            .netra_plugin_tool()
+            .call_describe(&mut instance.store)
+            .await;
+        result.map_err(|err| LoadError::Describe(classify(&instance.store, err, deadline)))
+    }
+
+    fn new_store(&self, user_id: &str) -> Store<StoreState> {
+        let shared = &self.inner.shared;
+        let stderr = GuestOutput::new(shared.name.clone(), Stream::Stderr);
+        // Deny by default: no preopened directories, no environment, no
+        // arguments, no network, empty stdin.
+        let wasi = WasiCtx::builder()
+            .stdout(GuestOutput::new(shared.name.clone(), Stream::Stdout))
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let state = StoreState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: Limiter::new(&shared.limits),
+            deadline: Instant::now() + shared.limits.deadline,
+            guest: GuestCtx {
+                plugin: shared.clone(),
+                user_id: user_id.to_string(),
+            },
+            stderr,
+        };
+        let runtime = &self.inner.runtime.inner;
+        let mut store = Store::new(&runtime.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|store| {
+            if Instant::now() >= store.data().deadline {
+                Err(wasmtime::Error::new(DeadlineExceeded))
+            } else {
+                // Let other tasks on this thread run, then keep going.
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        if runtime.config.fuel {
+            // With metering on, a plugin without a fuel limit gets all it wants.
+            let _ = store.set_fuel(shared.limits.fuel.unwrap_or(u64::MAX));
+        }
+        store
+    }
+}
+
+/// One request's instance of a tool plugin. Dropping it frees the instance.
+pub struct ToolInstance {
+    plugin: ToolPlugin,
+    store: Store<StoreState>,
+    bindings: ToolBindings,
+    ctx: RunContext,
+    poisoned: bool,
+}
+
+impl ToolInstance {
+    /// Calls `tool` with JSON `arguments` and returns its JSON result.
+    pub async fn invoke(&mut self, tool: &str, arguments: &str) -> Result<String, InvokeError> {
+        if self.poisoned {
+            return Err(InvokeError::Poisoned);
+        }
+        let limits = &self.plugin.inner.shared.limits;
+        let deadline = limits.deadline;
+        self.store.data_mut().deadline = Instant::now() + deadline;
+        if let (true, Some(fuel)) = (self.plugin.inner.runtime.inner.config.fuel, limits.fuel) {
+            let _ = self.store.set_fuel(fuel);
+        }
+        let result = self
+            .bindings
+            .netra_plugin_tool()
+            .call_invoke(&mut self.store, &self.ctx, tool, &arguments.to_string())
+            .await;
+        match result {
+            Ok(Ok(json)) => match serde_json::from_str::<serde::de::IgnoredAny>(&json) {
+                Ok(_) => Ok(json),
+                Err(e) => Err(InvokeError::Tool(ToolError::Failed(format!(
+                    "tool returned invalid JSON: {e}"
+                )))),
+            },
+            Ok(Err(err)) => Err(InvokeError::Tool(err)),
+            Err(err) => {
+                let err = classify(&self.store, err, deadline);
+                self.poisoned = err.poisons_instance();
+                Err(err)
+            }
+        }
+    }
+
+    /// The plugin this instance belongs to.
+    pub fn plugin(&self) -> &ToolPlugin {
+        &self.plugin
+    }
+}
+
+/// Turns a failed call into the most precise [`InvokeError`].
+fn classify(store: &Store<StoreState>, err: wasmtime::Error, deadline: Duration) -> InvokeError {
+    let state = store.data();
+    if err.is::<DeadlineExceeded>() {
+        return InvokeError::Timeout(deadline);
+    }
+    if state.limiter.memory_refused {
+        return InvokeError::OutOfMemory {
+            limit: state.limiter.memory_limit,
+        };
+    }
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => InvokeError::StackOverflow,
+        Some(Trap::OutOfFuel) => InvokeError::OutOfFuel,
+        Some(Trap::Interrupt) => InvokeError::Timeout(deadline),
+        Some(trap) => InvokeError::Trap {
+            trap: trap.to_string(),
+            message: state.stderr.tail(),
+        },
+        None => InvokeError::Trap {
+            trap: "host error".into(),
+            message: format!("{err:#}"),
+        },
+    }
+}

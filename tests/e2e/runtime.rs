@@ -1,0 +1,383 @@
+//! The runtime with real guest components: fresh instances, limits, typed
+//! failures, the sandbox and the compile cache.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use netra_runtime::{
+    CacheOutcome, InvokeError, Limits, LoadError, PluginSettings, RunContext, Runtime,
+    RuntimeConfig, ToolError, ToolPlugin,
+};
+use netra_tests::guest_bytes;
+
+fn ctx(user: &str) -> RunContext {
+    RunContext {
+        user_id: user.into(),
+        thread_id: "thr_test".into(),
+        run_id: "run_test".into(),
+    }
+}
+
+fn runtime() -> Runtime {
+    Runtime::new(RuntimeConfig {
+        max_instances: 64,
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime starts")
+}
+
+async fn load(runtime: &Runtime, crate_name: &str, limits: Limits) -> ToolPlugin {
+    let mut settings = PluginSettings::new(crate_name);
+    settings.limits = Some(limits);
+    runtime
+        .load_tool(guest_bytes(crate_name), settings)
+        .await
+        .unwrap_or_else(|e| panic!("loading {crate_name}: {e}"))
+}
+
+async fn calculate(calculator: &ToolPlugin, expression: &str) -> Result<String, InvokeError> {
+    let args = serde_json::json!({ "expression": expression }).to_string();
+    calculator.call(ctx("alice"), "calculate", &args).await
+}
+
+/// After a failure, the same runtime must still serve a well-behaved plugin.
+async fn assert_calculator_still_works(calculator: &ToolPlugin) {
+    assert_eq!(
+        calculate(calculator, "2+3*4")
+            .await
+            .expect("calculator answers"),
+        "14"
+    );
+}
+
+#[tokio::test]
+async fn calculator_evaluates_with_precedence_and_rejects_bad_input() {
+    let rt = runtime();
+    let calc = load(&rt, "calculator", Limits::default()).await;
+    assert_eq!(calc.tools().len(), 1);
+    assert_eq!(calc.tools()[0].name, "calculate");
+    let schema: serde_json::Value = serde_json::from_str(&calc.tools()[0].input_schema).unwrap();
+    assert!(schema["properties"]["expression"].is_object(), "{schema}");
+
+    assert_eq!(calculate(&calc, "2+3*4").await.unwrap(), "14");
+    assert_eq!(calculate(&calc, "(2+3)*4").await.unwrap(), "20");
+    assert_eq!(calculate(&calc, "-2^2").await.unwrap(), "-4");
+    assert_eq!(calculate(&calc, "7/2").await.unwrap(), "3.5");
+    match calculate(&calc, "2+").await {
+        Err(InvokeError::Tool(ToolError::InvalidArguments(msg))) => {
+            assert!(msg.contains("position 2"), "{msg}")
+        }
+        other => panic!("expected invalid-arguments, got {other:?}"),
+    }
+    match calc
+        .call(ctx("alice"), "calculate", r#"{"expr":"1"}"#)
+        .await
+    {
+        Err(InvokeError::Tool(ToolError::InvalidArguments(msg))) => {
+            assert!(msg.contains("expression"), "{msg}")
+        }
+        other => panic!("expected invalid-arguments, got {other:?}"),
+    }
+    match calc.call(ctx("alice"), "no_such_tool", "{}").await {
+        Err(InvokeError::Tool(ToolError::NotFound(_))) => {}
+        other => panic!("expected not-found, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn every_call_gets_a_fresh_instance() {
+    let rt = runtime();
+    let counter = load(&rt, "fixture-counter", Limits::default()).await;
+    for i in 0..1000 {
+        let result = counter.call(ctx("alice"), "count", "{}").await.unwrap();
+        assert_eq!(result, "1", "call {i} saw state left by an earlier call");
+    }
+}
+
+#[tokio::test]
+async fn calls_on_one_instance_share_its_state() {
+    // The converse of the test above, so it cannot pass vacuously: within one
+    // instance the counter does advance.
+    let rt = runtime();
+    let counter = load(&rt, "fixture-counter", Limits::default()).await;
+    let mut instance = counter.instantiate(ctx("alice")).await.unwrap();
+    for expected in 1..=3 {
+        assert_eq!(
+            instance.invoke("count", "{}").await.unwrap(),
+            expected.to_string()
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_infinite_loop_is_stopped_by_the_deadline() {
+    let rt = runtime();
+    let deadline = Duration::from_millis(200);
+    let spin = load(
+        &rt,
+        "fixture-spin",
+        Limits {
+            deadline,
+            ..Limits::default()
+        },
+    )
+    .await;
+    let calc = load(&rt, "calculator", Limits::default()).await;
+    let started = Instant::now();
+    let err = spin.call(ctx("alice"), "spin", "{}").await.unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(err, InvokeError::Timeout(d) if d == deadline),
+        "{err:?}"
+    );
+    assert!(elapsed >= deadline, "stopped early: {elapsed:?}");
+    assert!(
+        elapsed < deadline * 2,
+        "took {elapsed:?} for a {deadline:?} deadline"
+    );
+    assert_calculator_still_works(&calc).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_spinning_guest_does_not_starve_other_calls() {
+    // One thread only: the calculator can finish while the spinner runs only
+    // if the spinner yields at epoch ticks.
+    let rt = runtime();
+    let spin = load(
+        &rt,
+        "fixture-spin",
+        Limits {
+            deadline: Duration::from_secs(2),
+            ..Limits::default()
+        },
+    )
+    .await;
+    let calc = load(&rt, "calculator", Limits::default()).await;
+    let spinner = tokio::spawn(async move { spin.call(ctx("bob"), "spin", "{}").await });
+    tokio::task::yield_now().await;
+    let started = Instant::now();
+    assert_calculator_still_works(&calc).await;
+    assert!(
+        !spinner.is_finished(),
+        "the spinner should still be running"
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(matches!(
+        spinner.await.unwrap(),
+        Err(InvokeError::Timeout(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_memory_bomb_stops_at_the_limit() {
+    let rt = runtime();
+    let limit = 32 << 20;
+    let bomb = load(
+        &rt,
+        "fixture-membomb",
+        Limits {
+            memory_bytes: limit,
+            ..Limits::default()
+        },
+    )
+    .await;
+    let calc = load(&rt, "calculator", Limits::default()).await;
+    let err = bomb.call(ctx("alice"), "allocate", "{}").await.unwrap_err();
+    assert!(
+        matches!(err, InvokeError::OutOfMemory { limit: l } if l == limit),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), "out_of_memory");
+    assert_calculator_still_works(&calc).await;
+}
+
+#[tokio::test]
+async fn a_trap_carries_the_guest_message() {
+    let rt = runtime();
+    let trap = load(&rt, "fixture-trap", Limits::default()).await;
+    let calc = load(&rt, "calculator", Limits::default()).await;
+    let err = trap
+        .call(ctx("alice"), "trap", r#"{"message":"kaboom"}"#)
+        .await
+        .unwrap_err();
+    match &err {
+        InvokeError::Trap { message, .. } => {
+            assert!(message.contains("deliberate trap: kaboom"), "{message}")
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    assert!(err.to_string().contains("kaboom"), "{err}");
+    assert_calculator_still_works(&calc).await;
+}
+
+#[tokio::test]
+async fn a_trapped_instance_cannot_be_reused() {
+    let rt = runtime();
+    let trap = load(&rt, "fixture-trap", Limits::default()).await;
+    let mut instance = trap.instantiate(ctx("alice")).await.unwrap();
+    assert!(matches!(
+        instance.invoke("trap", "{}").await,
+        Err(InvokeError::Trap { .. })
+    ));
+    assert!(matches!(
+        instance.invoke("trap", "{}").await,
+        Err(InvokeError::Poisoned)
+    ));
+}
+
+#[tokio::test]
+async fn unbounded_recursion_is_a_stack_overflow() {
+    let rt = runtime();
+    let recurse = load(&rt, "fixture-recurse", Limits::default()).await;
+    let calc = load(&rt, "calculator", Limits::default()).await;
+    let err = recurse
+        .call(ctx("alice"), "recurse", "{}")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, InvokeError::StackOverflow), "{err:?}");
+    assert_calculator_still_works(&calc).await;
+}
+
+#[tokio::test]
+async fn fuel_limits_stop_a_spinning_guest() {
+    let rt = Runtime::new(RuntimeConfig {
+        fuel: true,
+        max_instances: 8,
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let limits = Limits {
+        fuel: Some(5_000_000),
+        deadline: Duration::from_secs(30),
+        ..Limits::default()
+    };
+    let spin = load(&rt, "fixture-spin", limits.clone()).await;
+    let err = spin.call(ctx("alice"), "spin", "{}").await.unwrap_err();
+    assert!(matches!(err, InvokeError::OutOfFuel), "{err:?}");
+    let calc = load(&rt, "calculator", limits).await;
+    assert_calculator_still_works(&calc).await;
+}
+
+#[tokio::test]
+async fn the_sandbox_denies_environment_files_and_network() {
+    // Even with variables in the host's own environment, none reach the guest.
+    let rt = runtime();
+    let probe = load(&rt, "fixture-sandbox", Limits::default()).await;
+    let report = probe.call(ctx("alice"), "probe", "{}").await.unwrap();
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["env_vars"], 0, "{report}");
+    assert_eq!(report["read_root_dir"], false, "{report}");
+    assert_eq!(report["read_cwd"], false, "{report}");
+    assert_eq!(report["read_etc_passwd"], false, "{report}");
+    assert_eq!(report["tcp_connect"], false, "{report}");
+}
+
+#[tokio::test]
+async fn a_second_start_with_a_warm_cache_compiles_nothing() {
+    let cache = tempfile::tempdir().unwrap();
+    let config = || RuntimeConfig {
+        cache_dir: Some(cache.path().to_path_buf()),
+        max_instances: 8,
+        ..RuntimeConfig::default()
+    };
+    let cold = Runtime::new(config()).unwrap();
+    let plugin = load(&cold, "calculator", Limits::default()).await;
+    assert_eq!(plugin.cache_outcome(), CacheOutcome::Compiled);
+    assert_eq!(cold.compiled_count(), 1);
+    drop((plugin, cold));
+
+    let warm = Runtime::new(config()).unwrap();
+    let plugin = load(&warm, "calculator", Limits::default()).await;
+    assert_eq!(plugin.cache_outcome(), CacheOutcome::Hit);
+    assert_eq!(warm.compiled_count(), 0, "a warm start must not compile");
+    assert_eq!(warm.cache_hit_count(), 1);
+    assert_calculator_still_works(&plugin).await;
+}
+
+#[tokio::test]
+async fn a_corrupt_cache_entry_is_recompiled() {
+    let cache = tempfile::tempdir().unwrap();
+    let config = || RuntimeConfig {
+        cache_dir: Some(cache.path().to_path_buf()),
+        max_instances: 8,
+        ..RuntimeConfig::default()
+    };
+    drop(
+        load(
+            &Runtime::new(config()).unwrap(),
+            "calculator",
+            Limits::default(),
+        )
+        .await,
+    );
+    for entry in std::fs::read_dir(cache.path()).unwrap() {
+        std::fs::write(entry.unwrap().path(), b"not a compiled component").unwrap();
+    }
+    let rt = Runtime::new(config()).unwrap();
+    let plugin = load(&rt, "calculator", Limits::default()).await;
+    assert_eq!(plugin.cache_outcome(), CacheOutcome::Compiled);
+    assert_calculator_still_works(&plugin).await;
+}
+
+#[tokio::test]
+async fn bad_components_are_rejected_with_a_reason() {
+    let rt = runtime();
+    let err = rt
+        .load_tool(b"definitely not wasm".to_vec(), PluginSettings::new("junk"))
+        .await
+        .err()
+        .expect("junk must not load");
+    assert!(matches!(err, LoadError::Compile(_)), "{err}");
+
+    // A core module, not a component.
+    let core_module = b"\0asm\x01\0\0\0".to_vec();
+    let err = rt
+        .load_tool(core_module, PluginSettings::new("core"))
+        .await
+        .err()
+        .expect("a core module must not load");
+    assert!(matches!(err, LoadError::Compile(_)), "{err}");
+}
+
+#[tokio::test]
+async fn concurrent_requests_are_isolated() {
+    let rt = runtime();
+    let counter = Arc::new(load(&rt, "fixture-counter", Limits::default()).await);
+    let mut tasks = Vec::new();
+    for user in 0..32 {
+        let counter = counter.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..20 {
+                let out = counter
+                    .call(ctx(&format!("user{user}")), "count", "{}")
+                    .await
+                    .unwrap();
+                assert_eq!(out, "1");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn inspect_reports_world_and_tools() {
+    let rt = runtime();
+    let info = rt.inspect(guest_bytes("text")).await.unwrap();
+    assert_eq!(info.world, Some(netra_runtime::World::Tool));
+    assert!(info.exports.iter().any(|e| e == "netra:plugin/tool@0.1.0"));
+    let names: Vec<_> = info.tools.iter().map(|t| t.name.as_str()).collect();
+    assert!(
+        names.contains(&"slugify") && names.contains(&"text_stats"),
+        "{names:?}"
+    );
+    assert!(
+        !info
+            .imports
+            .iter()
+            .any(|i| i.starts_with("netra:plugin/events")),
+        "a tool must not import agent interfaces: {:?}",
+        info.imports
+    );
+}
