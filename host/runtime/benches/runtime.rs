@@ -199,7 +199,19 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio");
-    let runtime = Runtime::new(RuntimeConfig::default()).expect("netra runtime");
+    let mut config = RuntimeConfig::default();
+    // Lets a tuning sweep override the default without a rebuild.
+    if let Some(bytes) = std::env::var("NETRA_BENCH_KEEP_RESIDENT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.memory_keep_resident = bytes;
+    }
+    println!(
+        "memory_keep_resident = {} bytes",
+        config.memory_keep_resident
+    );
+    let runtime = Runtime::new(config).expect("netra runtime");
     let plugin = tokio
         .block_on(runtime.load_tool(wasm.clone(), PluginSettings::new("calculator")))
         .expect("load calculator");

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use wasmtime::component::Linker;
-use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::cache::ComponentCache;
 use crate::config::RuntimeConfig;
@@ -101,7 +101,10 @@ fn build_engine(config: &RuntimeConfig) -> wasmtime::Result<Engine> {
         .max_tables_per_component(MAX_TABLES_PER_COMPONENT)
         .max_memory_size(config.max_memory_bytes)
         .linear_memory_keep_resident(config.memory_keep_resident)
-        .table_keep_resident(config.memory_keep_resident);
+        .table_keep_resident(config.memory_keep_resident)
+        // On Linux 6.7+ reset only the pages a request dirtied, and keep them
+        // resident so the next request does not fault them in again.
+        .pagemap_scan(Enabled::Auto);
 
     let mut wasm = wasmtime::Config::new();
     wasm.wasm_component_model(true)
