@@ -2,4 +2,8 @@
 //! server) with real compiled guest components. One test binary with modules
 //! links once instead of once per file.
 
+mod auth;
 mod runtime;
+mod schema;
+mod support;
+mod ws;

@@ -32,6 +32,10 @@ pub enum Command {
     /// Call tools without a server.
     #[command(subcommand)]
     Tool(ToolCommand),
+    /// Serve agents and tools over WebSocket.
+    Serve(crate::serve::ServeArgs),
+    /// Print a signed dev-mode token (the last line of the output).
+    Token(crate::serve::TokenArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -86,6 +90,8 @@ pub async fn run(cli: Cli) -> ExitCode {
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let cache_dir = cli.cache_dir.or_else(default_cache_dir);
     match cli.command {
+        Command::Serve(args) => crate::serve::serve(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Token(args) => crate::serve::token(args).map(|()| ExitCode::SUCCESS),
         Command::Plugin(PluginCommand::Inspect { file }) => {
             let runtime = Runtime::new(RuntimeConfig {
                 cache_dir,

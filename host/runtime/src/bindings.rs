@@ -34,11 +34,14 @@ mod generated {
     }
 }
 
-pub(crate) use generated::agent::netra::plugin::{config, kv, log};
+pub(crate) use generated::agent::AgentPluginPre;
+pub(crate) use generated::agent::netra::plugin::{config, events, kv, llm, log, tools};
 pub(crate) use generated::tool as generated_tool;
 pub(crate) use generated::tool::ToolPluginPre;
 
-pub use generated::agent::netra::plugin::types::{RunContext, ToolDescriptor, ToolError};
+pub use generated::agent::netra::plugin::types::{
+    AgentDescriptor, AgentError, Message, Role, RunContext, ToolDescriptor, ToolError,
+};
 
 /// The interface names a component must export to be a plugin of each world.
 pub(crate) const TOOL_EXPORT: &str = "netra:plugin/tool@0.1.0";

@@ -31,6 +31,7 @@ pub struct Runtime {
 pub(crate) struct RuntimeInner {
     pub(crate) engine: Engine,
     pub(crate) tool_linker: Linker<StoreState>,
+    pub(crate) agent_linker: Linker<StoreState>,
     pub(crate) cache: ComponentCache,
     pub(crate) config: RuntimeConfig,
     pub(crate) compiled: AtomicU64,
@@ -44,6 +45,8 @@ impl Runtime {
         let engine = build_engine(&config).map_err(|e| LoadError::Io(format!("{e:#}")))?;
         let mut tool_linker = Linker::new(&engine);
         host::add_tool_world(&mut tool_linker).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let mut agent_linker = Linker::new(&engine);
+        host::add_agent_world(&mut agent_linker).map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let cache = ComponentCache::new(&engine, config.cache_dir.clone())?;
         let ticker = EpochTicker::start(engine.clone(), config.epoch_tick)
             .map_err(|e| LoadError::Io(format!("cannot start the epoch ticker: {e}")))?;
@@ -51,6 +54,7 @@ impl Runtime {
             inner: Arc::new(RuntimeInner {
                 engine,
                 tool_linker,
+                agent_linker,
                 cache,
                 config,
                 compiled: AtomicU64::new(0),

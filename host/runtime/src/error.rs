@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::bindings::ToolError;
+use crate::bindings::{AgentError, ToolError};
 
 /// Why a call into a plugin did not return a result.
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +14,9 @@ pub enum InvokeError {
     /// The tool ran and returned an error value.
     #[error("{}", tool_error_message(.0))]
     Tool(ToolError),
+    /// The agent ran and returned an error value.
+    #[error("{}", agent_error_message(.0))]
+    Agent(AgentError),
     /// The call did not finish within its deadline.
     #[error("timed out after {} ms", .0.as_millis())]
     Timeout(Duration),
@@ -54,6 +57,10 @@ impl InvokeError {
     pub fn code(&self) -> &'static str {
         match self {
             InvokeError::Tool(_) => "tool_error",
+            InvokeError::Agent(AgentError::InvalidInput(_)) => "invalid_input",
+            InvokeError::Agent(AgentError::Unavailable(_)) => "dependency_unavailable",
+            InvokeError::Agent(AgentError::Failed(_)) => "agent_failed",
+            InvokeError::Agent(AgentError::Cancelled) => "cancelled",
             InvokeError::Timeout(_) => "timeout",
             InvokeError::OutOfMemory { .. } => "out_of_memory",
             InvokeError::OutOfFuel => "out_of_fuel",
@@ -67,7 +74,7 @@ impl InvokeError {
 
     /// Whether the instance that produced this error may be called again.
     pub(crate) fn poisons_instance(&self) -> bool {
-        !matches!(self, InvokeError::Tool(_))
+        !matches!(self, InvokeError::Tool(_) | InvokeError::Agent(_))
     }
 }
 
@@ -80,6 +87,16 @@ pub fn tool_error_message(err: &ToolError) -> String {
         ToolError::Failed(m) => format!("failed: {m}"),
         ToolError::Timeout => "timed out".to_string(),
         ToolError::Cancelled => "cancelled".to_string(),
+    }
+}
+
+/// A readable message for an agent's own error value.
+pub fn agent_error_message(err: &AgentError) -> String {
+    match err {
+        AgentError::InvalidInput(m) => format!("invalid input: {m}"),
+        AgentError::Unavailable(m) => format!("unavailable: {m}"),
+        AgentError::Failed(m) => format!("failed: {m}"),
+        AgentError::Cancelled => "cancelled".to_string(),
     }
 }
 

@@ -10,6 +10,7 @@
 //! The runtime knows nothing of WebSocket, HTTP or the wire protocol: it takes
 //! bytes and JSON strings and returns typed results and errors.
 
+mod agent;
 mod bindings;
 mod cache;
 mod config;
@@ -21,10 +22,13 @@ mod plugin;
 mod stdio;
 mod store;
 
-pub use bindings::{RunContext, ToolDescriptor, ToolError};
+pub use agent::{AgentHost, AgentPlugin, ToolCallFuture};
+pub use bindings::{
+    AgentDescriptor, AgentError, Message, Role, RunContext, ToolDescriptor, ToolError,
+};
 pub use cache::CacheOutcome;
 pub use config::{Limits, RuntimeConfig};
 pub use engine::Runtime;
-pub use error::{InvokeError, LoadError};
+pub use error::{InvokeError, LoadError, agent_error_message, tool_error_message};
 pub use kv::{KvError, KvScope, KvStore, MemoryKv};
-pub use plugin::{PluginInfo, PluginSettings, ToolInstance, ToolPlugin, World};
+pub use plugin::{Plugin, PluginInfo, PluginSettings, ToolInstance, ToolPlugin, World};

@@ -9,6 +9,7 @@ use wasmtime::component::{Component, ResourceTable};
 use wasmtime::{PoolConcurrencyLimitError, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::WasiCtx;
 
+use crate::agent::AgentHost;
 use crate::bindings::{
     AGENT_EXPORT, RunContext, TOOL_EXPORT, ToolDescriptor, ToolError, ToolPluginPre,
 };
@@ -25,7 +26,7 @@ use crate::store::{Limiter, PluginShared, StoreState};
 type ToolBindings = crate::bindings::generated_tool::ToolPlugin;
 
 /// `describe` must answer within this time at load.
-const DESCRIBE_DEADLINE: Duration = Duration::from_secs(5);
+pub(crate) const DESCRIBE_DEADLINE: Duration = Duration::from_secs(5);
 /// Longest tool name.
 const MAX_TOOL_NAME: usize = 64;
 
@@ -73,6 +74,15 @@ impl PluginSettings {
     }
 }
 
+/// A loaded plugin of either world.
+#[derive(Clone)]
+pub enum Plugin {
+    /// A tool plugin.
+    Tool(ToolPlugin),
+    /// An agent plugin.
+    Agent(crate::agent::AgentPlugin),
+}
+
 /// What `inspect` learns about a component.
 #[derive(Clone, Debug)]
 pub struct PluginInfo {
@@ -117,7 +127,7 @@ impl std::error::Error for DeadlineExceeded {}
 
 impl Runtime {
     /// Compiles (or loads from the cache) a component, off the async threads.
-    async fn compile(
+    pub(crate) async fn compile(
         &self,
         wasm: Arc<[u8]>,
     ) -> Result<(Component, CacheOutcome, String), LoadError> {
@@ -142,18 +152,31 @@ impl Runtime {
         wasm: impl Into<Arc<[u8]>>,
         settings: PluginSettings,
     ) -> Result<ToolPlugin, LoadError> {
-        let (component, cache, digest) = self.compile(wasm.into()).await?;
-        let exports = export_names(self, &component);
-        if !exports.iter().any(|name| name == TOOL_EXPORT) {
-            return Err(LoadError::WrongWorld {
-                expected: World::Tool.wit_name(),
-                found: if exports.is_empty() {
-                    "nothing".into()
-                } else {
-                    exports.join(", ")
-                },
-            });
+        let compiled = self.compile(wasm.into()).await?;
+        self.finish_tool(compiled, settings).await
+    }
+
+    /// Loads a plugin of either world, deciding by what the component exports.
+    pub async fn load_plugin(
+        &self,
+        wasm: impl Into<Arc<[u8]>>,
+        settings: PluginSettings,
+    ) -> Result<Plugin, LoadError> {
+        let compiled = self.compile(wasm.into()).await?;
+        let exports = export_names(self, &compiled.0);
+        if exports.iter().any(|e| e == AGENT_EXPORT) {
+            Ok(Plugin::Agent(self.finish_agent(compiled, settings).await?))
+        } else {
+            Ok(Plugin::Tool(self.finish_tool(compiled, settings).await?))
         }
+    }
+
+    async fn finish_tool(
+        &self,
+        (component, cache, digest): (Component, CacheOutcome, String),
+        settings: PluginSettings,
+    ) -> Result<ToolPlugin, LoadError> {
+        self.expect_world(&component, World::Tool)?;
         let pre = self
             .inner
             .tool_linker
@@ -164,15 +187,7 @@ impl Runtime {
         component
             .initialize_copy_on_write_image()
             .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
-        let limits = settings
-            .limits
-            .unwrap_or_else(|| self.inner.config.default_limits.clone());
-        let shared = Arc::new(PluginShared {
-            name: settings.name.into(),
-            limits,
-            config: settings.config,
-            kv: settings.kv,
-        });
+        let shared = shared_settings(self, settings);
         let mut plugin = ToolPlugin {
             inner: Arc::new(ToolPluginInner {
                 runtime: self.clone(),
@@ -235,7 +250,7 @@ impl Runtime {
     }
 }
 
-fn export_names(runtime: &Runtime, component: &Component) -> Vec<String> {
+pub(crate) fn export_names(runtime: &Runtime, component: &Component) -> Vec<String> {
     component
         .component_type()
         .exports(&runtime.inner.engine)
@@ -243,16 +258,33 @@ fn export_names(runtime: &Runtime, component: &Component) -> Vec<String> {
         .collect()
 }
 
+/// Whether `name` is a valid tool or agent name.
+pub(crate) fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_TOOL_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// The read-only part of a plugin that every one of its stores points at.
+pub(crate) fn shared_settings(runtime: &Runtime, settings: PluginSettings) -> Arc<PluginShared> {
+    let limits = settings
+        .limits
+        .unwrap_or_else(|| runtime.inner.config.default_limits.clone());
+    Arc::new(PluginShared {
+        name: settings.name.into(),
+        limits,
+        config: settings.config,
+        kv: settings.kv,
+    })
+}
+
 fn validate_tools(tools: &[ToolDescriptor]) -> Result<(), LoadError> {
     let mut seen = std::collections::HashSet::new();
     for tool in tools {
         let name = &tool.name;
-        let valid = !name.is_empty()
-            && name.len() <= MAX_TOOL_NAME
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-        if !valid {
+        if !valid_name(name) {
             return Err(LoadError::InvalidDescriptor(format!(
                 "tool name {name:?} must be 1-{MAX_TOOL_NAME} characters of a-z, 0-9, `_` or `-`"
             )));
@@ -310,7 +342,8 @@ impl ToolPlugin {
     /// Creates a fresh instance for one request. Calls on it share the
     /// instance's memory; a new request must use a new instance.
     pub async fn instantiate(&self, ctx: RunContext) -> Result<ToolInstance, InvokeError> {
-        let mut store = self.new_store(&ctx.user_id);
+        let inner = &self.inner;
+        let mut store = new_store(&inner.runtime, &inner.shared, &ctx.user_id, None);
         let deadline = self.inner.shared.limits.deadline;
         store.data_mut().deadline = Instant::now() + deadline;
         match self.inner.pre.instantiate_async(&mut store).await {
@@ -321,15 +354,7 @@ impl ToolPlugin {
                 ctx,
                 poisoned: false,
             }),
-            Err(err) if err.is::<PoolConcurrencyLimitError>() => {
-                Err(InvokeError::Capacity(format!("{err}")))
-            }
-            Err(err) => match classify(&store, err, deadline) {
-                InvokeError::Trap { trap, message } if trap == "host error" => {
-                    Err(InvokeError::Instantiate(message))
-                }
-                other => Err(other),
-            },
+            Err(err) => Err(instantiate_error(&store, err, deadline)),
         }
     }
 
@@ -360,47 +385,70 @@ impl ToolPlugin {
             .await;
         result.map_err(|err| LoadError::Describe(classify(&instance.store, err, deadline)))
     }
+}
 
-    fn new_store(&self, user_id: &str) -> Store<StoreState> {
-        let shared = &self.inner.shared;
-        let stderr = GuestOutput::new(shared.name.clone(), Stream::Stderr);
-        // Deny by default: no preopened directories, no environment, no
-        // arguments, no network, empty stdin.
-        let wasi = WasiCtx::builder()
-            .stdout(GuestOutput::new(shared.name.clone(), Stream::Stdout))
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
-        let state = StoreState {
-            wasi,
-            table: ResourceTable::new(),
-            limiter: Limiter::new(&shared.limits),
-            deadline: Instant::now() + shared.limits.deadline,
-            guest: GuestCtx {
-                plugin: shared.clone(),
-                user_id: user_id.to_string(),
-            },
-            stderr,
-        };
-        let runtime = &self.inner.runtime.inner;
-        let mut store = Store::new(&runtime.engine, state);
-        store.limiter(|state| &mut state.limiter);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|store| {
-            if Instant::now() >= store.data().deadline {
-                Err(wasmtime::Error::new(DeadlineExceeded))
-            } else {
-                // Let other tasks on this thread run, then keep going.
-                Ok(UpdateDeadline::Yield(1))
-            }
-        });
-        if runtime.config.fuel {
-            // With metering on, a plugin without a fuel limit gets all it wants.
-            let _ = store.set_fuel(shared.limits.fuel.unwrap_or(u64::MAX));
+/// A fresh store for one request of the plugin `shared`.
+pub(crate) fn new_store(
+    runtime: &Runtime,
+    shared: &Arc<PluginShared>,
+    user_id: &str,
+    agent: Option<Arc<dyn AgentHost>>,
+) -> Store<StoreState> {
+    let stderr = GuestOutput::new(shared.name.clone(), Stream::Stderr);
+    // Deny by default: no preopened directories, no environment, no
+    // arguments, no network, empty stdin.
+    let wasi = WasiCtx::builder()
+        .stdout(GuestOutput::new(shared.name.clone(), Stream::Stdout))
+        .stderr(stderr.clone())
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .build();
+    let state = StoreState {
+        wasi,
+        table: ResourceTable::new(),
+        limiter: Limiter::new(&shared.limits),
+        deadline: Instant::now() + shared.limits.deadline,
+        guest: GuestCtx {
+            plugin: shared.clone(),
+            user_id: user_id.to_string(),
+            agent,
+        },
+        stderr,
+    };
+    let runtime = &runtime.inner;
+    let mut store = Store::new(&runtime.engine, state);
+    store.limiter(|state| &mut state.limiter);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|store| {
+        if Instant::now() >= store.data().deadline {
+            Err(wasmtime::Error::new(DeadlineExceeded))
+        } else {
+            // Let other tasks on this thread run, then keep going.
+            Ok(UpdateDeadline::Yield(1))
         }
-        store
+    });
+    if runtime.config.fuel {
+        // With metering on, a plugin without a fuel limit gets all it wants.
+        let _ = store.set_fuel(shared.limits.fuel.unwrap_or(u64::MAX));
+    }
+    store
+}
+
+/// Turns a failed instantiation into an [`InvokeError`].
+pub(crate) fn instantiate_error(
+    store: &Store<StoreState>,
+    err: wasmtime::Error,
+    deadline: Duration,
+) -> InvokeError {
+    if err.is::<PoolConcurrencyLimitError>() {
+        return InvokeError::Capacity(format!("{err}"));
+    }
+    match classify(store, err, deadline) {
+        InvokeError::Trap { trap, message } if trap == "host error" => {
+            InvokeError::Instantiate(message)
+        }
+        other => other,
     }
 }
 
@@ -453,7 +501,11 @@ impl ToolInstance {
 }
 
 /// Turns a failed call into the most precise [`InvokeError`].
-fn classify(store: &Store<StoreState>, err: wasmtime::Error, deadline: Duration) -> InvokeError {
+pub(crate) fn classify(
+    store: &Store<StoreState>,
+    err: wasmtime::Error,
+    deadline: Duration,
+) -> InvokeError {
     let state = store.data();
     if err.is::<DeadlineExceeded>() {
         return InvokeError::Timeout(deadline);

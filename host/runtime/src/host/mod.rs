@@ -2,13 +2,17 @@
 //! Each method is a few lines that forward to plain Rust.
 
 mod config;
+mod events;
 mod kv;
+mod llm;
 mod log;
+mod tools;
 
 use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker};
 
+use crate::agent::AgentHost;
 use crate::bindings;
 use crate::store::{PluginShared, StoreState};
 
@@ -18,6 +22,8 @@ pub(crate) struct GuestCtx {
     pub(crate) plugin: Arc<PluginShared>,
     /// The authenticated user the request belongs to; scopes kv.
     pub(crate) user_id: String,
+    /// For an agent run: where its events go and how it calls tools.
+    pub(crate) agent: Option<Arc<dyn AgentHost>>,
 }
 
 /// Adds WASI and the tool world's imports to `linker`.
@@ -26,5 +32,14 @@ pub(crate) fn add_tool_world(linker: &mut Linker<StoreState>) -> wasmtime::Resul
     bindings::log::add_to_linker::<_, HasSelf<GuestCtx>>(linker, |s| &mut s.guest)?;
     bindings::config::add_to_linker::<_, HasSelf<GuestCtx>>(linker, |s| &mut s.guest)?;
     bindings::kv::add_to_linker::<_, HasSelf<GuestCtx>>(linker, |s| &mut s.guest)?;
+    Ok(())
+}
+
+/// Adds WASI and the agent world's imports to `linker`.
+pub(crate) fn add_agent_world(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
+    add_tool_world(linker)?;
+    bindings::events::add_to_linker::<_, HasSelf<GuestCtx>>(linker, |s| &mut s.guest)?;
+    bindings::tools::add_to_linker::<_, HasSelf<GuestCtx>>(linker, |s| &mut s.guest)?;
+    bindings::llm::add_to_linker::<_, HasSelf<GuestCtx>>(linker, |s| &mut s.guest)?;
     Ok(())
 }

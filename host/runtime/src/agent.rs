@@ -1,0 +1,216 @@
+//! Agent plugins: loading, and running one turn in a fresh instance.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::component::Component;
+
+use crate::bindings::{
+    AGENT_EXPORT, AgentDescriptor, AgentPluginPre, Message, RunContext, ToolDescriptor, ToolError,
+};
+use crate::cache::CacheOutcome;
+use crate::engine::Runtime;
+use crate::error::{InvokeError, LoadError};
+use crate::plugin::{PluginSettings, World, classify, new_store, shared_settings};
+use crate::store::PluginShared;
+
+/// A boxed tool-call future, so [`AgentHost`] stays object safe.
+pub type ToolCallFuture = Pin<Box<dyn Future<Output = Result<String, ToolError>> + Send>>;
+
+/// What an agent run is connected to: the run's event stream and its tools.
+/// The runtime calls it from the agent's imports; it knows nothing of how
+/// events travel or how tools are found.
+pub trait AgentHost: Send + Sync + 'static {
+    /// The agent reported a step of its reasoning.
+    fn thinking(&self, text: String);
+    /// The agent appended text to its answer.
+    fn message_delta(&self, text: String);
+    /// The tools this run may call.
+    fn list_tools(&self) -> Vec<ToolDescriptor>;
+    /// Calls a tool for this run.
+    fn call_tool(self: Arc<Self>, name: String, arguments: String) -> ToolCallFuture;
+}
+
+/// A loaded agent plugin. Cheap to clone.
+#[derive(Clone)]
+pub struct AgentPlugin {
+    inner: Arc<AgentPluginInner>,
+}
+
+struct AgentPluginInner {
+    runtime: Runtime,
+    shared: Arc<PluginShared>,
+    pre: AgentPluginPre<crate::store::StoreState>,
+    descriptor: AgentDescriptor,
+    digest: String,
+    cache: CacheOutcome,
+}
+
+/// A host for `describe`, which may not emit events or call tools.
+struct DescribeHost;
+
+impl AgentHost for DescribeHost {
+    fn thinking(&self, _text: String) {}
+    fn message_delta(&self, _text: String) {}
+    fn list_tools(&self) -> Vec<ToolDescriptor> {
+        Vec::new()
+    }
+    fn call_tool(self: Arc<Self>, _name: String, _arguments: String) -> ToolCallFuture {
+        Box::pin(async { Err(ToolError::Denied("no tools during describe".into())) })
+    }
+}
+
+impl Runtime {
+    /// Loads an agent plugin: compiles it, checks its world, links it and asks
+    /// it to describe itself.
+    pub async fn load_agent(
+        &self,
+        wasm: impl Into<Arc<[u8]>>,
+        settings: PluginSettings,
+    ) -> Result<AgentPlugin, LoadError> {
+        let compiled = self.compile(wasm.into()).await?;
+        self.finish_agent(compiled, settings).await
+    }
+
+    pub(crate) async fn finish_agent(
+        &self,
+        (component, cache, digest): (Component, CacheOutcome, String),
+        settings: PluginSettings,
+    ) -> Result<AgentPlugin, LoadError> {
+        self.expect_world(&component, World::Agent)?;
+        let pre = self
+            .inner
+            .agent_linker
+            .instantiate_pre(&component)
+            .and_then(AgentPluginPre::new)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        component
+            .initialize_copy_on_write_image()
+            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        let shared = shared_settings(self, settings);
+        let descriptor = describe(self, &shared, &pre).await?;
+        check_name(&descriptor.name)?;
+        tracing::info!(
+            plugin = %shared.name,
+            agent = %descriptor.name,
+            digest = %&digest[..12],
+            cache = ?cache,
+            "loaded agent plugin"
+        );
+        Ok(AgentPlugin {
+            inner: Arc::new(AgentPluginInner {
+                runtime: self.clone(),
+                shared,
+                pre,
+                descriptor,
+                digest,
+                cache,
+            }),
+        })
+    }
+
+    pub(crate) fn expect_world(
+        &self,
+        component: &Component,
+        world: World,
+    ) -> Result<(), LoadError> {
+        let export = match world {
+            World::Tool => crate::bindings::TOOL_EXPORT,
+            World::Agent => AGENT_EXPORT,
+        };
+        let exports = crate::plugin::export_names(self, component);
+        if exports.iter().any(|name| name == export) {
+            return Ok(());
+        }
+        Err(LoadError::WrongWorld {
+            expected: world.wit_name(),
+            found: if exports.is_empty() {
+                "nothing".into()
+            } else {
+                exports.join(", ")
+            },
+        })
+    }
+}
+
+async fn describe(
+    runtime: &Runtime,
+    shared: &Arc<PluginShared>,
+    pre: &AgentPluginPre<crate::store::StoreState>,
+) -> Result<AgentDescriptor, LoadError> {
+    let deadline = crate::plugin::DESCRIBE_DEADLINE.min(shared.limits.deadline);
+    let mut store = new_store(runtime, shared, "", Some(Arc::new(DescribeHost)));
+    store.data_mut().deadline = Instant::now() + deadline;
+    let bindings = pre
+        .instantiate_async(&mut store)
+        .await
+        .map_err(|e| LoadError::Describe(classify(&store, e, deadline)))?;
+    bindings
+        .netra_plugin_agent()
+        .call_describe(&mut store)
+        .await
+        .map_err(|e| LoadError::Describe(classify(&store, e, deadline)))
+}
+
+fn check_name(name: &str) -> Result<(), LoadError> {
+    if crate::plugin::valid_name(name) {
+        Ok(())
+    } else {
+        Err(LoadError::InvalidDescriptor(format!(
+            "agent name {name:?} must be 1-64 characters of a-z, 0-9, `_` or `-`"
+        )))
+    }
+}
+
+impl AgentPlugin {
+    /// The plugin's name (from its settings).
+    pub fn name(&self) -> &str {
+        &self.inner.shared.name
+    }
+
+    /// What the agent says it is.
+    pub fn descriptor(&self) -> &AgentDescriptor {
+        &self.inner.descriptor
+    }
+
+    /// The SHA-256 of its component bytes, hex encoded.
+    pub fn digest(&self) -> &str {
+        &self.inner.digest
+    }
+
+    /// Whether loading it compiled the component or hit the cache.
+    pub fn cache_outcome(&self) -> CacheOutcome {
+        self.inner.cache
+    }
+
+    /// Runs one turn in a fresh instance that lives exactly as long as this
+    /// call. Dropping the returned future stops the guest at its next epoch
+    /// tick and frees the instance: that is how a run is cancelled.
+    pub async fn run(
+        &self,
+        ctx: RunContext,
+        input: String,
+        history: Vec<Message>,
+        host: Arc<dyn AgentHost>,
+    ) -> Result<String, InvokeError> {
+        let shared = &self.inner.shared;
+        let deadline = shared.limits.deadline;
+        let mut store = new_store(&self.inner.runtime, shared, &ctx.user_id, Some(host));
+        store.data_mut().deadline = Instant::now() + deadline;
+        let bindings = match self.inner.pre.instantiate_async(&mut store).await {
+            Ok(bindings) => bindings,
+            Err(err) => return Err(crate::plugin::instantiate_error(&store, err, deadline)),
+        };
+        let result = bindings
+            .netra_plugin_agent()
+            .call_run(&mut store, &ctx, &input, &history)
+            .await;
+        match result {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(err)) => Err(InvokeError::Agent(err)),
+            Err(err) => Err(classify(&store, err, deadline)),
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! The HTTP side: the accept loop, routes, and the WebSocket upgrade with
+//! authentication checked before the upgrade (a bad token gets a 401, never
+//! an upgrade followed by a close).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_tungstenite::tungstenite::protocol::WebSocketConfig;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::App;
+use crate::protocol::SUBPROTOCOL;
+
+type Body = Full<Bytes>;
+
+/// Accepts connections until `shutdown` fires.
+pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationToken) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Usually out of file descriptors: back off instead of spinning.
+                    tracing::warn!("accept failed: {err}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => return,
+        };
+        // Without it, small responses wait for a delayed ACK (tens of ms).
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| route(request, app.clone()));
+            let connection = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            if let Err(err) = connection.await {
+                tracing::debug!(%peer, "connection ended with an error: {err}");
+            }
+        });
+    }
+}
+
+async fn route(request: Request<Incoming>, app: Arc<App>) -> Result<Response<Body>, Infallible> {
+    let response = match (request.method(), request.uri().path()) {
+        (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
+        (_, "/v1/ws") => upgrade(request, app),
+        _ => json(StatusCode::NOT_FOUND, "not_found", "no such route"),
+    };
+    Ok(response)
+}
+
+fn upgrade(mut request: Request<Incoming>, app: Arc<App>) -> Response<Body> {
+    if !hyper_tungstenite::is_upgrade_request(&request) {
+        return json(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "expected a WebSocket upgrade",
+        );
+    }
+    let offered: Vec<String> = request
+        .headers()
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect();
+    if !offered.is_empty() && !offered.iter().any(|p| p == SUBPROTOCOL) {
+        return json(
+            StatusCode::BAD_REQUEST,
+            "unsupported_subprotocol",
+            "offer the netra.v1 subprotocol",
+        );
+    }
+    let principal = match app.auth.authenticate(request.headers()) {
+        Ok(principal) => principal,
+        Err(rejection) => {
+            tracing::debug!(reason = %rejection.reason, "upgrade refused");
+            let mut response = json(StatusCode::UNAUTHORIZED, "unauthorized", &rejection.reason);
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+            return response;
+        }
+    };
+    let limits = &app.config;
+    let config = WebSocketConfig::default()
+        .read_buffer_size(limits.read_buffer_bytes)
+        .write_buffer_size(0)
+        .max_write_buffer_size(limits.max_message_bytes * 4)
+        .max_message_size(Some(limits.max_message_bytes))
+        .max_frame_size(Some(limits.max_message_bytes));
+    let (mut response, websocket) = match hyper_tungstenite::upgrade(&mut request, Some(config)) {
+        Ok(upgrade) => upgrade,
+        Err(err) => return json(StatusCode::BAD_REQUEST, "bad_request", &err.to_string()),
+    };
+    if !offered.is_empty() {
+        response.headers_mut().insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(SUBPROTOCOL),
+        );
+    }
+    tokio::spawn(async move {
+        match websocket.await {
+            Ok(socket) => crate::session::serve(socket, principal, app).await,
+            Err(err) => tracing::debug!("upgrade failed: {err}"),
+        }
+    });
+    response
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn json(status: StatusCode, error: &str, reason: &str) -> Response<Body> {
+    let body = serde_json::json!({ "error": error, "reason": reason }).to_string();
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}

@@ -1,0 +1,440 @@
+//! The netra.v1 wire protocol: the only serialized types of the server.
+//!
+//! Client frames are JSON objects with a `type` and a client-chosen `id`;
+//! the host answers each with `ack {ref, ...}` or `error {ref, code, message}`,
+//! and streams run events. `docs/protocol.md` documents every message and
+//! `docs/protocol.schema.json` is the JSON Schema the tests validate against.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The WebSocket subprotocol this module implements.
+pub const SUBPROTOCOL: &str = "netra.v1";
+
+/// A command from the client, after validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Command {
+    /// The client's id for the command, echoed as `ref`.
+    pub id: String,
+    /// What it asks for.
+    pub kind: CommandKind,
+}
+
+/// The commands of netra.v1.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type")]
+pub enum CommandKind {
+    /// Start a run of `agent` on `input`, in a new thread or in `thread_id`.
+    #[serde(rename = "run.start")]
+    RunStart {
+        /// The agent's name.
+        agent: String,
+        /// The user's message.
+        input: String,
+        /// The thread to continue; a new thread when absent.
+        #[serde(default)]
+        thread_id: Option<String>,
+    },
+    /// Cancel a run of this user.
+    #[serde(rename = "run.cancel")]
+    RunCancel {
+        /// The run to cancel.
+        run_id: String,
+    },
+    /// Replay a run's events after `after_seq`, then follow it live.
+    #[serde(rename = "run.subscribe")]
+    RunSubscribe {
+        /// The run to follow.
+        run_id: String,
+        /// The last seq the client has; 0 for all.
+        #[serde(default)]
+        after_seq: u64,
+    },
+    /// List the agents.
+    #[serde(rename = "agents.list")]
+    AgentsList,
+    /// List the tools.
+    #[serde(rename = "tools.list")]
+    ToolsList,
+    /// Check the connection.
+    #[serde(rename = "ping")]
+    Ping,
+}
+
+/// A frame the host could not accept, as an `error` message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    /// The command's id, when it could be read.
+    pub reference: Option<String>,
+    /// Machine-readable code.
+    pub code: ErrorCode,
+    /// What was wrong.
+    pub message: String,
+}
+
+/// Error codes of `error` messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame is not a JSON object.
+    BadFrame,
+    /// The frame is not text.
+    BinaryNotSupported,
+    /// `type` names no command.
+    UnknownCommand,
+    /// A field is missing or has the wrong type.
+    InvalidCommand,
+    /// The agent does not exist.
+    UnknownAgent,
+    /// The run or thread does not exist or is not the user's.
+    NotFound,
+    /// The user already has as many runs going as allowed.
+    TooManyRuns,
+    /// The host is at its limit of concurrent runs.
+    AtCapacity,
+}
+
+/// The `type` of every command, as [`CommandKind`] names them.
+const COMMANDS: &[&str] = &[
+    "run.start",
+    "run.cancel",
+    "run.subscribe",
+    "agents.list",
+    "tools.list",
+    "ping",
+];
+
+/// Longest client-chosen command id, in bytes.
+const MAX_ID: usize = 128;
+
+/// Parses one text frame.
+pub fn parse(text: &str) -> Result<Command, Rejected> {
+    let value: Value = serde_json::from_str(text).map_err(|e| Rejected {
+        reference: None,
+        code: ErrorCode::BadFrame,
+        message: format!("frame is not valid JSON: {e}"),
+    })?;
+    let Value::Object(map) = &value else {
+        return Err(Rejected {
+            reference: None,
+            code: ErrorCode::BadFrame,
+            message: "frame must be a JSON object".into(),
+        });
+    };
+    let reference = match map.get("id") {
+        Some(Value::String(id)) if !id.is_empty() && id.len() <= MAX_ID => id.clone(),
+        Some(Value::String(_)) => {
+            return Err(invalid(None, format!("`id` must be 1-{MAX_ID} bytes long")));
+        }
+        Some(_) => return Err(invalid(None, "`id` must be a string".into())),
+        None => return Err(invalid(None, "missing field `id`".into())),
+    };
+    let kind = match map.get("type") {
+        Some(Value::String(kind)) => kind.clone(),
+        Some(_) => return Err(invalid(Some(reference), "`type` must be a string".into())),
+        None => return Err(invalid(Some(reference), "missing field `type`".into())),
+    };
+    if !COMMANDS.contains(&kind.as_str()) {
+        return Err(Rejected {
+            reference: Some(reference),
+            code: ErrorCode::UnknownCommand,
+            message: format!(
+                "unknown command type {kind:?}; known: {}",
+                COMMANDS.join(", ")
+            ),
+        });
+    }
+    match serde_json::from_value::<CommandKind>(value) {
+        Ok(kind) => Ok(Command {
+            id: reference,
+            kind,
+        }),
+        Err(e) => Err(invalid(Some(reference), format!("invalid {kind}: {e}"))),
+    }
+}
+
+fn invalid(reference: Option<String>, message: String) -> Rejected {
+    Rejected {
+        reference,
+        code: ErrorCode::InvalidCommand,
+        message,
+    }
+}
+
+/// A message from the host that is not a run event.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Reply<'a> {
+    /// A command was accepted; the payload depends on the command.
+    Ack {
+        #[serde(rename = "ref")]
+        reference: &'a str,
+        #[serde(flatten)]
+        payload: AckPayload,
+    },
+    /// A command or frame was rejected; the socket stays open.
+    Error {
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a str>,
+        code: ErrorCode,
+        message: &'a str,
+    },
+}
+
+/// What an `ack` carries.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum AckPayload {
+    /// `run.start`: the new run and its thread.
+    RunStarted {
+        /// The run.
+        run_id: String,
+        /// Its thread.
+        thread_id: String,
+    },
+    /// `run.cancel` and `run.subscribe`: the run concerned.
+    Run {
+        /// The run.
+        run_id: String,
+    },
+    /// `agents.list`.
+    Agents {
+        /// Every agent.
+        agents: Vec<AgentInfo>,
+    },
+    /// `tools.list`.
+    Tools {
+        /// Every tool.
+        tools: Vec<ToolInfo>,
+    },
+    /// `ping`.
+    Pong {
+        /// Always true.
+        pong: bool,
+    },
+}
+
+/// An agent in `agents.list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentInfo {
+    /// Its name, for `run.start`.
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// The version that new runs use.
+    pub version: String,
+}
+
+/// A tool in `tools.list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolInfo {
+    /// Its name.
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// Its arguments' JSON Schema.
+    pub input_schema: Value,
+    /// The plugin that provides it.
+    pub plugin: String,
+}
+
+impl Reply<'_> {
+    /// The message as a JSON text frame.
+    pub fn to_text(&self) -> String {
+        // Serializing these types cannot fail: every key is a string and no
+        // value has a fallible `Serialize`.
+        serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
+    }
+}
+
+/// One event of a run, as sent to clients and kept in the run's log.
+#[derive(Debug, Serialize)]
+pub struct RunEvent<'a> {
+    /// The run.
+    pub run_id: &'a str,
+    /// Its thread.
+    pub thread_id: &'a str,
+    /// 1, 2, 3... per run, no gaps.
+    pub seq: u64,
+    /// When the host emitted it (RFC 3339, UTC, milliseconds).
+    pub ts: String,
+    /// Set on the events of a nested run (agent-as-tool).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_run_id: Option<&'a str>,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: &'a EventKind,
+}
+
+/// The six run events, plus answer deltas.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The run began; always seq 1.
+    AgentStarted {
+        /// The agent.
+        agent: String,
+        /// The version of the agent the whole run uses.
+        version: String,
+    },
+    /// The agent reported a step of reasoning.
+    AgentThinking {
+        /// The text.
+        text: String,
+    },
+    /// A piece of the answer.
+    MessageDelta {
+        /// The text to append.
+        text: String,
+    },
+    /// A tool call began.
+    ToolExecuting {
+        /// The call's id.
+        tool_call_id: String,
+        /// The tool.
+        tool: String,
+        /// Its arguments (a JSON value; a string if they were not JSON).
+        arguments: Value,
+    },
+    /// A tool call ended; exactly one of `ok` / `error` is present.
+    ToolCompleted {
+        /// The call's id, as in `tool_executing`.
+        tool_call_id: String,
+        /// The tool.
+        tool: String,
+        /// Its result.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ok: Option<Value>,
+        /// Its error.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<ToolFailure>,
+        /// How long it took, in milliseconds.
+        duration_ms: f64,
+    },
+    /// The run ended normally or was cancelled. Terminal.
+    AgentCompleted {
+        /// The answer (for a cancelled run, what was streamed so far).
+        output: String,
+        /// `completed` or `cancelled`.
+        outcome: Outcome,
+        /// Tokens used, when a model was called.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        usage: Option<Usage>,
+    },
+    /// The run failed. Terminal.
+    AgentError {
+        /// Machine-readable code.
+        code: String,
+        /// What went wrong.
+        message: String,
+        /// Whether running it again may succeed.
+        retryable: bool,
+    },
+}
+
+impl EventKind {
+    /// Whether this event ends its run.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            EventKind::AgentCompleted { .. } | EventKind::AgentError { .. }
+        )
+    }
+}
+
+/// How a tool call failed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolFailure {
+    /// Machine-readable code (`invalid_arguments`, `denied`, `not_found`,
+    /// `failed`, `timeout`, `cancelled`, or a runtime failure such as `trap`).
+    pub code: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The agent answered.
+    Completed,
+    /// The run was cancelled.
+    Cancelled,
+}
+
+/// Model tokens used by a run.
+#[derive(Debug, Clone, Copy, Serialize, Default)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Completion tokens.
+    pub completion_tokens: u64,
+}
+
+/// Now, formatted for `ts`.
+pub fn timestamp() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_command() {
+        let cmd = parse(r#"{"type":"run.start","id":"1","agent":"helper","input":"hi"}"#).unwrap();
+        assert_eq!(
+            cmd.kind,
+            CommandKind::RunStart {
+                agent: "helper".into(),
+                input: "hi".into(),
+                thread_id: None
+            }
+        );
+        assert_eq!(
+            parse(r#"{"type":"ping","id":"p"}"#).unwrap().kind,
+            CommandKind::Ping
+        );
+        assert_eq!(
+            parse(r#"{"type":"run.subscribe","id":"s","run_id":"r"}"#)
+                .unwrap()
+                .kind,
+            CommandKind::RunSubscribe {
+                run_id: "r".into(),
+                after_seq: 0
+            }
+        );
+    }
+
+    #[test]
+    fn rejects_bad_frames_with_precise_codes() {
+        assert_eq!(parse("{nope").unwrap_err().code, ErrorCode::BadFrame);
+        assert_eq!(parse("[1]").unwrap_err().code, ErrorCode::BadFrame);
+        let err = parse(r#"{"type":"ping"}"#).unwrap_err();
+        assert_eq!((err.code, err.reference), (ErrorCode::InvalidCommand, None));
+        let err = parse(r#"{"type":"run.fly","id":"x"}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::UnknownCommand);
+        assert_eq!(err.reference.as_deref(), Some("x"));
+        let err = parse(r#"{"type":"run.start","id":"x","agent":"helper"}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidCommand);
+        assert!(err.message.contains("input"), "{}", err.message);
+    }
+
+    #[test]
+    fn events_serialize_flat() {
+        let kind = EventKind::MessageDelta { text: "hi".into() };
+        let event = RunEvent {
+            run_id: "run_1",
+            thread_id: "thr_1",
+            seq: 3,
+            ts: "t".into(),
+            parent_run_id: None,
+            kind: &kind,
+        };
+        let json: Value = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["type"], "message_delta");
+        assert_eq!(json["seq"], 3);
+        assert_eq!(json["text"], "hi");
+        assert!(json.get("parent_run_id").is_none());
+    }
+}

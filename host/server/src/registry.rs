@@ -1,0 +1,189 @@
+//! The plugins a server serves: agents by name, tools by name, and which
+//! tools each agent may call.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use netra_runtime::{
+    AgentPlugin, KvStore, Limits, LoadError, Plugin, PluginSettings, Runtime, ToolDescriptor,
+    ToolPlugin,
+};
+
+/// An agent that can be run.
+#[derive(Clone)]
+pub struct AgentEntry {
+    /// The loaded plugin.
+    pub plugin: AgentPlugin,
+    /// Its version as shown to clients.
+    pub version: String,
+    /// The tools it may call; `None` means every tool.
+    pub allowed_tools: Option<BTreeSet<String>>,
+}
+
+/// A tool that agents can call.
+#[derive(Clone)]
+pub struct ToolEntry {
+    /// The plugin that provides it.
+    pub plugin: ToolPlugin,
+    /// Its descriptor.
+    pub descriptor: ToolDescriptor,
+}
+
+/// Which plugins to load and what each is granted.
+#[derive(Clone, Default)]
+pub struct Grants {
+    /// Per agent name: the only tools it may call. Agents not listed may
+    /// call every tool (the configuration issue makes this deny-by-default).
+    pub agent_tools: BTreeMap<String, BTreeSet<String>>,
+    /// Limits per plugin name (the file stem); others get the defaults.
+    pub limits: BTreeMap<String, Limits>,
+    /// Default limits for agents (runs are longer than tool calls).
+    pub agent_limits: Option<Limits>,
+    /// Default limits for tools.
+    pub tool_limits: Option<Limits>,
+    /// The kv backend granted to every plugin.
+    pub kv: Option<Arc<dyn KvStore>>,
+}
+
+/// The served plugins. Immutable once built; hot-loading swaps whole registries.
+#[derive(Default)]
+pub struct Registry {
+    agents: BTreeMap<String, AgentEntry>,
+    tools: BTreeMap<String, ToolEntry>,
+}
+
+/// A plugin file that could not be loaded.
+#[derive(Debug)]
+pub struct LoadFailure {
+    /// The file.
+    pub file: String,
+    /// Why.
+    pub error: LoadError,
+}
+
+impl Registry {
+    /// Loads every `*.wasm` in `dir`. A plugin that fails to load is reported
+    /// and skipped; it does not stop the others.
+    pub async fn load_dir(
+        runtime: &Runtime,
+        dir: &Path,
+        grants: &Grants,
+    ) -> std::io::Result<(Self, Vec<LoadFailure>)> {
+        let mut files: Vec<_> = std::fs::read_dir(dir)?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.extension().is_some_and(|ext| ext == "wasm"))
+            .collect();
+        files.sort();
+        let mut registry = Registry::default();
+        let mut failures = Vec::new();
+        for file in files {
+            let name = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let wasm = std::fs::read(&file)?;
+            let mut settings = PluginSettings::new(&name);
+            settings.kv = grants.kv.clone();
+            settings.limits = grants
+                .limits
+                .get(&name)
+                .cloned()
+                .or_else(|| grants.tool_limits.clone());
+            let explicit = grants.limits.contains_key(&name);
+            match runtime.load_plugin(wasm.clone(), settings.clone()).await {
+                Ok(Plugin::Tool(tool)) => registry.add_tool(tool),
+                Ok(Plugin::Agent(agent)) => {
+                    if !explicit && grants.agent_limits.is_some() {
+                        // Reload with agent limits; the component comes from the cache.
+                        settings.limits = grants.agent_limits.clone();
+                        match runtime.load_agent(wasm, settings).await {
+                            Ok(agent) => registry.add_agent(agent, grants),
+                            Err(error) => failures.push(LoadFailure {
+                                file: file.display().to_string(),
+                                error,
+                            }),
+                        }
+                    } else {
+                        registry.add_agent(agent, grants);
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(file = %file.display(), "plugin not loaded: {error}");
+                    failures.push(LoadFailure {
+                        file: file.display().to_string(),
+                        error,
+                    });
+                }
+            }
+        }
+        Ok((registry, failures))
+    }
+
+    /// Adds every tool of a tool plugin; a name already taken keeps its
+    /// first provider.
+    pub fn add_tool(&mut self, plugin: ToolPlugin) {
+        for descriptor in plugin.tools() {
+            if let Some(existing) = self.tools.get(&descriptor.name) {
+                tracing::warn!(
+                    tool = %descriptor.name,
+                    kept = %existing.plugin.name(),
+                    ignored = %plugin.name(),
+                    "two plugins provide the same tool"
+                );
+                continue;
+            }
+            self.tools.insert(
+                descriptor.name.clone(),
+                ToolEntry {
+                    plugin: plugin.clone(),
+                    descriptor: descriptor.clone(),
+                },
+            );
+        }
+    }
+
+    /// Adds an agent with its grants.
+    pub fn add_agent(&mut self, plugin: AgentPlugin, grants: &Grants) {
+        let name = plugin.descriptor().name.clone();
+        let version = format!("sha256:{}", &plugin.digest()[..12]);
+        let allowed_tools = grants.agent_tools.get(&name).cloned();
+        self.agents.insert(
+            name,
+            AgentEntry {
+                plugin,
+                version,
+                allowed_tools,
+            },
+        );
+    }
+
+    /// The agent called `name`.
+    pub fn agent(&self, name: &str) -> Option<&AgentEntry> {
+        self.agents.get(name)
+    }
+
+    /// Every agent, by name.
+    pub fn agents(&self) -> impl Iterator<Item = &AgentEntry> {
+        self.agents.values()
+    }
+
+    /// Every tool, by name.
+    pub fn tools(&self) -> impl Iterator<Item = &ToolEntry> {
+        self.tools.values()
+    }
+
+    /// The tools `agent` may call.
+    pub fn tools_for(&self, agent: &AgentEntry) -> BTreeMap<String, ToolEntry> {
+        self.tools
+            .iter()
+            .filter(|(name, _)| {
+                agent
+                    .allowed_tools
+                    .as_ref()
+                    .is_none_or(|allowed| allowed.contains(*name))
+            })
+            .map(|(name, entry)| (name.clone(), entry.clone()))
+            .collect()
+    }
+}

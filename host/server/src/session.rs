@@ -1,0 +1,251 @@
+//! One WebSocket connection: a reader that handles commands and a writer fed
+//! by a bounded queue. Generic over the socket so it can be driven without a
+//! network.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use hyper_tungstenite::tungstenite::protocol::CloseFrame;
+use hyper_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use hyper_tungstenite::tungstenite::{Error as WsError, Message};
+use netra_auth::Principal;
+use tokio::sync::mpsc;
+
+use crate::App;
+use crate::protocol::{self, AckPayload, AgentInfo, CommandKind, ErrorCode, Reply, ToolInfo};
+use crate::run_log::{Frame, Outbox};
+
+/// Close code for a token that expired during the session.
+const TOKEN_EXPIRED: u16 = 4401;
+
+/// What the writer sends besides queued frames.
+enum Control {
+    Ping,
+    Pong(bytes::Bytes),
+    Close(u16, &'static str),
+}
+
+/// Serves one authenticated connection until it closes.
+pub async fn serve<S>(socket: S, principal: Principal, app: Arc<App>)
+where
+    S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Send + 'static,
+{
+    let (sink, mut stream) = socket.split();
+    let (outbox, rx, overflow) = Outbox::new(app.config.send_queue);
+    let (control, control_rx) = mpsc::channel(4);
+    let writer = tokio::spawn(write_loop(sink, rx, control_rx));
+    let session = Session {
+        app: app.clone(),
+        user: principal.user_id.clone(),
+        outbox,
+    };
+    tracing::debug!(user = %session.user, "session opened");
+
+    let config = &app.config;
+    let expires = tokio::time::Instant::now()
+        + principal
+            .expires_at
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+    let mut keepalive = tokio::time::interval(config.keepalive);
+    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    keepalive.tick().await;
+    let mut last_seen = Instant::now();
+    let idle = tokio::time::sleep(config.idle_timeout);
+    tokio::pin!(idle);
+
+    let close = loop {
+        tokio::select! {
+            message = stream.next() => match message {
+                None => break None,
+                Some(Ok(Message::Text(text))) => {
+                    last_seen = Instant::now();
+                    idle.as_mut().reset(tokio::time::Instant::now() + config.idle_timeout);
+                    session.handle(text.as_str());
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    last_seen = Instant::now();
+                    session.reject(None, ErrorCode::BinaryNotSupported, "netra.v1 uses text frames only");
+                }
+                Some(Ok(Message::Ping(data))) => {
+                    last_seen = Instant::now();
+                    let _ = control.try_send(Control::Pong(data));
+                }
+                Some(Ok(Message::Pong(_) | Message::Frame(_))) => last_seen = Instant::now(),
+                Some(Ok(Message::Close(_))) => break None,
+                Some(Err(WsError::Capacity(err))) => {
+                    tracing::debug!(user = %session.user, "closing: {err}");
+                    break Some(Control::Close(1009, "message too big"));
+                }
+                Some(Err(err)) => {
+                    tracing::debug!(user = %session.user, "socket error: {err}");
+                    break None;
+                }
+            },
+            () = overflow.cancelled() => {
+                break Some(Control::Close(1013, "send queue full: the client is not reading fast enough"));
+            }
+            () = tokio::time::sleep_until(expires) => {
+                break Some(Control::Close(TOKEN_EXPIRED, "token expired"));
+            }
+            () = &mut idle => break Some(Control::Close(1000, "idle timeout")),
+            _ = keepalive.tick() => {
+                if last_seen.elapsed() > config.keepalive * 2 {
+                    break Some(Control::Close(1001, "keepalive timeout"));
+                }
+                let _ = control.try_send(Control::Ping);
+            }
+        }
+    };
+    match close {
+        Some(close) => {
+            let _ = control.send(close).await;
+        }
+        None => drop(control),
+    }
+    // The writer ends once it has sent the close frame or its channels close.
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    tracing::debug!(user = %session.user, "session closed");
+}
+
+async fn write_loop<S>(
+    mut sink: S,
+    mut frames: mpsc::Receiver<Frame>,
+    mut control: mpsc::Receiver<Control>,
+) where
+    S: Sink<Message, Error = WsError> + Unpin,
+{
+    loop {
+        let message = tokio::select! {
+            biased;
+            ctrl = control.recv() => match ctrl {
+                Some(Control::Ping) => Message::Ping(bytes::Bytes::new()),
+                Some(Control::Pong(data)) => Message::Pong(data),
+                Some(Control::Close(code, reason)) => {
+                    let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
+                    let _ = sink.send(Message::Close(Some(frame))).await;
+                    return;
+                }
+                None => {
+                    let _ = sink.close().await;
+                    return;
+                }
+            },
+            frame = frames.recv() => match frame {
+                Some(frame) => Message::Text((*frame).into()),
+                None => return,
+            },
+        };
+        if sink.send(message).await.is_err() {
+            return;
+        }
+    }
+}
+
+struct Session {
+    app: Arc<App>,
+    user: String,
+    outbox: Outbox,
+}
+
+impl Session {
+    fn reply(&self, reply: Reply<'_>) {
+        self.outbox.push(reply.to_text().into());
+    }
+
+    fn ack(&self, reference: &str, payload: AckPayload) {
+        self.reply(Reply::Ack { reference, payload });
+    }
+
+    fn reject(&self, reference: Option<&str>, code: ErrorCode, message: &str) {
+        self.reply(Reply::Error {
+            reference,
+            code,
+            message,
+        });
+    }
+
+    fn handle(&self, text: &str) {
+        let command = match protocol::parse(text) {
+            Ok(command) => command,
+            Err(rejected) => {
+                return self.reject(
+                    rejected.reference.as_deref(),
+                    rejected.code,
+                    &rejected.message,
+                );
+            }
+        };
+        let id = command.id.as_str();
+        let runs = &self.app.runs;
+        match command.kind {
+            CommandKind::RunStart {
+                agent,
+                input,
+                thread_id,
+            } => {
+                let started = runs.start(
+                    &self.user,
+                    &agent,
+                    input,
+                    thread_id,
+                    self.outbox.clone(),
+                    |run| {
+                        self.ack(
+                            id,
+                            AckPayload::RunStarted {
+                                run_id: run.run_id.clone(),
+                                thread_id: run.thread_id.clone(),
+                            },
+                        )
+                    },
+                );
+                if let Err(refused) = started {
+                    self.reject(Some(id), refused.code, &refused.message);
+                }
+            }
+            CommandKind::RunCancel { run_id } => match runs.cancel(&self.user, &run_id) {
+                Ok(()) => self.ack(id, AckPayload::Run { run_id }),
+                Err(refused) => self.reject(Some(id), refused.code, &refused.message),
+            },
+            CommandKind::RunSubscribe { run_id, after_seq } => {
+                // Acknowledge first so the replayed events follow the ack.
+                match runs.log_of(&self.user, &run_id) {
+                    Ok(log) => {
+                        self.ack(id, AckPayload::Run { run_id });
+                        log.subscribe(self.outbox.clone(), after_seq);
+                    }
+                    Err(refused) => self.reject(Some(id), refused.code, &refused.message),
+                }
+            }
+            CommandKind::AgentsList => {
+                let agents = runs
+                    .registry()
+                    .agents()
+                    .map(|a| AgentInfo {
+                        name: a.plugin.descriptor().name.clone(),
+                        description: a.plugin.descriptor().description.clone(),
+                        version: a.version.clone(),
+                    })
+                    .collect();
+                self.ack(id, AckPayload::Agents { agents });
+            }
+            CommandKind::ToolsList => {
+                let tools = runs
+                    .registry()
+                    .tools()
+                    .map(|t| ToolInfo {
+                        name: t.descriptor.name.clone(),
+                        description: t.descriptor.description.clone(),
+                        input_schema: serde_json::from_str(&t.descriptor.input_schema)
+                            .unwrap_or(serde_json::Value::Null),
+                        plugin: t.plugin.name().to_string(),
+                    })
+                    .collect();
+                self.ack(id, AckPayload::Tools { tools });
+            }
+            CommandKind::Ping => self.ack(id, AckPayload::Pong { pong: true }),
+        }
+    }
+}
