@@ -267,6 +267,23 @@ impl Client {
         }
     }
 
+    /// Collects events of `run_id` up to its terminal event, without the
+    /// order check (for a stream resumed part-way).
+    pub async fn run_events_after(&mut self, run_id: &str) -> Vec<Value> {
+        let mut events = Vec::new();
+        loop {
+            let frame = self.recv().await;
+            if frame["run_id"] != json!(run_id) {
+                continue;
+            }
+            let terminal = matches!(frame["type"].as_str(), Some("agent_completed" | "agent_error"));
+            events.push(frame);
+            if terminal {
+                return events;
+            }
+        }
+    }
+
     /// Starts a run and returns all its events.
     pub async fn run(&mut self, agent: &str, input: &str) -> Vec<Value> {
         let (run_id, _) = self.start_run(agent, input).await;

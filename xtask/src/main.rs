@@ -20,6 +20,7 @@ fn main() -> Result<()> {
         ["test"] => test(),
         ["demo"] => demo(),
         ["bench", "runtime"] => bench_runtime(),
+        ["bench", "server"] => bench_server(),
         ["ci"] => ci(),
         _ => {
             eprintln!(
@@ -29,6 +30,7 @@ fn main() -> Result<()> {
                  test           run the whole test suite\n  \
                  demo           build the plugins and run the demo\n  \
                  bench runtime  benchmark fresh-instance calls (see BENCHMARKS.md)\n  \
+                 bench server   loadgen against a release server, and idle-session RSS\n  \
                  ci             fmt --check, clippy -D warnings, then test"
             );
             bail!("unknown or missing command: {args:?}");
@@ -132,32 +134,23 @@ fn test() -> Result<()> {
     run(cmd)
 }
 
+/// Builds the plugins and the host, then serves the examples on
+/// 127.0.0.1:8080 with an embedded state dir, printing how to connect.
 fn demo() -> Result<()> {
-    let plugins = plugins()?;
+    plugins()?;
     let mut build = cargo();
-    build.args(["build", "--release", "--package", "netra"]);
+    build.args(["build", "--package", "netra"]);
     run(build)?;
-    let netra = root().join("target").join("release").join("netra");
-    for plugin in &plugins {
-        let mut cmd = Command::new(&netra);
-        cmd.args(["plugin", "inspect"]).arg(plugin);
-        run(cmd)?;
-    }
-    let calculator = root()
-        .join("target")
-        .join("plugins")
-        .join("calculator.wasm");
-    let mut cmd = Command::new(&netra);
-    cmd.args(["tool", "call"])
-        .arg(&calculator)
-        .args(["calculate", r#"{"expression":"2+3*4"}"#]);
-    run(cmd)?;
-    eprintln!(
-        "\nTry a tool yourself:\n  {} tool call {} calculate '{{\"expression\":\"(1+2)^3\"}}'",
-        netra.display(),
-        calculator.display()
-    );
-    Ok(())
+    let root = root();
+    let netra = root.join("target").join("debug").join("netra");
+    let mut serve = Command::new(&netra);
+    serve
+        .current_dir(&root)
+        .args(["serve", "--listen", "127.0.0.1:8080", "--data-dir", "netra-data", "--plugins"])
+        .arg(root.join("target").join("plugins"));
+    eprintln!("\nStarting the demo server (Ctrl-C stops it). In another terminal:");
+    eprintln!("  {} chat --url ws://127.0.0.1:8080/v1/ws --agent helper --token \"$({} token --data-dir netra-data --sub you | tail -n1)\"\n", netra.display(), netra.display());
+    run(serve)
 }
 
 fn bench_runtime() -> Result<()> {
@@ -165,6 +158,105 @@ fn bench_runtime() -> Result<()> {
     let mut cmd = cargo();
     cmd.args(["bench", "--package", "netra-runtime", "--bench", "runtime"]);
     run(cmd)
+}
+
+/// Starts a release `netra serve` on the example plugins and drives it with
+/// `netra loadgen`: runs/s and latency at 100 sessions, then the server's RSS
+/// per idle session with 10,000 idle sessions.
+fn bench_server() -> Result<()> {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    plugins()?;
+    let mut build = cargo();
+    build.args(["build", "--release", "--package", "netra"]);
+    run(build)?;
+    let root = root();
+    let netra = root.join("target").join("release").join("netra");
+    let data = root.join("target").join("bench-data");
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data)?;
+
+    let mut server = Command::new(&netra)
+        .args(["serve", "--listen", "127.0.0.1:0", "--max-runs", "1024", "--data-dir"])
+        .arg(&data)
+        .arg("--plugins")
+        .arg(root.join("target").join("plugins"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting netra serve")?;
+    let server_pid = server.id();
+    let result = (|| -> Result<()> {
+        let stdout = server.stdout.take().context("server stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().context("server printed nothing")??;
+        let addr = first
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .with_context(|| format!("no address in {first:?}"))?
+            .to_string();
+        // Keep draining the server's stdout so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let url = format!("ws://{addr}/v1/ws");
+        eprintln!("server pid {server_pid} on {url}");
+
+        for (sessions, runs) in [(100, 200), (100, 200)] {
+            let mut load = Command::new(&netra);
+            load.args(["loadgen", "--url", &url, "--agent", "helper", "--input", "what is 2+3*4"])
+                .args(["--sessions", &sessions.to_string(), "--runs", &runs.to_string(), "--warmup", "5"])
+                .arg("--data-dir")
+                .arg(&data);
+            run(load)?;
+        }
+
+        let before = rss_kib(server_pid)?;
+        let idle = 10_000;
+        let mut holder = Command::new(&netra)
+            .args(["loadgen", "--url", &url, "--idle", &idle.to_string(), "--hold-secs", "30"])
+            .arg("--data-dir")
+            .arg(&data)
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting the idle sessions")?;
+        let holder_out = holder.stdout.take().context("loadgen stdout")?;
+        let mut connected = false;
+        for line in BufReader::new(holder_out).lines() {
+            let line = line?;
+            eprintln!("loadgen: {line}");
+            if line.contains(&format!("connected {idle}")) {
+                connected = true;
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let after = rss_kib(server_pid)?;
+        let _ = holder.kill();
+        let _ = holder.wait();
+        if !connected {
+            bail!("the idle sessions did not all connect");
+        }
+        let per_session = (after.saturating_sub(before)) as f64 * 1024.0 / idle as f64;
+        println!(
+            "\nserver RSS: {before} KiB before, {after} KiB with {idle} idle sessions: {:.1} KiB per idle session",
+            per_session / 1024.0
+        );
+        Ok(())
+    })();
+    let _ = server.kill();
+    let _ = server.wait();
+    result
+}
+
+/// Resident set size of a process, from /proc.
+fn rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .context("no VmRSS in /proc status")
 }
 
 fn ci() -> Result<()> {

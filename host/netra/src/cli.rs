@@ -153,6 +153,10 @@ async fn inspect(runtime: &Runtime, file: &Path) -> anyhow::Result<ExitCode> {
     for name in &info.exports {
         println!("  {name}");
     }
+    if let Some(agent) = &info.agent {
+        println!("agent:");
+        println!("  {}: {}", agent.name, agent.description);
+    }
     if info.world == Some(World::Tool) {
         println!("tools:");
         for tool in &info.tools {

@@ -94,6 +94,8 @@ pub struct PluginInfo {
     pub exports: Vec<String>,
     /// For a tool plugin, its tools.
     pub tools: Vec<ToolDescriptor>,
+    /// For an agent plugin, what it says it is.
+    pub agent: Option<crate::bindings::AgentDescriptor>,
     /// The SHA-256 of its bytes.
     pub digest: String,
 }
@@ -232,19 +234,23 @@ impl Runtime {
         } else {
             None
         };
-        let tools = match world {
-            Some(World::Tool) => self
-                .load_tool(wasm, PluginSettings::new("inspect"))
-                .await?
-                .tools()
-                .to_vec(),
-            _ => Vec::new(),
+        let (tools, agent) = match world {
+            Some(World::Tool) => {
+                let plugin = self.load_tool(wasm, PluginSettings::new("inspect")).await?;
+                (plugin.tools().to_vec(), None)
+            }
+            Some(World::Agent) => {
+                let plugin = self.load_agent(wasm, PluginSettings::new("inspect")).await?;
+                (Vec::new(), Some(plugin.descriptor().clone()))
+            }
+            None => (Vec::new(), None),
         };
         Ok(PluginInfo {
             world,
             imports,
             exports,
             tools,
+            agent,
             digest,
         })
     }
