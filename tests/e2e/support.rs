@@ -276,7 +276,10 @@ impl Client {
             if frame["run_id"] != json!(run_id) {
                 continue;
             }
-            let terminal = matches!(frame["type"].as_str(), Some("agent_completed" | "agent_error"));
+            let terminal = matches!(
+                frame["type"].as_str(),
+                Some("agent_completed" | "agent_error")
+            );
             events.push(frame);
             if terminal {
                 return events;

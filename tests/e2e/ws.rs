@@ -482,5 +482,9 @@ async fn a_disconnect_does_not_cancel_and_subscribe_resumes_without_gaps() {
     let rest = again.run_events_after(&run_id).await;
     seen.extend(rest);
     check_order(&seen);
-    assert_eq!(terminal(&seen)["code"], "timeout", "the run went on after the disconnect");
+    assert_eq!(
+        terminal(&seen)["code"],
+        "timeout",
+        "the run went on after the disconnect"
+    );
 }

@@ -146,10 +146,21 @@ fn demo() -> Result<()> {
     let mut serve = Command::new(&netra);
     serve
         .current_dir(&root)
-        .args(["serve", "--listen", "127.0.0.1:8080", "--data-dir", "netra-data", "--plugins"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:8080",
+            "--data-dir",
+            "netra-data",
+            "--plugins",
+        ])
         .arg(root.join("target").join("plugins"));
     eprintln!("\nStarting the demo server (Ctrl-C stops it). In another terminal:");
-    eprintln!("  {} chat --url ws://127.0.0.1:8080/v1/ws --agent helper --token \"$({} token --data-dir netra-data --sub you | tail -n1)\"\n", netra.display(), netra.display());
+    eprintln!(
+        "  {} chat --url ws://127.0.0.1:8080/v1/ws --agent helper --token \"$({} token --data-dir netra-data --sub you | tail -n1)\"\n",
+        netra.display(),
+        netra.display()
+    );
     run(serve)
 }
 
@@ -178,7 +189,14 @@ fn bench_server() -> Result<()> {
     std::fs::create_dir_all(&data)?;
 
     let mut server = Command::new(&netra)
-        .args(["serve", "--listen", "127.0.0.1:0", "--max-runs", "1024", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--max-runs",
+            "1024",
+            "--data-dir",
+        ])
         .arg(&data)
         .arg("--plugins")
         .arg(root.join("target").join("plugins"))
@@ -203,23 +221,47 @@ fn bench_server() -> Result<()> {
 
         for (sessions, runs) in [(100, 200), (100, 200)] {
             let mut load = Command::new(&netra);
-            load.args(["loadgen", "--url", &url, "--agent", "helper", "--input", "what is 2+3*4"])
-                .args(["--sessions", &sessions.to_string(), "--runs", &runs.to_string(), "--warmup", "5"])
-                .arg("--data-dir")
-                .arg(&data);
+            load.args([
+                "loadgen",
+                "--url",
+                &url,
+                "--agent",
+                "helper",
+                "--input",
+                "what is 2+3*4",
+            ])
+            .args([
+                "--sessions",
+                &sessions.to_string(),
+                "--runs",
+                &runs.to_string(),
+                "--warmup",
+                "5",
+            ])
+            .arg("--data-dir")
+            .arg(&data);
             run(load)?;
         }
 
         let before = rss_kib(server_pid)?;
         let idle = 10_000;
         let mut holder = Command::new(&netra)
-            .args(["loadgen", "--url", &url, "--idle", &idle.to_string(), "--hold-secs", "30"])
+            .args([
+                "loadgen",
+                "--url",
+                &url,
+                "--idle",
+                &idle.to_string(),
+                "--hold-secs",
+                "30",
+            ])
             .arg("--data-dir")
             .arg(&data)
-            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .context("starting the idle sessions")?;
-        let holder_out = holder.stdout.take().context("loadgen stdout")?;
+        // loadgen reports its progress on stderr.
+        let holder_out = holder.stderr.take().context("loadgen stderr")?;
         let mut connected = false;
         for line in BufReader::new(holder_out).lines() {
             let line = line?;

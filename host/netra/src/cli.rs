@@ -36,6 +36,10 @@ pub enum Command {
     Serve(crate::serve::ServeArgs),
     /// Print a signed dev-mode token (the last line of the output).
     Token(crate::serve::TokenArgs),
+    /// Chat with an agent on a running host, showing its events as they stream.
+    Chat(crate::client::chat::ChatArgs),
+    /// Load a running host with concurrent sessions and check every event.
+    Loadgen(crate::client::loadgen::LoadgenArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -92,6 +96,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => crate::serve::serve(args).await.map(|()| ExitCode::SUCCESS),
         Command::Token(args) => crate::serve::token(args).map(|()| ExitCode::SUCCESS),
+        Command::Chat(args) => crate::client::chat::chat(args).await,
+        Command::Loadgen(args) => crate::client::loadgen::loadgen(args).await,
         Command::Plugin(PluginCommand::Inspect { file }) => {
             let runtime = Runtime::new(RuntimeConfig {
                 cache_dir,

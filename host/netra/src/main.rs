@@ -4,6 +4,7 @@
 //! the server uses, so what works here works when served.
 
 mod cli;
+mod client;
 mod serve;
 
 use std::process::ExitCode;

@@ -240,7 +240,9 @@ impl Runtime {
                 (plugin.tools().to_vec(), None)
             }
             Some(World::Agent) => {
-                let plugin = self.load_agent(wasm, PluginSettings::new("inspect")).await?;
+                let plugin = self
+                    .load_agent(wasm, PluginSettings::new("inspect"))
+                    .await?;
                 (Vec::new(), Some(plugin.descriptor().clone()))
             }
             None => (Vec::new(), None),

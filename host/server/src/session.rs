@@ -34,7 +34,8 @@ where
     let (sink, mut stream) = socket.split();
     let (outbox, rx, overflow) = Outbox::new(app.config.send_queue);
     let (control, control_rx) = mpsc::channel(4);
-    let writer = tokio::spawn(write_loop(sink, rx, control_rx));
+    let sent_at = Arc::new(std::sync::Mutex::new(tokio::time::Instant::now()));
+    let writer = tokio::spawn(write_loop(sink, rx, control_rx, sent_at.clone()));
     let session = Session {
         app: app.clone(),
         user: principal.user_id.clone(),
@@ -89,7 +90,17 @@ where
             () = tokio::time::sleep_until(expires) => {
                 break Some(Control::Close(TOKEN_EXPIRED, "token expired"));
             }
-            () = &mut idle => break Some(Control::Close(1000, "idle timeout")),
+            () = &mut idle => {
+                // Frames still flowing to the client (a run it follows) count
+                // as activity: re-arm from the last one sent.
+                let last_sent = *sent_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let until = last_sent + config.idle_timeout;
+                if until > tokio::time::Instant::now() {
+                    idle.as_mut().reset(until);
+                } else {
+                    break Some(Control::Close(1000, "idle timeout"));
+                }
+            }
             _ = keepalive.tick() => {
                 if last_seen.elapsed() > config.keepalive * 2 {
                     break Some(Control::Close(1001, "keepalive timeout"));
@@ -113,6 +124,7 @@ async fn write_loop<S>(
     mut sink: S,
     mut frames: mpsc::Receiver<Frame>,
     mut control: mpsc::Receiver<Control>,
+    sent_at: Arc<std::sync::Mutex<tokio::time::Instant>>,
 ) where
     S: Sink<Message, Error = WsError> + Unpin,
 {
@@ -133,7 +145,11 @@ async fn write_loop<S>(
                 }
             },
             frame = frames.recv() => match frame {
-                Some(frame) => Message::Text((*frame).into()),
+                Some(frame) => {
+                    *sent_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                        tokio::time::Instant::now();
+                    Message::Text((*frame).into())
+                }
                 None => return,
             },
         };

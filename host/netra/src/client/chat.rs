@@ -1,0 +1,577 @@
+//! `netra chat`: a terminal client that starts runs and shows their events as they
+//! stream.
+//!
+//! Every line read from stdin is handled in order, one at a time: a line is either a
+//! command (`/agents`, `/tools`, `/cancel`, `/quit`) or the input of a new run in the
+//! chat's thread. Lines that arrive while a run streams wait for it to end, so a
+//! script can pipe several questions in; only `/cancel` (and Ctrl-C) act at once.
+
+use std::collections::{HashSet, VecDeque};
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, interval_at};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::{DEFAULT_URL, Event, EventKind, HostMessage, Ws, connect, str_field};
+
+/// Arguments of `netra chat`.
+#[derive(clap::Args, Debug)]
+pub struct ChatArgs {
+    /// The host's WebSocket URL.
+    #[arg(long, default_value = DEFAULT_URL)]
+    pub url: String,
+    /// The bearer token (a JWT). `netra serve` prints one in dev mode, and
+    /// `netra token` makes more.
+    #[arg(long, env = "NETRA_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// The agent that answers.
+    #[arg(long, default_value = "helper")]
+    pub agent: String,
+    /// Continue this thread (`thr_...`) instead of starting a new one.
+    #[arg(long, value_name = "THR")]
+    pub thread: Option<String>,
+}
+
+/// How often the chat sends a `ping` command: the host closes a connection that sends
+/// no command for 10 minutes, and a chat may sit at its prompt longer than that.
+const KEEPALIVE: Duration = Duration::from_secs(240);
+
+/// Tool arguments and results longer than this are cut when shown.
+const SHOW_AT_MOST: usize = 200;
+
+/// The exit code after a second Ctrl-C, as a shell reports a SIGINT.
+const INTERRUPTED: u8 = 130;
+
+const HELP: &str = "Type a message to start a run. Commands: /agents, /tools, /cancel, /quit. \
+Ctrl-C cancels a running run (twice quits), Ctrl-D quits.";
+
+/// Runs the chat until `/quit`, end of input, or a lost connection.
+pub async fn chat(args: ChatArgs) -> anyhow::Result<ExitCode> {
+    let mut ws = match connect(&args.url, args.token.trim(), None).await {
+        Ok(ws) => ws,
+        Err(err) => {
+            eprintln!("error: cannot connect to {}: {err}", args.url);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let interactive = std::io::stdin().is_terminal();
+    if interactive {
+        println!(
+            "connected to {} as agent {:?}. {HELP}",
+            args.url, args.agent
+        );
+    }
+    let mut chat = Chat {
+        agent: args.agent,
+        thread: args.thread,
+        term: Term {
+            interactive,
+            line_open: false,
+            prompted: false,
+        },
+        next_id: 0,
+        busy: None,
+        queue: VecDeque::new(),
+        quiet_refs: HashSet::new(),
+        failed: false,
+    };
+    let code = chat.run(&mut ws).await;
+    // A polite close; the host goes on either way, and a disconnect cancels nothing.
+    let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+    code
+}
+
+/// What the chat is waiting for.
+enum Busy {
+    /// A run it started: from `run.start` to the run's terminal event.
+    Run(RunView),
+    /// The answer to `agents.list` or `tools.list`.
+    List { id: String, list: List },
+}
+
+#[derive(Clone, Copy)]
+enum List {
+    Agents,
+    Tools,
+}
+
+/// A run being shown.
+struct RunView {
+    /// The `id` of its `run.start`.
+    command: String,
+    /// Known once the ack arrives.
+    run_id: Option<String>,
+    /// A cancel was asked for (it is sent as soon as the run id is known).
+    cancel_wanted: bool,
+    cancel_sent: bool,
+    /// Some answer text was shown.
+    streamed: bool,
+}
+
+/// What to do after a line.
+enum Flow {
+    Continue,
+    Quit,
+}
+
+struct Chat {
+    agent: String,
+    thread: Option<String>,
+    term: Term,
+    next_id: u64,
+    busy: Option<Busy>,
+    /// Lines read while busy, handled in order once idle.
+    queue: VecDeque<String>,
+    /// `run.cancel` and `ping` commands, whose answers are not shown.
+    quiet_refs: HashSet<String>,
+    /// A run or command failed; the exit code says so.
+    failed: bool,
+}
+
+impl Chat {
+    async fn run(&mut self, ws: &mut Ws) -> anyhow::Result<ExitCode> {
+        let mut lines = stdin_lines();
+        let mut eof = false;
+        let mut interrupt = Box::pin(tokio::signal::ctrl_c());
+        let mut keepalive = interval_at(Instant::now() + KEEPALIVE, KEEPALIVE);
+        loop {
+            while self.busy.is_none() {
+                let Some(line) = self.queue.pop_front() else {
+                    break;
+                };
+                if let Flow::Quit = self.handle_line(ws, &line).await? {
+                    return Ok(self.exit_code());
+                }
+            }
+            if self.busy.is_none() {
+                if eof {
+                    self.term.leave_prompt();
+                    return Ok(self.exit_code());
+                }
+                self.term.prompt();
+            }
+            tokio::select! {
+                line = lines.recv(), if !eof => match line {
+                    Some(line) if self.busy.is_some() && line.trim() == "/cancel" => {
+                        self.cancel(ws).await?;
+                    }
+                    Some(line) => self.queue.push_back(line),
+                    None => eof = true,
+                },
+                frame = ws.next() => match frame {
+                    Some(Ok(Message::Text(text))) => self.on_text(ws, &text).await?,
+                    Some(Ok(Message::Close(frame))) => {
+                        self.term.end_line();
+                        match frame {
+                            Some(frame) => eprintln!(
+                                "error: the host closed the connection: {} {}",
+                                u16::from(frame.code),
+                                frame.reason
+                            ),
+                            None => eprintln!("error: the host closed the connection"),
+                        }
+                        return Ok(ExitCode::FAILURE);
+                    }
+                    // Pings are answered by the WebSocket layer; binary frames aren't netra.v1.
+                    Some(Ok(_)) => {}
+                    Some(Err(err)) => {
+                        self.term.end_line();
+                        eprintln!("error: connection lost: {err}");
+                        return Ok(ExitCode::FAILURE);
+                    }
+                    None => {
+                        self.term.end_line();
+                        eprintln!("error: the connection closed");
+                        return Ok(ExitCode::FAILURE);
+                    }
+                },
+                signal = &mut interrupt => {
+                    signal?;
+                    interrupt = Box::pin(tokio::signal::ctrl_c());
+                    match &self.busy {
+                        Some(Busy::Run(run)) if run.cancel_wanted => {
+                            self.term.end_line();
+                            eprintln!("interrupted; the cancel was already sent");
+                            return Ok(ExitCode::from(INTERRUPTED));
+                        }
+                        Some(Busy::Run(_)) => self.cancel(ws).await?,
+                        Some(Busy::List { .. }) => {}
+                        None => {
+                            self.term.leave_prompt();
+                            return Ok(self.exit_code());
+                        }
+                    }
+                },
+                _ = keepalive.tick() => {
+                    let id = self.quiet_id();
+                    send(ws, json!({ "type": "ping", "id": id })).await?;
+                }
+            }
+        }
+    }
+
+    fn exit_code(&self) -> ExitCode {
+        if self.failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        }
+    }
+
+    fn next_id(&mut self) -> String {
+        self.next_id += 1;
+        format!("c{}", self.next_id)
+    }
+
+    /// An id for a command whose answer isn't shown.
+    fn quiet_id(&mut self) -> String {
+        let id = self.next_id();
+        self.quiet_refs.insert(id.clone());
+        id
+    }
+
+    async fn handle_line(&mut self, ws: &mut Ws, line: &str) -> anyhow::Result<Flow> {
+        self.term.prompted = false;
+        let text = line.trim();
+        match text {
+            "" => {}
+            "/quit" | "/exit" => return Ok(Flow::Quit),
+            "/agents" => self.list(ws, List::Agents).await?,
+            "/tools" => self.list(ws, List::Tools).await?,
+            "/cancel" => self.term.line("no run to cancel"),
+            "/help" => self.term.line(HELP),
+            _ if text.starts_with('/') => {
+                self.term.line(&format!("unknown command {text}. {HELP}"))
+            }
+            _ => self.start(ws, text).await?,
+        }
+        Ok(Flow::Continue)
+    }
+
+    async fn list(&mut self, ws: &mut Ws, list: List) -> anyhow::Result<()> {
+        let id = self.next_id();
+        let kind = match list {
+            List::Agents => "agents.list",
+            List::Tools => "tools.list",
+        };
+        send(ws, json!({ "type": kind, "id": id })).await?;
+        self.busy = Some(Busy::List { id, list });
+        Ok(())
+    }
+
+    async fn start(&mut self, ws: &mut Ws, input: &str) -> anyhow::Result<()> {
+        let id = self.next_id();
+        let mut command = json!({
+            "type": "run.start",
+            "id": id,
+            "agent": self.agent,
+            "input": input,
+        });
+        if let Some(thread) = &self.thread {
+            command["thread_id"] = Value::from(thread.as_str());
+        }
+        send(ws, command).await?;
+        self.busy = Some(Busy::Run(RunView {
+            command: id,
+            run_id: None,
+            cancel_wanted: false,
+            cancel_sent: false,
+            streamed: false,
+        }));
+        Ok(())
+    }
+
+    /// Cancels the current run now, or as soon as its id is known.
+    async fn cancel(&mut self, ws: &mut Ws) -> anyhow::Result<()> {
+        let Some(Busy::Run(run)) = &mut self.busy else {
+            self.term.line("no run to cancel");
+            return Ok(());
+        };
+        run.cancel_wanted = true;
+        let Some(run_id) = run.run_id.clone() else {
+            return Ok(());
+        };
+        if run.cancel_sent {
+            return Ok(());
+        }
+        run.cancel_sent = true;
+        let id = self.quiet_id();
+        send(
+            ws,
+            json!({ "type": "run.cancel", "id": id, "run_id": run_id }),
+        )
+        .await
+    }
+
+    async fn on_text(&mut self, ws: &mut Ws, text: &str) -> anyhow::Result<()> {
+        let message = match HostMessage::parse(text) {
+            Ok(message) => message,
+            Err(err) => {
+                self.term.line(&format!("(ignored a frame: {err})"));
+                return Ok(());
+            }
+        };
+        match message {
+            HostMessage::Ack { reference, body } => self.on_ack(ws, &reference, &body).await?,
+            HostMessage::Error {
+                reference,
+                code,
+                message,
+            } => {
+                if let Some(reference) = &reference
+                    && self.quiet_refs.remove(reference)
+                {
+                    // A cancel that lost the race with the run's end gets `not_found`.
+                    return Ok(());
+                }
+                let answers_busy = match (&self.busy, &reference) {
+                    (Some(Busy::Run(run)), Some(r)) => run.command == *r,
+                    (Some(Busy::List { id, .. }), Some(r)) => id == r,
+                    _ => false,
+                };
+                if answers_busy {
+                    self.busy = None;
+                    self.failed = true;
+                }
+                self.term.line(&format!("error {code}: {message}"));
+            }
+            HostMessage::Event(event) => {
+                let ours = matches!(
+                    &self.busy,
+                    Some(Busy::Run(run)) if run.run_id.as_deref() == Some(event.run_id.as_str())
+                );
+                if ours {
+                    self.show(&event);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_ack(&mut self, ws: &mut Ws, reference: &str, body: &Value) -> anyhow::Result<()> {
+        if self.quiet_refs.remove(reference) {
+            return Ok(());
+        }
+        match &mut self.busy {
+            Some(Busy::Run(run)) if run.command == reference => {
+                run.run_id = str_field(body, "run_id").map(String::from);
+                let cancel_wanted = run.cancel_wanted;
+                // Later runs continue this thread, so the agent sees the history.
+                if let Some(thread) = str_field(body, "thread_id") {
+                    self.thread = Some(thread.to_string());
+                }
+                if cancel_wanted {
+                    self.cancel(ws).await?;
+                }
+            }
+            Some(Busy::List { id, list }) if id == reference => {
+                let list = *list;
+                self.busy = None;
+                self.show_list(list, body);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn show(&mut self, event: &Event) {
+        let body = &event.body;
+        let text = |key| str_field(body, key).unwrap_or("");
+        match event.kind {
+            EventKind::Started | EventKind::Other => {}
+            EventKind::Thinking => self.term.line(&format!("· thinking: {}", text("text"))),
+            EventKind::ToolExecuting => {
+                let arguments = body.get("arguments").unwrap_or(&Value::Null);
+                self.term
+                    .line(&format!("→ {} {}", text("tool"), shorten(arguments)));
+            }
+            EventKind::ToolCompleted => {
+                let line = match (body.get("ok"), body.get("error")) {
+                    (Some(ok), _) => {
+                        let ms = body.get("duration_ms").and_then(Value::as_f64);
+                        let took = ms.map(|ms| format!(" ({ms:.1} ms)")).unwrap_or_default();
+                        format!("← {}: {}{took}", text("tool"), shorten(ok))
+                    }
+                    (None, error) => {
+                        let error = error.unwrap_or(&Value::Null);
+                        format!(
+                            "← {} failed: {}: {}",
+                            text("tool"),
+                            str_field(error, "code").unwrap_or("unknown"),
+                            str_field(error, "message").unwrap_or("")
+                        )
+                    }
+                };
+                self.term.line(&line);
+            }
+            EventKind::MessageDelta => {
+                self.term.inline(text("text"));
+                if let Some(Busy::Run(run)) = &mut self.busy {
+                    run.streamed = true;
+                }
+            }
+            EventKind::Completed => {
+                let streamed = matches!(&self.busy, Some(Busy::Run(run)) if run.streamed);
+                // `output` is authoritative; show it if no delta carried the answer.
+                if !streamed {
+                    self.term.inline(text("output"));
+                }
+                self.term.end_line();
+                if text("outcome") == "cancelled" {
+                    self.term.line("[cancelled]");
+                }
+                self.busy = None;
+            }
+            EventKind::Failed => {
+                self.term
+                    .line(&format!("error {}: {}", text("code"), text("message")));
+                self.failed = true;
+                self.busy = None;
+            }
+        }
+    }
+
+    fn show_list(&mut self, list: List, body: &Value) {
+        let (key, empty) = match list {
+            List::Agents => ("agents", "no agents"),
+            List::Tools => ("tools", "no tools"),
+        };
+        let items = body.get(key).and_then(Value::as_array);
+        let Some(items) = items.filter(|items| !items.is_empty()) else {
+            self.term.line(empty);
+            return;
+        };
+        for item in items {
+            let name = str_field(item, "name").unwrap_or("?");
+            let description = str_field(item, "description").unwrap_or("");
+            let line = match list {
+                List::Agents => {
+                    let version = str_field(item, "version").unwrap_or("?");
+                    format!("{name} ({version}): {description}")
+                }
+                List::Tools => {
+                    let plugin = str_field(item, "plugin").unwrap_or("?");
+                    format!("{name} (from {plugin}): {description}")
+                }
+            };
+            self.term.line(&line);
+        }
+    }
+}
+
+/// Stdout, tracking whether answer text left the cursor mid-line.
+struct Term {
+    /// Stdin is a terminal: show a prompt.
+    interactive: bool,
+    line_open: bool,
+    prompted: bool,
+}
+
+impl Term {
+    /// A whole line, on a line of its own.
+    fn line(&mut self, text: &str) {
+        self.end_line();
+        println!("{text}");
+    }
+
+    /// Answer text, as it streams.
+    fn inline(&mut self, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+        self.line_open = true;
+    }
+
+    fn end_line(&mut self) {
+        if self.line_open {
+            println!();
+            self.line_open = false;
+        }
+    }
+
+    fn prompt(&mut self) {
+        if self.interactive && !self.prompted {
+            self.end_line();
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(b"> ");
+            let _ = out.flush();
+            // The user's Enter ends the prompt's line.
+            self.prompted = true;
+        }
+    }
+
+    /// Ends the prompt's line when quitting from it (Ctrl-D, Ctrl-C).
+    fn leave_prompt(&mut self) {
+        if self.prompted {
+            println!();
+            self.prompted = false;
+        }
+        self.end_line();
+    }
+}
+
+async fn send(ws: &mut Ws, command: Value) -> anyhow::Result<()> {
+    ws.send(Message::text(command.to_string()))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot send to the host: {e}"))
+}
+
+/// Compact JSON, cut to [`SHOW_AT_MOST`] characters.
+fn shorten(value: &Value) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(SHOW_AT_MOST) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text,
+    }
+}
+
+/// Stdin's lines, read on a thread of their own.
+///
+/// A plain thread rather than tokio's stdin: a read blocked on a terminal would
+/// otherwise keep the runtime from shutting down after `/quit`. The channel closes at
+/// end of input.
+fn stdin_lines() -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel(16);
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match stdin.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let line = String::from_utf8_lossy(&buf);
+                    let line = line.trim_end_matches(['\n', '\r']).to_string();
+                    if tx.blocking_send(line).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shortens_long_values() {
+        assert_eq!(
+            shorten(&json!({"expression": "2+3*4"})),
+            r#"{"expression":"2+3*4"}"#
+        );
+        let long = shorten(&Value::from("x".repeat(500)));
+        assert_eq!(long.chars().count(), SHOW_AT_MOST + 1);
+        assert!(long.ends_with('…'));
+    }
+}
