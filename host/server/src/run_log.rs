@@ -398,10 +398,13 @@ mod tests {
         let (outbox, mut rx, _) = Outbox::new(64);
         log.subscribe(outbox, 2);
         let got = frames(&mut rx);
-        assert_eq!(got.len(), 2);
+        assert_eq!(got.len(), 3, "{got:#?}");
         assert_eq!(got[0]["type"], "tool_executing");
         assert_eq!(got[1]["type"], "tool_completed");
         assert_eq!(got[1]["error"]["code"], "cancelled");
+        assert_eq!(got[2]["type"], "agent_completed");
+        assert_eq!(got[2]["outcome"], "cancelled");
+        assert_eq!(got[2]["output"], "part");
         assert!(log.is_closed());
 
         let run = RunLog::create("run_2".into(), "thr_1".into(), None);
