@@ -241,6 +241,15 @@ impl Client {
     /// Collects the events of `run_id` up to and including its terminal
     /// event, checking the order rules on the way.
     pub async fn run_events(&mut self, run_id: &str) -> Vec<Value> {
+        let events = self.run_events_after(run_id).await;
+        check_order(&events);
+        events
+    }
+
+    /// Collects events of `run_id` up to its terminal event, without the
+    /// order check (for a stream resumed part-way). Frames of other runs are
+    /// kept for later.
+    pub async fn run_events_after(&mut self, run_id: &str) -> Vec<Value> {
         let mut events = Vec::new();
         loop {
             let position = self
@@ -253,27 +262,6 @@ impl Client {
             };
             if frame["run_id"] != json!(run_id) {
                 self.pending.push_back(frame);
-                continue;
-            }
-            let terminal = matches!(
-                frame["type"].as_str(),
-                Some("agent_completed" | "agent_error")
-            );
-            events.push(frame);
-            if terminal {
-                check_order(&events);
-                return events;
-            }
-        }
-    }
-
-    /// Collects events of `run_id` up to its terminal event, without the
-    /// order check (for a stream resumed part-way).
-    pub async fn run_events_after(&mut self, run_id: &str) -> Vec<Value> {
-        let mut events = Vec::new();
-        loop {
-            let frame = self.recv().await;
-            if frame["run_id"] != json!(run_id) {
                 continue;
             }
             let terminal = matches!(

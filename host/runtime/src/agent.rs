@@ -79,16 +79,7 @@ impl Runtime {
         (component, cache, digest): (Component, CacheOutcome, String),
         settings: PluginSettings,
     ) -> Result<AgentPlugin, LoadError> {
-        self.expect_world(&component, World::Agent)?;
-        let pre = self
-            .inner
-            .agent_linker
-            .instantiate_pre(&component)
-            .and_then(AgentPluginPre::new)
-            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        component
-            .initialize_copy_on_write_image()
-            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        let pre = self.prepare(&component, World::Agent, AgentPluginPre::new)?;
         let shared = shared_settings(self, settings);
         let descriptor = describe(self, &shared, &pre).await?;
         check_name(&descriptor.name)?;

@@ -173,22 +173,35 @@ impl Runtime {
         }
     }
 
+    /// Checks the component's world, links it against that world's linker
+    /// and maps its memory images now rather than on the first request.
+    pub(crate) fn prepare<P>(
+        &self,
+        component: &Component,
+        world: World,
+        typed: impl FnOnce(wasmtime::component::InstancePre<StoreState>) -> wasmtime::Result<P>,
+    ) -> Result<P, LoadError> {
+        self.expect_world(component, world)?;
+        let linker = match world {
+            World::Tool => &self.inner.tool_linker,
+            World::Agent => &self.inner.agent_linker,
+        };
+        let pre = linker
+            .instantiate_pre(component)
+            .and_then(typed)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        component
+            .initialize_copy_on_write_image()
+            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        Ok(pre)
+    }
+
     async fn finish_tool(
         &self,
         (component, cache, digest): (Component, CacheOutcome, String),
         settings: PluginSettings,
     ) -> Result<ToolPlugin, LoadError> {
-        self.expect_world(&component, World::Tool)?;
-        let pre = self
-            .inner
-            .tool_linker
-            .instantiate_pre(&component)
-            .and_then(ToolPluginPre::new)
-            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        // Map the memory images now rather than on the first request.
-        component
-            .initialize_copy_on_write_image()
-            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        let pre = self.prepare(&component, World::Tool, ToolPluginPre::new)?;
         let shared = shared_settings(self, settings);
         let mut plugin = ToolPlugin {
             inner: Arc::new(ToolPluginInner {
