@@ -488,3 +488,20 @@ async fn a_disconnect_does_not_cancel_and_subscribe_resumes_without_gaps() {
         "the run went on after the disconnect"
     );
 }
+
+#[tokio::test]
+async fn a_flood_of_invalid_frames_closes_with_1008() {
+    let server = TestServer::start().await;
+    let mut client = server.connect("alice").await;
+    for _ in 0..150 {
+        if client
+            .ws
+            .send(Message::Text("garbage".into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    assert_eq!(client.expect_close().await, 1008);
+}

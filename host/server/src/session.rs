@@ -53,6 +53,7 @@ where
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     keepalive.tick().await;
     let mut last_seen = Instant::now();
+    let mut abuse = Strikes::default();
     let idle = tokio::time::sleep(config.idle_timeout);
     tokio::pin!(idle);
 
@@ -63,11 +64,16 @@ where
                 Some(Ok(Message::Text(text))) => {
                     last_seen = Instant::now();
                     idle.as_mut().reset(tokio::time::Instant::now() + config.idle_timeout);
-                    session.handle(text.as_str());
+                    if !session.handle(text.as_str()) && abuse.strike() {
+                        break Some(Control::Close(1008, "too many invalid frames"));
+                    }
                 }
                 Some(Ok(Message::Binary(_))) => {
                     last_seen = Instant::now();
                     session.reject(None, ErrorCode::BinaryNotSupported, "netra.v1 uses text frames only");
+                    if abuse.strike() {
+                        break Some(Control::Close(1008, "too many invalid frames"));
+                    }
                 }
                 Some(Ok(Message::Ping(data))) => {
                     last_seen = Instant::now();
@@ -159,6 +165,36 @@ async fn write_loop<S>(
     }
 }
 
+/// Invalid frames tolerated per minute before the session is closed with
+/// 1008: a client that keeps sending garbage is broken or hostile.
+const MAX_STRIKES_PER_MINUTE: u32 = 100;
+
+/// Counts invalid frames in a one-minute window.
+struct Strikes {
+    window: Instant,
+    count: u32,
+}
+
+impl Default for Strikes {
+    fn default() -> Self {
+        Self {
+            window: Instant::now(),
+            count: 0,
+        }
+    }
+}
+
+impl Strikes {
+    /// Records an invalid frame; true when the limit is exceeded.
+    fn strike(&mut self) -> bool {
+        if self.window.elapsed() > Duration::from_secs(60) {
+            *self = Self::default();
+        }
+        self.count += 1;
+        self.count > MAX_STRIKES_PER_MINUTE
+    }
+}
+
 struct Session {
     app: Arc<App>,
     user: String,
@@ -182,15 +218,17 @@ impl Session {
         });
     }
 
-    fn handle(&self, text: &str) {
+    /// Handles one text frame; false if it was not a valid command.
+    fn handle(&self, text: &str) -> bool {
         let command = match protocol::parse(text) {
             Ok(command) => command,
             Err(rejected) => {
-                return self.reject(
+                self.reject(
                     rejected.reference.as_deref(),
                     rejected.code,
                     &rejected.message,
                 );
+                return false;
             }
         };
         let id = command.id.as_str();
@@ -263,5 +301,6 @@ impl Session {
             }
             CommandKind::Ping => self.ack(id, AckPayload::Pong { pong: true }),
         }
+        true
     }
 }
