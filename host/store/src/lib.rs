@@ -1,0 +1,131 @@
+//! netra's store: threads, messages, runs, the per-run event log, plugin kv and
+//! the audit log. This is the only crate that speaks SQL.
+//!
+//! [`Store`] is the interface the host uses; [`SqliteStore`] implements it on
+//! one SQLite file (WAL, numbered migrations). A PostgreSQL backend serving
+//! several hosts would be a second implementation of the same trait.
+//!
+//! All calls are synchronous. Reads use a small pool of reader connections and
+//! may run on any thread (from async code, through `spawn_blocking`). Writes go
+//! through one [`EventWriter`] thread that owns the only write connection and
+//! commits in submission order with group commit (see its docs).
+//! [`StoreKv`] adapts a store to the runtime's [`netra_runtime::KvStore`].
+//!
+//! Architecture invariants:
+//! - an event's `on_durable` callback runs only after the transaction that
+//!   holds it has committed, and callbacks run in submission order;
+//! - there is exactly one writer connection per database;
+//! - kv rows are always addressed by (user, plugin, key): there is no call
+//!   that reads or writes across users or plugins.
+
+#![warn(missing_docs)]
+
+mod error;
+mod kv;
+mod model;
+mod options;
+mod schema;
+mod sqlite;
+mod writer;
+
+use std::time::SystemTime;
+
+pub use error::StoreError;
+pub use kv::{SqliteKv, StoreKv};
+pub use model::{
+    AuditEntry, EventRecord, NewMessage, NewRun, Role, RunEnd, RunRecord, RunStatus, StoredMessage,
+    ThreadSummary, Usage,
+};
+pub use options::{StoreOptions, Synchronous};
+pub use sqlite::SqliteStore;
+pub use writer::{EventWriter, OnDurable, WriterStats};
+
+/// Everything the host keeps across restarts.
+///
+/// Reads return what is committed. Writes are applied in the order they are
+/// called (across threads: in the order they reach the store), and the
+/// blocking ones return once committed. Calls block; call them from
+/// `spawn_blocking` in async code.
+pub trait Store: Send + Sync + 'static {
+    /// Creates a thread owned by `owner`; [`StoreError::Conflict`] if the id is taken.
+    fn create_thread(&self, thread_id: &str, owner: &str) -> Result<(), StoreError>;
+
+    /// Sets or clears a thread's title.
+    fn set_thread_title(&self, thread_id: &str, title: Option<&str>) -> Result<(), StoreError>;
+
+    /// The owner of a thread, or `None` if it does not exist.
+    fn thread_owner(&self, thread_id: &str) -> Result<Option<String>, StoreError>;
+
+    /// A thread's messages in order (empty if the thread does not exist:
+    /// check the owner first).
+    fn thread_messages(&self, thread_id: &str) -> Result<Vec<StoredMessage>, StoreError>;
+
+    /// `owner`'s threads, most recently active first, at most `limit`.
+    fn list_threads(&self, owner: &str, limit: usize) -> Result<Vec<ThreadSummary>, StoreError>;
+
+    /// Appends messages to a thread, numbering them after its last one.
+    /// [`StoreError::NotFound`] if the thread or the run does not exist.
+    fn append_messages(
+        &self,
+        thread_id: &str,
+        run_id: &str,
+        messages: &[NewMessage],
+    ) -> Result<(), StoreError>;
+
+    /// Records a run as running. [`StoreError::NotFound`] if its thread does
+    /// not exist, [`StoreError::Conflict`] if the id is taken.
+    fn create_run(&self, run: &NewRun) -> Result<(), StoreError>;
+
+    /// Records how a running run ended. [`StoreError::Conflict`] if it has
+    /// already ended, [`StoreError::Invalid`] if `end.status` is `Running`.
+    fn finish_run(&self, run_id: &str, end: &RunEnd) -> Result<(), StoreError>;
+
+    /// One run, with its owner, status and last event seq.
+    fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError>;
+
+    /// The runs still marked running, oldest first: at start, the ones a crash interrupted.
+    fn running_runs(&self) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// Queues an event; `on_durable` runs once it is committed (or failed).
+    /// See [`EventWriter::append`] for the ordering guarantees.
+    fn append_event(&self, event: EventRecord, on_durable: OnDurable);
+
+    /// Blocks until every write queued before the call is committed.
+    fn flush(&self) -> Result<(), StoreError>;
+
+    /// The frames of a run's events with seq > `after_seq`, in seq order, at most `limit`.
+    fn events_after(
+        &self,
+        run_id: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// One kv value.
+    fn kv_get(&self, user: &str, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Writes one kv value.
+    fn kv_set(&self, user: &str, plugin: &str, key: &str, value: Vec<u8>)
+    -> Result<(), StoreError>;
+
+    /// Deletes one kv value; whether it existed.
+    fn kv_delete(&self, user: &str, plugin: &str, key: &str) -> Result<bool, StoreError>;
+
+    /// Keys starting with `prefix`, sorted, at most `limit`.
+    fn kv_list(
+        &self,
+        user: &str,
+        plugin: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Appends to the audit log, stamped with the current time.
+    fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+
+    /// Deletes at most `max_rows` events of runs that ended before
+    /// `older_than`, oldest runs first; returns how many it deleted. Call it
+    /// repeatedly (with a pause) until it returns less than `max_rows`: each
+    /// call is one short write, so retention never holds the writer for long.
+    fn prune_events(&self, older_than: SystemTime, max_rows: usize) -> Result<usize, StoreError>;
+}

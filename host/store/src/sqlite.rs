@@ -1,0 +1,524 @@
+//! [`Store`] on one SQLite database: a pool of readers and one [`EventWriter`].
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
+
+use rusqlite::{Connection, OptionalExtension, Row};
+
+use crate::error::constraint_code;
+use crate::model::{from_ms, limit, to_i64, to_ms};
+use crate::schema::{self, Target};
+use crate::{
+    AuditEntry, EventRecord, EventWriter, NewMessage, NewRun, OnDurable, Role, RunEnd, RunRecord,
+    RunStatus, Store, StoreError, StoreOptions, StoredMessage, ThreadSummary, Usage,
+};
+
+/// How many ended runs one `prune_events` call looks at, at most. Bounds the
+/// work of a call even when many old runs have few or no events.
+const PRUNE_RUNS_PER_CALL: i64 = 64;
+
+/// The SQLite store. Reads take a pooled reader connection; writes are jobs
+/// on the [`EventWriter`], which it owns.
+pub struct SqliteStore {
+    writer: EventWriter,
+    readers: Readers,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, applies pending
+    /// migrations and starts the writer thread.
+    pub fn open(path: &Path, options: StoreOptions) -> Result<Self, StoreError> {
+        Self::open_target(Target::file(path)?, options)
+    }
+
+    /// A private in-memory database, for tests and benchmarks. Its
+    /// connections share it through SQLite's `memdb` VFS; without WAL a
+    /// reader and the writer take turns instead of working at once.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::open_target(Target::memory(), StoreOptions::default())
+    }
+
+    fn open_target(target: Target, options: StoreOptions) -> Result<Self, StoreError> {
+        let writer = EventWriter::start_target(&target, &options)?;
+        Ok(Self {
+            writer,
+            readers: Readers {
+                target,
+                idle: Mutex::new(Vec::new()),
+                options,
+            },
+        })
+    }
+
+    /// The writer, for the event hot path ([`EventWriter::append`]) and its stats.
+    pub fn writer(&self) -> &EventWriter {
+        &self.writer
+    }
+
+    /// The schema version of the database.
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        self.readers.with(schema::version)
+    }
+
+    /// `PRAGMA integrity_check`: `["ok"]` for a sound database, otherwise the problems found.
+    pub fn integrity_check(&self) -> Result<Vec<String>, StoreError> {
+        self.readers.with(|conn| {
+            let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+}
+
+/// Idle reader connections; one is opened when none is idle, and kept
+/// afterwards if fewer than `options.readers` are.
+struct Readers {
+    target: Target,
+    idle: Mutex<Vec<Connection>>,
+    options: StoreOptions,
+}
+
+impl Readers {
+    fn idle(&self) -> MutexGuard<'_, Vec<Connection>> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn with<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = self.idle().pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => schema::open_reader(&self.target, &self.options)?,
+        };
+        let result = read(&conn);
+        let mut idle = self.idle();
+        if idle.len() < self.options.readers {
+            idle.push(conn);
+        }
+        result
+    }
+}
+
+const RUN_COLUMNS: &str = "r.id, r.thread_id, r.user_id, r.agent, r.plugin_version, r.status, \
+     r.input, r.started_at, r.ended_at, r.error_code, r.prompt_tokens, r.completion_tokens, \
+     r.events_pruned, \
+     (SELECT COALESCE(MAX(e.seq), 0) FROM run_events e WHERE e.run_id = r.id)";
+
+fn run_record(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
+    let status: String = row.get(5)?;
+    let status = RunStatus::parse(&status).ok_or_else(|| bad_value(5, "run status", &status))?;
+    let prompt: Option<i64> = row.get(10)?;
+    let completion: Option<i64> = row.get(11)?;
+    let usage = match (prompt, completion) {
+        (None, None) => None,
+        (p, c) => Some(Usage {
+            prompt_tokens: u64::try_from(p.unwrap_or(0)).unwrap_or(0),
+            completion_tokens: u64::try_from(c.unwrap_or(0)).unwrap_or(0),
+        }),
+    };
+    Ok(RunRecord {
+        id: row.get(0)?,
+        thread_id: row.get(1)?,
+        user: row.get(2)?,
+        agent: row.get(3)?,
+        plugin_version: row.get(4)?,
+        status,
+        input: row.get(6)?,
+        started_at: from_ms(row.get(7)?),
+        ended_at: row.get::<_, Option<i64>>(8)?.map(from_ms),
+        error_code: row.get(9)?,
+        usage,
+        events_pruned: row.get(12)?,
+        last_seq: u64::try_from(row.get::<_, i64>(13)?).unwrap_or(0),
+    })
+}
+
+fn bad_value(column: usize, what: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        column,
+        rusqlite::types::Type::Text,
+        format!("unknown {what} {value:?}").into(),
+    )
+}
+
+fn now_ms() -> i64 {
+    to_ms(SystemTime::now())
+}
+
+impl Store for SqliteStore {
+    fn create_thread(&self, thread_id: &str, owner: &str) -> Result<(), StoreError> {
+        let (id, owner) = (thread_id.to_owned(), owner.to_owned());
+        self.writer.write(move |conn| {
+            let now = now_ms();
+            conn.prepare_cached(
+                "INSERT INTO threads (id, owner, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
+            )?
+            .execute((&id, &owner, now))
+            .map_err(|err| match constraint_code(&err) {
+                Some(_) => StoreError::Conflict(format!("thread {id} already exists")),
+                None => err.into(),
+            })?;
+            Ok(())
+        })
+    }
+
+    fn set_thread_title(&self, thread_id: &str, title: Option<&str>) -> Result<(), StoreError> {
+        let (id, title) = (thread_id.to_owned(), title.map(str::to_owned));
+        self.writer.write(move |conn| {
+            let changed = conn
+                .prepare_cached("UPDATE threads SET title = ?2 WHERE id = ?1")?
+                .execute((&id, &title))?;
+            if changed == 0 {
+                return Err(StoreError::NotFound(format!("thread {id}")));
+            }
+            Ok(())
+        })
+    }
+
+    fn thread_owner(&self, thread_id: &str) -> Result<Option<String>, StoreError> {
+        self.readers.with(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT owner FROM threads WHERE id = ?1")?
+                .query_row([thread_id], |r| r.get(0))
+                .optional()?)
+        })
+    }
+
+    fn thread_messages(&self, thread_id: &str) -> Result<Vec<StoredMessage>, StoreError> {
+        self.readers.with(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, role, content, run_id, created_at FROM messages \
+                 WHERE thread_id = ?1 ORDER BY seq",
+            )?;
+            let rows = stmt.query_map([thread_id], |row| {
+                let role: String = row.get(1)?;
+                Ok(StoredMessage {
+                    seq: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0),
+                    role: Role::parse(&role).ok_or_else(|| bad_value(1, "role", &role))?,
+                    content: row.get(2)?,
+                    run_id: row.get(3)?,
+                    created_at: from_ms(row.get(4)?),
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn list_threads(&self, owner: &str, max: usize) -> Result<Vec<ThreadSummary>, StoreError> {
+        self.readers.with(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, title, created_at, updated_at, message_count FROM threads \
+                 WHERE owner = ?1 ORDER BY updated_at DESC, id DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map((owner, limit(max)), |row| {
+                Ok(ThreadSummary {
+                    id: row.get(0)?,
+                    title: row.get(1)?,
+                    created_at: from_ms(row.get(2)?),
+                    last_activity: from_ms(row.get(3)?),
+                    message_count: u64::try_from(row.get::<_, i64>(4)?).unwrap_or(0),
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn append_messages(
+        &self,
+        thread_id: &str,
+        run_id: &str,
+        messages: &[NewMessage],
+    ) -> Result<(), StoreError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let (thread_id, run_id) = (thread_id.to_owned(), run_id.to_owned());
+        let messages = messages.to_vec();
+        self.writer.write(move |conn| {
+            let now = now_ms();
+            let count = to_i64(messages.len() as u64, "message count")?;
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE threads SET updated_at = MAX(updated_at, ?2), \
+                     message_count = message_count + ?3 WHERE id = ?1",
+                )?
+                .execute((&thread_id, now, count))?;
+            if changed == 0 {
+                return Err(StoreError::NotFound(format!("thread {thread_id}")));
+            }
+            // The writer is the only writer, so nobody can take these numbers meanwhile.
+            let last: i64 = conn
+                .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE thread_id = ?1")?
+                .query_row([&thread_id], |r| r.get(0))?;
+            let mut insert = conn.prepare_cached(
+                "INSERT INTO messages (thread_id, seq, role, content, run_id, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for (seq, message) in (last + 1..).zip(&messages) {
+                insert
+                    .execute((
+                        &thread_id,
+                        seq,
+                        message.role.as_str(),
+                        &message.content,
+                        &run_id,
+                        now,
+                    ))
+                    .map_err(|err| match constraint_code(&err) {
+                        Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => {
+                            StoreError::NotFound(format!("run {run_id}"))
+                        }
+                        _ => err.into(),
+                    })?;
+            }
+            Ok(())
+        })
+    }
+
+    fn create_run(&self, run: &NewRun) -> Result<(), StoreError> {
+        let run = run.clone();
+        self.writer.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO runs (id, thread_id, user_id, agent, plugin_version, status, \
+                 started_at, input) VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7)",
+            )?
+            .execute((
+                &run.id,
+                &run.thread_id,
+                &run.user,
+                &run.agent,
+                &run.plugin_version,
+                to_ms(run.started_at),
+                &run.input,
+            ))
+            .map_err(|err| match constraint_code(&err) {
+                Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => {
+                    StoreError::NotFound(format!("thread {}", run.thread_id))
+                }
+                Some(_) => StoreError::Conflict(format!("run {} already exists", run.id)),
+                None => err.into(),
+            })?;
+            Ok(())
+        })
+    }
+
+    fn finish_run(&self, run_id: &str, end: &RunEnd) -> Result<(), StoreError> {
+        if end.status == RunStatus::Running {
+            return Err(StoreError::Invalid(format!(
+                "run {run_id} cannot end with status running"
+            )));
+        }
+        let usage = end
+            .usage
+            .map(|u| {
+                Ok::<_, StoreError>((
+                    to_i64(u.prompt_tokens, "prompt tokens")?,
+                    to_i64(u.completion_tokens, "completion tokens")?,
+                ))
+            })
+            .transpose()?;
+        let (id, end) = (run_id.to_owned(), end.clone());
+        self.writer.write(move |conn| {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE runs SET status = ?2, ended_at = ?3, error_code = ?4, \
+                     prompt_tokens = ?5, completion_tokens = ?6 \
+                     WHERE id = ?1 AND status = 'running'",
+                )?
+                .execute((
+                    &id,
+                    end.status.as_str(),
+                    to_ms(end.ended_at),
+                    &end.error_code,
+                    usage.map(|u| u.0),
+                    usage.map(|u| u.1),
+                ))?;
+            if changed == 1 {
+                return Ok(());
+            }
+            let status: Option<String> = conn
+                .prepare_cached("SELECT status FROM runs WHERE id = ?1")?
+                .query_row([&id], |r| r.get(0))
+                .optional()?;
+            Err(match status {
+                None => StoreError::NotFound(format!("run {id}")),
+                Some(status) => StoreError::Conflict(format!("run {id} already ended ({status})")),
+            })
+        })
+    }
+
+    fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        self.readers.with(|conn| {
+            Ok(conn
+                .prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs r WHERE r.id = ?1"))?
+                .query_row([run_id], run_record)
+                .optional()?)
+        })
+    }
+
+    fn running_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        self.readers.with(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs r WHERE r.status = 'running' \
+                 ORDER BY r.started_at, r.id"
+            ))?;
+            let rows = stmt.query_map([], run_record)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn append_event(&self, event: EventRecord, on_durable: OnDurable) {
+        self.writer.append(event, on_durable);
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.writer.flush()
+    }
+
+    fn events_after(
+        &self,
+        run_id: &str,
+        after_seq: u64,
+        max: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let after = to_i64(after_seq, "seq")?;
+        self.readers.with(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT frame FROM run_events WHERE run_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )?;
+            let rows = stmt.query_map((run_id, after, limit(max)), |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn kv_get(&self, user: &str, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.readers.with(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT value FROM kv WHERE user_id = ?1 AND plugin = ?2 AND key = ?3",
+                )?
+                .query_row((user, plugin, key), |r| r.get(0))
+                .optional()?)
+        })
+    }
+
+    fn kv_set(
+        &self,
+        user: &str,
+        plugin: &str,
+        key: &str,
+        value: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let (user, plugin, key) = (user.to_owned(), plugin.to_owned(), key.to_owned());
+        self.writer.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO kv (user_id, plugin, key, value, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (user_id, plugin, key) \
+                 DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            )?
+            .execute((&user, &plugin, &key, &value, now_ms()))?;
+            Ok(())
+        })
+    }
+
+    fn kv_delete(&self, user: &str, plugin: &str, key: &str) -> Result<bool, StoreError> {
+        let (user, plugin, key) = (user.to_owned(), plugin.to_owned(), key.to_owned());
+        self.writer.write(move |conn| {
+            let deleted = conn
+                .prepare_cached("DELETE FROM kv WHERE user_id = ?1 AND plugin = ?2 AND key = ?3")?
+                .execute((&user, &plugin, &key))?;
+            Ok(deleted > 0)
+        })
+    }
+
+    fn kv_list(
+        &self,
+        user: &str,
+        plugin: &str,
+        prefix: &str,
+        max: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        self.readers.with(|conn| {
+            // Keys with the prefix are contiguous from the first key >= it in
+            // the primary-key order, so the scan stops at the first key without it.
+            let mut stmt = conn.prepare_cached(
+                "SELECT key FROM kv WHERE user_id = ?1 AND plugin = ?2 AND key >= ?3 ORDER BY key",
+            )?;
+            let mut rows = stmt.query((user, plugin, prefix))?;
+            let mut keys = Vec::new();
+            while keys.len() < max {
+                let Some(row) = rows.next()? else { break };
+                let key: String = row.get(0)?;
+                if !key.starts_with(prefix) {
+                    break;
+                }
+                keys.push(key);
+            }
+            Ok(keys)
+        })
+    }
+
+    fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let entry = entry.clone();
+        self.writer.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO audit (ts, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute((
+                now_ms(),
+                &entry.actor,
+                &entry.action,
+                &entry.subject,
+                &entry.detail,
+            ))
+            .map_err(|err| match constraint_code(&err) {
+                Some(_) => StoreError::Invalid(format!(
+                    "audit detail of {} is not JSON",
+                    entry.action
+                )),
+                None => err.into(),
+            })?;
+            Ok(())
+        })
+    }
+
+    fn prune_events(&self, older_than: SystemTime, max_rows: usize) -> Result<usize, StoreError> {
+        if max_rows == 0 {
+            return Ok(0);
+        }
+        let cutoff = to_ms(older_than);
+        self.writer.write(move |conn| {
+            let runs: Vec<String> = conn
+                .prepare_cached(
+                    "SELECT id FROM runs \
+                     WHERE ended_at IS NOT NULL AND events_pruned = 0 AND ended_at < ?1 \
+                     ORDER BY ended_at LIMIT ?2",
+                )?
+                .query_map((cutoff, PRUNE_RUNS_PER_CALL), |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let mut budget = max_rows;
+            for run_id in runs {
+                let deleted = conn
+                    .prepare_cached(
+                        "DELETE FROM run_events WHERE run_id = ?1 AND seq IN \
+                         (SELECT seq FROM run_events WHERE run_id = ?1 ORDER BY seq LIMIT ?2)",
+                    )?
+                    .execute((&run_id, limit(budget)))?;
+                if deleted < budget {
+                    // Fewer than asked for: the run has no events left.
+                    conn.prepare_cached("UPDATE runs SET events_pruned = 1 WHERE id = ?1")?
+                        .execute([&run_id])?;
+                }
+                budget -= deleted;
+                if budget == 0 {
+                    break;
+                }
+            }
+            Ok(max_rows - budget)
+        })
+    }
+}
