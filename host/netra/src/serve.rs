@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use netra_auth::{AuthConfig, Authenticator, PublicKey, Secret};
-use netra_runtime::{Limits, MemoryKv, Runtime, RuntimeConfig};
+use netra_runtime::{Limits, Runtime, RuntimeConfig};
+use netra_store::{SqliteKv, SqliteStore, StoreOptions};
 use netra_server::{App, Grants, Registry, RunLimits, Runs, ServerConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -64,6 +65,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
     let (auth, dev) = authenticator(&args)?;
+    let db = args.data_dir.join("netra.db");
+    let store = Arc::new(
+        SqliteStore::open(&db, StoreOptions::default())
+            .with_context(|| format!("cannot open the store {}", db.display()))?,
+    );
 
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(args.data_dir.join("cache")),
@@ -83,7 +89,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             deadline: Duration::from_millis(args.tool_deadline_ms),
             ..Limits::default()
         }),
-        kv: Some(Arc::new(MemoryKv::default())),
+        // Plugins' key-value data lives in the store, scoped to (user, plugin).
+        kv: Some(Arc::new(SqliteKv::new(store.clone()))),
     };
     let (registry, failures) = Registry::load_dir(&runtime, &args.plugins, &grants)
         .await
