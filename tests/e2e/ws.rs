@@ -1,7 +1,7 @@
 //! The WebSocket server end to end: real server on 127.0.0.1:0, real
 //! clients, real guest components.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use netra_server::{RunLimits, ServerConfig};
 use serde_json::{Value, json};
@@ -223,46 +223,6 @@ async fn a_denied_tool_call_shows_in_the_events() {
     assert_eq!(completed[0]["ok"], json!(3));
     assert_eq!(completed[1]["tool"], "slugify");
     assert_eq!(completed[1]["error"]["code"], "denied");
-}
-
-#[tokio::test]
-async fn cancel_stops_a_run_within_100_ms() {
-    let server = TestServer::start().await;
-    let mut client = server.connect("alice").await;
-    let (run_id, _) = client.start_run("spin-agent", "go").await;
-    // Wait until the agent is running (its thinking event).
-    loop {
-        let frame = client.recv().await;
-        if frame["type"] == "agent_thinking" {
-            break;
-        }
-    }
-    let sent = Instant::now();
-    let id = client
-        .command("run.cancel", json!({ "run_id": run_id }))
-        .await;
-    let mut acked = false;
-    loop {
-        let frame = client.recv().await;
-        if frame["ref"] == json!(id) {
-            assert_eq!(frame["type"], "ack");
-            acked = true;
-        } else if frame["type"] == "agent_completed" {
-            let elapsed = sent.elapsed();
-            assert_eq!(frame["outcome"], "cancelled");
-            assert!(
-                elapsed < Duration::from_millis(100),
-                "cancel took {elapsed:?}"
-            );
-            break;
-        }
-    }
-    assert!(acked);
-    // Cancelling again, or someone else's run, is not found.
-    let again = client
-        .request("run.cancel", json!({ "run_id": run_id }))
-        .await;
-    assert_eq!(again["code"], "not_found");
 }
 
 #[tokio::test]

@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::Context;
 use netra_auth::{AuthConfig, Authenticator, PublicKey, Secret};
 use netra_runtime::{Limits, Runtime, RuntimeConfig};
-use netra_store::{SqliteKv, SqliteStore, StoreOptions};
 use netra_server::{App, Grants, Registry, RunLimits, Runs, ServerConfig};
+use netra_store::{SqliteKv, SqliteStore, StoreOptions};
 use tokio_util::sync::CancellationToken;
 
 /// Arguments of `netra serve`.
