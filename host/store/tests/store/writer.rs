@@ -218,35 +218,6 @@ fn a_standalone_writer_with_full_sync_and_linger() {
     );
 }
 
-/// The child half of `acknowledged_events_survive_kill_9`: appends events
-/// forever and prints `ack <seq>` from each `on_durable`, the moment the
-/// server would send the frame to clients. Run only as that test's child.
-#[test]
-#[ignore = "run by acknowledged_events_survive_kill_9"]
-fn crash_child() {
-    let Some(path) = std::env::var_os("NETRA_STORE_CRASH_DB") else {
-        return;
-    };
-    let store = SqliteStore::open(path.as_ref(), StoreOptions::default()).unwrap();
-    // Bounded, so a broken child ends (and the parent sees EOF) instead of hanging.
-    for seq in 1..=100_000 {
-        store.append_event(
-            event("run_1", seq),
-            Box::new(move |result| {
-                if result.is_ok() {
-                    use std::io::Write;
-                    let mut out = std::io::stdout().lock();
-                    let _ = writeln!(out, "ack {seq}");
-                    let _ = out.flush();
-                }
-            }),
-        );
-        if seq % 64 == 0 {
-            std::thread::sleep(Duration::from_micros(200));
-        }
-    }
-}
-
 /// Kills a process that is appending events with SIGKILL: every event it had
 /// acknowledged is in the log, and the database is sound.
 #[cfg(unix)]
@@ -259,15 +230,17 @@ fn acknowledged_events_survive_kill_9() {
     thread_and_run(&store, "thr_1", "run_1", "alice");
     drop(store);
 
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "writer::crash_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("NETRA_STORE_CRASH_DB", &path)
+    // `cargo test` builds the package's examples next to the test binary's
+    // directory: target/<profile>/examples/crash_child.
+    let exe = std::env::current_exe().unwrap();
+    let child_exe = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join("examples").join("crash_child"))
+        .unwrap();
+    assert!(child_exe.exists(), "{} is missing", child_exe.display());
+    let mut child = Command::new(child_exe)
+        .arg(&path)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -278,7 +251,6 @@ fn acknowledged_events_survive_kill_9() {
         let Some(seq) = line
             .unwrap()
             .split_once("ack ")
-            // libtest may print "test writer::crash_child ... " before the first ack.
             .map(|(_, n)| n.parse::<u64>().unwrap())
         else {
             continue;
