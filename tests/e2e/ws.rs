@@ -465,3 +465,31 @@ async fn a_flood_of_invalid_frames_closes_with_1008() {
     }
     assert_eq!(client.expect_close().await, 1008);
 }
+
+#[tokio::test]
+async fn helper_keeps_notes_per_user_in_kv() {
+    let server = TestServer::start().await;
+    let mut alice = server.connect("notes-alice").await;
+    let events = alice.run("helper", "remember: buy oat milk").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "tool_executing" && e["tool"] == "note_save"),
+        "{events:#?}"
+    );
+    assert_eq!(terminal(&events)["outcome"], "completed", "{events:#?}");
+    let events = alice.run("helper", "what are my notes").await;
+    let listed = terminal(&events)["output"].as_str().unwrap().to_string();
+    assert!(listed.contains("buy oat milk"), "{listed}");
+
+    // Bob's kv scope is his own: he sees no notes and cannot delete Alice's.
+    let mut bob = server.connect("notes-bob").await;
+    let events = bob.run("helper", "what are my notes").await;
+    let output = terminal(&events)["output"].as_str().unwrap().to_string();
+    assert!(output.contains("no notes"), "{output}");
+    let events = bob.run("helper", "forget buy oat milk").await;
+    let output = terminal(&events)["output"].as_str().unwrap().to_string();
+    assert!(output.contains("no note"), "{output}");
+    let events = alice.run("helper", "what are my notes").await;
+    assert_eq!(terminal(&events)["output"].as_str().unwrap(), listed);
+}

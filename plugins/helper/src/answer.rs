@@ -11,7 +11,8 @@ pub const HELP: &str = "I am a demo agent without a language model, so I underst
 kinds of request:\n\
 - arithmetic, such as \"what is 2+3*4\" or \"(1+2)^3\";\n\
 - the time, such as \"what time is it in Europe/Berlin\" or \"the date in UTC+05:30\";\n\
-- text, such as \"slugify: Hello World\" or \"count the words: to be or not to be\".";
+- text, such as \"slugify: Hello World\" or \"count the words: to be or not to be\";\n\
+- notes, such as \"remember: buy milk\", \"list my notes\" or \"forget buy milk\".";
 
 /// The answer to `route` given what its tool returned.
 ///
@@ -46,6 +47,9 @@ fn failure(route: &Route) -> &'static str {
         Route::Now { .. } => "I couldn't tell the time:",
         Route::Slugify { .. } => "I couldn't make a slug of that:",
         Route::TextStats { .. } => "I couldn't count that text:",
+        Route::NoteSave { .. } => "I couldn't save that note:",
+        Route::NoteList => "I couldn't list your notes:",
+        Route::NoteDelete { .. } => "I couldn't delete that note:",
         Route::Help => "I couldn't do that:",
     }
 }
@@ -58,6 +62,9 @@ fn success(route: &Route, tool: &str, value: &Value) -> String {
         Route::Now { .. } => time(value),
         Route::Slugify { text } => slug(text, value),
         Route::TextStats { .. } => stats(value),
+        Route::NoteSave { title, .. } => note_saved(title, value),
+        Route::NoteList => note_list(value),
+        Route::NoteDelete { title } => note_deleted(title, value),
         Route::Help => Some(HELP.to_owned()),
     };
     answer.unwrap_or_else(|| format!("The {tool} tool answered {value}."))
@@ -141,6 +148,39 @@ fn stats(value: &Value) -> Option<String> {
         plural(lines, "line"),
         plural(bytes, "byte"),
     ))
+}
+
+/// Words the result of `note_save`, with the title as the tool saved it.
+fn note_saved(title: &str, value: &Value) -> Option<String> {
+    let saved = value.get("saved")?.as_str().unwrap_or(title);
+    Some(format!("Saved a note titled \"{saved}\"."))
+}
+
+/// Words the result of `note_delete`.
+fn note_deleted(title: &str, value: &Value) -> Option<String> {
+    Some(if value.get("deleted")?.as_bool()? {
+        format!("Deleted the note \"{title}\".")
+    } else {
+        format!("There is no note titled \"{title}\".")
+    })
+}
+
+/// Words the result of `note_list`.
+fn note_list(value: &Value) -> Option<String> {
+    let titles = value
+        .get("notes")?
+        .as_array()?
+        .iter()
+        .map(|note| note.get("title")?.as_str())
+        .collect::<Option<Vec<&str>>>()?;
+    Some(match titles.len() {
+        0 => "You have no notes.".to_owned(),
+        count => format!(
+            "You have {}: {}.",
+            plural(count as u64, "note"),
+            titles.join(", ")
+        ),
+    })
 }
 
 /// `1 word`, `2 words`.
@@ -328,6 +368,56 @@ mod tests {
             from_tool(&now(), Err(ToolError::Cancelled)),
             Err(AgentError::Cancelled)
         );
+    }
+
+    #[test]
+    fn notes_are_worded() {
+        let save = Route::NoteSave {
+            title: "buy milk".into(),
+            text: "buy milk.".into(),
+        };
+        assert_eq!(
+            from_tool(
+                &save,
+                Ok(json!({"saved": "buy milk", "key": "note:buy-milk"}))
+            ),
+            Ok("Saved a note titled \"buy milk\".".to_owned())
+        );
+        let list = |titles: &[&str]| {
+            let notes: Vec<Value> = titles
+                .iter()
+                .map(|title| json!({"title": title, "saved_at_unix": 1}))
+                .collect();
+            from_tool(&Route::NoteList, Ok(json!({ "notes": notes })))
+        };
+        assert_eq!(list(&[]), Ok("You have no notes.".to_owned()));
+        assert_eq!(list(&["a"]), Ok("You have 1 note: a.".to_owned()));
+        assert_eq!(list(&["a", "b"]), Ok("You have 2 notes: a, b.".to_owned()));
+        let delete = Route::NoteDelete {
+            title: "buy milk".into(),
+        };
+        assert_eq!(
+            from_tool(&delete, Ok(json!({"deleted": true}))),
+            Ok("Deleted the note \"buy milk\".".to_owned())
+        );
+        assert_eq!(
+            from_tool(&delete, Ok(json!({"deleted": false}))),
+            Ok("There is no note titled \"buy milk\".".to_owned())
+        );
+        assert_eq!(
+            from_tool(&save, Err(ToolError::invalid("the title is too long"))),
+            Ok("I couldn't save that note: the title is too long".to_owned())
+        );
+        assert!(matches!(
+            from_tool(&Route::NoteList, Err(ToolError::not_found("no `note_list`"))),
+            Err(AgentError::Unavailable(message)) if message.contains("`note_list`")
+        ));
+        for answer in [
+            list(&["a", "b"]).unwrap(),
+            "Saved a note titled \"x y\".".to_owned(),
+        ] {
+            assert_eq!(chunks(&answer).concat(), answer);
+        }
     }
 
     #[test]

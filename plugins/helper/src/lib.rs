@@ -1,8 +1,8 @@
 //! The `helper` agent: a demo that answers without a language model.
 //!
 //! It reads the request with a few fixed rules ([`route`]), calls one of the
-//! `calculate`, `now`, `slugify` and `text_stats` tools, and words the tool's
-//! result as an answer ([`answer`]). Both modules are plain Rust so that the
+//! `calculate`, `now`, `slugify`, `text_stats` and `note_*` tools, and words
+//! the tool's result as an answer ([`answer`]). Both modules are plain Rust so that the
 //! rules are tested on the host; this file only talks to the host.
 
 mod answer;

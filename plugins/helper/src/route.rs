@@ -3,6 +3,13 @@
 //! The helper has no language model, so it reads a request with fixed rules,
 //! tried in this order:
 //!
+//! 0. **Notes.** A request that starts with a note command: `remember`,
+//!    `remember:`, `note:` or `save a note:` followed by the text to save;
+//!    `forget` or `delete note` followed by a title; or one of a few fixed
+//!    phrases such as `my notes` or `list notes`. Notes come first because the
+//!    text to remember may itself hold anything; they match only at the start
+//!    of the request (or as the whole request), so other requests are
+//!    unaffected.
 //! 1. **Text.** A keyword such as `slugify` or `count` outside the text the
 //!    request is about. That text follows a colon (`slugify: Hello World`) or
 //!    sits inside quotes (`count the words in "to be or not"`); without either
@@ -29,6 +36,12 @@ pub enum Route {
     Slugify { text: String },
     /// Count the words and characters of a text with `text_stats`.
     TextStats { text: String },
+    /// Save a note with `note_save`, titled with the text's first words.
+    NoteSave { title: String, text: String },
+    /// List the saved notes with `note_list`.
+    NoteList,
+    /// Delete the note with this title with `note_delete`.
+    NoteDelete { title: String },
     /// No tool fits: answer with help.
     Help,
 }
@@ -41,6 +54,9 @@ impl Route {
             Self::Now { .. } => Some("now"),
             Self::Slugify { .. } => Some("slugify"),
             Self::TextStats { .. } => Some("text_stats"),
+            Self::NoteSave { .. } => Some("note_save"),
+            Self::NoteList => Some("note_list"),
+            Self::NoteDelete { .. } => Some("note_delete"),
             Self::Help => None,
         }
     }
@@ -54,6 +70,9 @@ impl Route {
             } => json!({ "timezone": zone }),
             Self::Now { timezone: None } => json!({}),
             Self::Slugify { text } | Self::TextStats { text } => json!({ "text": text }),
+            Self::NoteSave { title, text } => json!({ "title": title, "text": text }),
+            Self::NoteList => json!({}),
+            Self::NoteDelete { title } => json!({ "title": title }),
             Self::Help => return None,
         };
         Some((self.tool()?, arguments))
@@ -80,6 +99,13 @@ impl Route {
             Self::TextStats { .. } => {
                 "Counting the words and characters of the text with the text_stats tool.".to_owned()
             }
+            Self::NoteSave { title, .. } => {
+                format!("Saving a note titled \"{title}\" with the note_save tool.")
+            }
+            Self::NoteList => "Listing your notes with the note_list tool.".to_owned(),
+            Self::NoteDelete { title } => {
+                format!("Deleting the note titled \"{title}\" with the note_delete tool.")
+            }
             Self::Help => "No tool fits this request, so I will explain what I can do.".to_owned(),
         }
     }
@@ -104,6 +130,9 @@ const DAY_QUESTIONS: &[&str] = &["what", "which"];
 
 /// Chooses what to do with `input`.
 pub fn route(input: &str) -> Route {
+    if let Some(route) = note(input) {
+        return route;
+    }
     let subject = Subject::of(input);
     let command = words(&subject.command);
     let asks = |list: &[&str]| command.iter().any(|word| list.contains(&word.as_str()));
@@ -127,6 +156,93 @@ pub fn route(input: &str) -> Route {
         Some(expression) => Route::Calculate { expression },
         None => Route::Help,
     }
+}
+
+/// Commands that save the text after them as a note, and whether the text
+/// may follow a space (`remember buy milk`) or only a colon (`note: ...`).
+const SAVE_COMMANDS: &[(&str, bool)] =
+    &[("save a note", false), ("remember", true), ("note", false)];
+/// Commands that delete the note whose title follows them, longest first.
+const DELETE_COMMANDS: &[&str] = &[
+    "delete the note",
+    "delete note",
+    "forget the note",
+    "forget note",
+    "forget",
+];
+/// Whole requests that ask for the list of notes, as their words.
+const LIST_PHRASES: &[&[&str]] = &[
+    &["my", "notes"],
+    &["list", "notes"],
+    &["list", "my", "notes"],
+    &["list", "all", "notes"],
+    &["list", "all", "my", "notes"],
+    &["what", "are", "my", "notes"],
+    &["show", "notes"],
+    &["show", "my", "notes"],
+    &["show", "me", "my", "notes"],
+];
+/// How many words of a note's text make its title.
+const TITLE_WORDS: usize = 6;
+
+/// The note route for `input`, if it clearly asks to save, list or delete a
+/// note.
+fn note(input: &str) -> Option<Route> {
+    let input = input.trim();
+    for &(command, after_space) in SAVE_COMMANDS {
+        if let Some(text) = after_command(input, command, after_space)
+            && let title = note_title(text)
+            && !title.is_empty()
+        {
+            return Some(Route::NoteSave {
+                title,
+                text: text.to_owned(),
+            });
+        }
+    }
+    for command in DELETE_COMMANDS {
+        if let Some(rest) = after_command(input, command, true)
+            && let title = trim_punctuation(rest)
+            && !title.is_empty()
+        {
+            return Some(Route::NoteDelete {
+                title: title.to_owned(),
+            });
+        }
+    }
+    let all = words(input);
+    LIST_PHRASES
+        .iter()
+        .any(|phrase| all.iter().map(String::as_str).eq(phrase.iter().copied()))
+        .then_some(Route::NoteList)
+}
+
+/// What follows `command` at the start of `input` (ignoring case) and a colon,
+/// or, when `after_space`, whitespace; trimmed, and `None` when empty.
+fn after_command<'a>(input: &'a str, command: &str, after_space: bool) -> Option<&'a str> {
+    let head = input.get(..command.len())?;
+    if !head.eq_ignore_ascii_case(command) {
+        return None;
+    }
+    let rest = &input[command.len()..];
+    let rest = match rest.trim_start().strip_prefix(':') {
+        Some(rest) => rest,
+        None if after_space && rest.starts_with(char::is_whitespace) => rest,
+        None => return None,
+    };
+    Some(rest.trim()).filter(|rest| !rest.is_empty())
+}
+
+/// A note's title: the first [`TITLE_WORDS`] words of its text, without
+/// punctuation at either end.
+fn note_title(text: &str) -> String {
+    let first: Vec<&str> = text.split_whitespace().take(TITLE_WORDS).collect();
+    trim_punctuation(&first.join(" ")).to_owned()
+}
+
+/// `text` without the characters other than letters and digits at its ends.
+fn trim_punctuation(text: &str) -> &str {
+    text.trim_matches(|c: char| !c.is_alphanumeric())
 }
 
 /// The lowercase runs of letters and digits in `text`.
@@ -561,6 +677,128 @@ mod tests {
         ] {
             assert_eq!(offset(bad), None, "{bad}");
         }
+    }
+
+    fn save(title: &str, text: &str) -> Route {
+        Route::NoteSave {
+            title: title.to_owned(),
+            text: text.to_owned(),
+        }
+    }
+
+    fn delete(title: &str) -> Route {
+        Route::NoteDelete {
+            title: title.to_owned(),
+        }
+    }
+
+    #[test]
+    fn note_commands_save_with_the_first_words_as_title() {
+        assert_eq!(route("remember buy milk"), save("buy milk", "buy milk"));
+        assert_eq!(route("Remember: buy milk."), save("buy milk", "buy milk."));
+        assert_eq!(
+            route("note: the wifi password is on the fridge door"),
+            save(
+                "the wifi password is on the",
+                "the wifi password is on the fridge door"
+            )
+        );
+        assert_eq!(
+            route("  save a note: \"Call mum\" on Sunday!  "),
+            save("Call mum\" on Sunday", "\"Call mum\" on Sunday!")
+        );
+        assert_eq!(route("SAVE A NOTE : idea"), save("idea", "idea"));
+    }
+
+    #[test]
+    fn notes_beat_text_time_and_arithmetic() {
+        assert_eq!(
+            route("remember what is 2+3"),
+            save("what is 2+3", "what is 2+3")
+        );
+        assert_eq!(
+            route("note: slugify: the time in UTC"),
+            save("slugify: the time in UTC", "slugify: the time in UTC")
+        );
+    }
+
+    #[test]
+    fn note_lists_are_fixed_phrases() {
+        for input in [
+            "my notes",
+            "list notes",
+            "list my notes",
+            "What are my notes?",
+            "show my notes",
+            "  Show me my notes.  ",
+        ] {
+            assert_eq!(route(input), Route::NoteList, "{input}");
+        }
+    }
+
+    #[test]
+    fn note_deletes_take_the_rest_as_title() {
+        assert_eq!(route("forget buy milk"), delete("buy milk"));
+        assert_eq!(route("Forget: \"buy milk\"."), delete("buy milk"));
+        assert_eq!(route("delete note buy milk"), delete("buy milk"));
+        assert_eq!(route("delete the note buy milk"), delete("buy milk"));
+    }
+
+    #[test]
+    fn almost_note_commands_are_not_notes() {
+        assert_eq!(route("remember"), Route::Help);
+        assert_eq!(route("remember:"), Route::Help);
+        assert_eq!(route("remember: ?!"), Route::Help);
+        assert_eq!(route("forget"), Route::Help);
+        assert_eq!(route("forget ..."), Route::Help);
+        assert_eq!(route("remembering is hard"), Route::Help);
+        assert_eq!(route("forgetful me"), Route::Help);
+        assert_eq!(route("note 2+2"), calculate("2+2"));
+        assert_eq!(route("notes: 1+1"), calculate("1+1"));
+        assert_eq!(route("I remember 6*7"), calculate("6*7"));
+        assert_eq!(route("my notes on 1+1"), calculate("1+1"));
+        assert_eq!(route("delete notes"), Route::Help);
+        assert_eq!(
+            route("count the words in my notes"),
+            stats("count the words in my notes")
+        );
+    }
+
+    #[test]
+    fn the_documented_examples_still_route_as_before() {
+        assert_eq!(route("what is 2+3*4"), calculate("2+3*4"));
+        assert_eq!(route("what is (1+2)^3"), calculate("(1+2)^3"));
+        assert_eq!(route("what is 6*7"), calculate("6*7"));
+        assert_eq!(route("what is 1+1"), calculate("1+1"));
+        assert_eq!(route("what is 17+3"), calculate("17+3"));
+        assert_eq!(route("(1+2)^3"), calculate("(1+2)^3"));
+        assert_eq!(route("slugify: Hello World"), slugify("Hello World"));
+        assert_eq!(
+            route("what time is it in Europe/Berlin?"),
+            now(Some("Europe/Berlin"))
+        );
+        assert_eq!(route("the date in UTC+05:30"), now(Some("+05:30")));
+        assert_eq!(
+            route("count the words: to be or not to be"),
+            stats("to be or not to be")
+        );
+        assert_eq!(
+            route("count the words in \"to be or not\""),
+            stats("to be or not")
+        );
+    }
+
+    #[test]
+    fn note_tool_calls() {
+        assert_eq!(
+            save("a", "a b").tool_call(),
+            Some(("note_save", json!({"title": "a", "text": "a b"})))
+        );
+        assert_eq!(Route::NoteList.tool_call(), Some(("note_list", json!({}))));
+        assert_eq!(
+            delete("a").tool_call(),
+            Some(("note_delete", json!({"title": "a"})))
+        );
     }
 
     #[test]
