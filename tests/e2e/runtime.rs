@@ -5,50 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use netra_runtime::{
-    CacheOutcome, InvokeError, Limits, LoadError, PluginSettings, RunContext, Runtime,
-    RuntimeConfig, ToolError, ToolPlugin,
+    CacheOutcome, InvokeError, Limits, LoadError, PluginSettings, Runtime, RuntimeConfig, ToolError,
 };
 use netra_tests::guest_bytes;
 
-fn ctx(user: &str) -> RunContext {
-    RunContext {
-        user_id: user.into(),
-        thread_id: "thr_test".into(),
-        run_id: "run_test".into(),
-    }
-}
-
-fn runtime() -> Runtime {
-    Runtime::new(RuntimeConfig {
-        max_instances: 64,
-        ..RuntimeConfig::default()
-    })
-    .expect("runtime starts")
-}
-
-async fn load(runtime: &Runtime, crate_name: &str, limits: Limits) -> ToolPlugin {
-    let mut settings = PluginSettings::new(crate_name);
-    settings.limits = Some(limits);
-    runtime
-        .load_tool(guest_bytes(crate_name), settings)
-        .await
-        .unwrap_or_else(|e| panic!("loading {crate_name}: {e}"))
-}
-
-async fn calculate(calculator: &ToolPlugin, expression: &str) -> Result<String, InvokeError> {
-    let args = serde_json::json!({ "expression": expression }).to_string();
-    calculator.call(ctx("alice"), "calculate", &args).await
-}
-
-/// After a failure, the same runtime must still serve a well-behaved plugin.
-async fn assert_calculator_still_works(calculator: &ToolPlugin) {
-    assert_eq!(
-        calculate(calculator, "2+3*4")
-            .await
-            .expect("calculator answers"),
-        "14"
-    );
-}
+use crate::support::{assert_calculator_still_works, calculate, ctx, load, runtime};
 
 #[tokio::test]
 async fn calculator_evaluates_with_precedence_and_rejects_bad_input() {

@@ -7,8 +7,11 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use netra_auth::{AuthConfig, Authenticator};
-use netra_runtime::{Limits, MemoryKv, Runtime, RuntimeConfig};
+use netra_runtime::{
+    InvokeError, Limits, MemoryKv, PluginSettings, RunContext, Runtime, RuntimeConfig, ToolPlugin,
+};
 use netra_server::{App, Grants, Registry, RunLimits, Runs, ServerConfig};
+use netra_tests::guest_bytes;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -316,4 +319,50 @@ pub fn types(events: &[Value]) -> Vec<&str> {
         .iter()
         .map(|e| e["type"].as_str().unwrap_or("?"))
         .collect()
+}
+
+// Direct runtime helpers, shared by the e2e and timing binaries.
+
+/// A run context for direct runtime calls.
+pub fn ctx(user: &str) -> RunContext {
+    RunContext {
+        user_id: user.into(),
+        thread_id: "thr_test".into(),
+        run_id: "run_test".into(),
+    }
+}
+
+/// A runtime sized for tests, without a cache.
+pub fn runtime() -> Runtime {
+    Runtime::new(RuntimeConfig {
+        max_instances: 64,
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime starts")
+}
+
+/// Loads a guest tool with `limits`.
+pub async fn load(runtime: &Runtime, crate_name: &str, limits: Limits) -> ToolPlugin {
+    let mut settings = PluginSettings::new(crate_name);
+    settings.limits = Some(limits);
+    runtime
+        .load_tool(guest_bytes(crate_name), settings)
+        .await
+        .unwrap_or_else(|e| panic!("loading {crate_name}: {e}"))
+}
+
+/// Calls the calculator.
+pub async fn calculate(calculator: &ToolPlugin, expression: &str) -> Result<String, InvokeError> {
+    let args = serde_json::json!({ "expression": expression }).to_string();
+    calculator.call(ctx("alice"), "calculate", &args).await
+}
+
+/// After a failure, the same runtime must still serve a well-behaved plugin.
+pub async fn assert_calculator_still_works(calculator: &ToolPlugin) {
+    assert_eq!(
+        calculate(calculator, "2+3*4")
+            .await
+            .expect("calculator answers"),
+        "14"
+    );
 }

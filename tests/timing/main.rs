@@ -16,50 +16,13 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use netra_runtime::{
-    InvokeError, Limits, PluginSettings, RunContext, Runtime, RuntimeConfig, ToolPlugin,
-};
-use netra_tests::guest_bytes;
+use netra_runtime::{InvokeError, Limits};
 use serde_json::json;
 
-use support::TestServer;
+use support::{TestServer, assert_calculator_still_works, ctx, load, runtime};
 
 /// Held for the whole of each test so they never overlap.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn ctx(user: &str) -> RunContext {
-    RunContext {
-        user_id: user.into(),
-        thread_id: "thr_test".into(),
-        run_id: "run_test".into(),
-    }
-}
-
-fn runtime() -> Runtime {
-    Runtime::new(RuntimeConfig {
-        max_instances: 64,
-        ..RuntimeConfig::default()
-    })
-    .expect("runtime starts")
-}
-
-async fn load(runtime: &Runtime, crate_name: &str, limits: Limits) -> ToolPlugin {
-    let mut settings = PluginSettings::new(crate_name);
-    settings.limits = Some(limits);
-    runtime
-        .load_tool(guest_bytes(crate_name), settings)
-        .await
-        .unwrap_or_else(|e| panic!("loading {crate_name}: {e}"))
-}
-
-async fn assert_calculator_still_works(calculator: &ToolPlugin) {
-    let args = json!({ "expression": "2+3*4" }).to_string();
-    let out = calculator
-        .call(ctx("alice"), "calculate", &args)
-        .await
-        .expect("calculator answers");
-    assert_eq!(out, "14");
-}
 
 #[tokio::test]
 async fn an_infinite_loop_is_stopped_by_the_deadline() {
