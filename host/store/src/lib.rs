@@ -33,7 +33,7 @@ use std::time::SystemTime;
 pub use error::StoreError;
 pub use kv::{SqliteKv, StoreKv};
 pub use model::{
-    AuditEntry, EventRecord, NewMessage, NewRun, Role, RunEnd, RunRecord, RunStatus, StoredMessage,
+    AuditEntry, EventRecord, NewMessage, NewRun, NewThread, Role, RunEnd, RunRecord, RunStatus, StoredMessage,
     ThreadSummary, Usage,
 };
 pub use options::{StoreOptions, Synchronous};
@@ -79,6 +79,23 @@ pub trait Store: Send + Sync + 'static {
     /// Records how a running run ended. [`StoreError::Conflict`] if it has
     /// already ended, [`StoreError::Invalid`] if `end.status` is `Running`.
     fn finish_run(&self, run_id: &str, end: &RunEnd) -> Result<(), StoreError>;
+
+    /// Records a run as running, creating its thread first when `thread` is
+    /// given, in one atomic write. Never blocks: `on_durable` gets the outcome
+    /// once it is committed, in order with every other write.
+    fn begin_run(&self, thread: Option<NewThread>, run: NewRun, on_durable: OnDurable);
+
+    /// Ends a running run in one atomic write: appends its terminal event,
+    /// appends `messages` to its thread and records `end`. A crash leaves
+    /// either all of it or none. Never blocks; `on_durable` as for
+    /// [`Store::append_event`].
+    fn end_run(
+        &self,
+        terminal: EventRecord,
+        messages: Vec<NewMessage>,
+        end: RunEnd,
+        on_durable: OnDurable,
+    );
 
     /// One run, with its owner, status and last event seq.
     fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError>;

@@ -137,6 +137,17 @@ pub struct Usage {
     pub completion_tokens: u64,
 }
 
+/// A thread to create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewThread {
+    /// The thread's id.
+    pub id: String,
+    /// The user who owns it: the only one who may read or continue it.
+    pub owner: String,
+    /// A title to show in thread lists.
+    pub title: Option<String>,
+}
+
 /// A run to record as started.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewRun {

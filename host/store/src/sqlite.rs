@@ -9,8 +9,9 @@ use rusqlite::{Connection, OptionalExtension, Row};
 use crate::error::constraint_code;
 use crate::model::{from_ms, limit, to_i64, to_ms};
 use crate::schema::{self, Target};
+use crate::writer::insert_event;
 use crate::{
-    AuditEntry, EventRecord, EventWriter, NewMessage, NewRun, OnDurable, Role, RunEnd, RunRecord,
+    AuditEntry, EventRecord, EventWriter, NewMessage, NewRun, NewThread, OnDurable, Role, RunEnd, RunRecord,
     RunStatus, Store, StoreError, StoreOptions, StoredMessage, ThreadSummary, Usage,
 };
 
@@ -148,21 +149,147 @@ fn now_ms() -> i64 {
     to_ms(SystemTime::now())
 }
 
+fn insert_thread(conn: &Connection, thread: &NewThread) -> Result<(), StoreError> {
+    let now = now_ms();
+    conn.prepare_cached(
+        "INSERT INTO threads (id, owner, title, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?4)",
+    )?
+    .execute((&thread.id, &thread.owner, &thread.title, now))
+    .map_err(|err| match constraint_code(&err) {
+        Some(_) => StoreError::Conflict(format!("thread {} already exists", thread.id)),
+        None => err.into(),
+    })?;
+    Ok(())
+}
+
+fn insert_run(conn: &Connection, run: &NewRun) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO runs (id, thread_id, user_id, agent, plugin_version, status, \
+         started_at, input) VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7)",
+    )?
+    .execute((
+        &run.id,
+        &run.thread_id,
+        &run.user,
+        &run.agent,
+        &run.plugin_version,
+        to_ms(run.started_at),
+        &run.input,
+    ))
+    .map_err(|err| match constraint_code(&err) {
+        Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => {
+            StoreError::NotFound(format!("thread {}", run.thread_id))
+        }
+        Some(_) => StoreError::Conflict(format!("run {} already exists", run.id)),
+        None => err.into(),
+    })?;
+    Ok(())
+}
+
+fn insert_messages(
+    conn: &Connection,
+    thread_id: &str,
+    run_id: &str,
+    messages: &[NewMessage],
+) -> Result<(), StoreError> {
+    let now = now_ms();
+    let count = to_i64(messages.len() as u64, "message count")?;
+    let changed = conn
+        .prepare_cached(
+            "UPDATE threads SET updated_at = MAX(updated_at, ?2), \
+             message_count = message_count + ?3 WHERE id = ?1",
+        )?
+        .execute((thread_id, now, count))?;
+    if changed == 0 {
+        return Err(StoreError::NotFound(format!("thread {thread_id}")));
+    }
+    // The writer is the only writer, so nobody can take these numbers meanwhile.
+    let last: i64 = conn
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE thread_id = ?1")?
+        .query_row([thread_id], |r| r.get(0))?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO messages (thread_id, seq, role, content, run_id, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for (seq, message) in (last + 1..).zip(messages) {
+        insert
+            .execute((
+                thread_id,
+                seq,
+                message.role.as_str(),
+                &message.content,
+                run_id,
+                now,
+            ))
+            .map_err(|err| match constraint_code(&err) {
+                Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => {
+                    StoreError::NotFound(format!("run {run_id}"))
+                }
+                _ => err.into(),
+            })?;
+    }
+    Ok(())
+}
+
+/// Checks that `end` ends a run, and converts its usage to SQLite integers.
+fn checked_end(run_id: &str, end: &RunEnd) -> Result<Option<(i64, i64)>, StoreError> {
+    if end.status == RunStatus::Running {
+        return Err(StoreError::Invalid(format!(
+            "run {run_id} cannot end with status running"
+        )));
+    }
+    end.usage
+        .map(|u| {
+            Ok((
+                to_i64(u.prompt_tokens, "prompt tokens")?,
+                to_i64(u.completion_tokens, "completion tokens")?,
+            ))
+        })
+        .transpose()
+}
+
+fn update_run_end(
+    conn: &Connection,
+    id: &str,
+    end: &RunEnd,
+    usage: Option<(i64, i64)>,
+) -> Result<(), StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE runs SET status = ?2, ended_at = ?3, error_code = ?4, \
+             prompt_tokens = ?5, completion_tokens = ?6 \
+             WHERE id = ?1 AND status = 'running'",
+        )?
+        .execute((
+            id,
+            end.status.as_str(),
+            to_ms(end.ended_at),
+            &end.error_code,
+            usage.map(|u| u.0),
+            usage.map(|u| u.1),
+        ))?;
+    if changed == 1 {
+        return Ok(());
+    }
+    let status: Option<String> = conn
+        .prepare_cached("SELECT status FROM runs WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    Err(match status {
+        None => StoreError::NotFound(format!("run {id}")),
+        Some(status) => StoreError::Conflict(format!("run {id} already ended ({status})")),
+    })
+}
+
 impl Store for SqliteStore {
     fn create_thread(&self, thread_id: &str, owner: &str) -> Result<(), StoreError> {
-        let (id, owner) = (thread_id.to_owned(), owner.to_owned());
-        self.writer.write(move |conn| {
-            let now = now_ms();
-            conn.prepare_cached(
-                "INSERT INTO threads (id, owner, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
-            )?
-            .execute((&id, &owner, now))
-            .map_err(|err| match constraint_code(&err) {
-                Some(_) => StoreError::Conflict(format!("thread {id} already exists")),
-                None => err.into(),
-            })?;
-            Ok(())
-        })
+        let thread = NewThread {
+            id: thread_id.to_owned(),
+            owner: owner.to_owned(),
+            title: None,
+        };
+        self.writer.write(move |conn| insert_thread(conn, &thread))
     }
 
     fn set_thread_title(&self, thread_id: &str, title: Option<&str>) -> Result<(), StoreError> {
@@ -237,117 +364,59 @@ impl Store for SqliteStore {
         }
         let (thread_id, run_id) = (thread_id.to_owned(), run_id.to_owned());
         let messages = messages.to_vec();
-        self.writer.write(move |conn| {
-            let now = now_ms();
-            let count = to_i64(messages.len() as u64, "message count")?;
-            let changed = conn
-                .prepare_cached(
-                    "UPDATE threads SET updated_at = MAX(updated_at, ?2), \
-                     message_count = message_count + ?3 WHERE id = ?1",
-                )?
-                .execute((&thread_id, now, count))?;
-            if changed == 0 {
-                return Err(StoreError::NotFound(format!("thread {thread_id}")));
-            }
-            // The writer is the only writer, so nobody can take these numbers meanwhile.
-            let last: i64 = conn
-                .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE thread_id = ?1")?
-                .query_row([&thread_id], |r| r.get(0))?;
-            let mut insert = conn.prepare_cached(
-                "INSERT INTO messages (thread_id, seq, role, content, run_id, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            for (seq, message) in (last + 1..).zip(&messages) {
-                insert
-                    .execute((
-                        &thread_id,
-                        seq,
-                        message.role.as_str(),
-                        &message.content,
-                        &run_id,
-                        now,
-                    ))
-                    .map_err(|err| match constraint_code(&err) {
-                        Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => {
-                            StoreError::NotFound(format!("run {run_id}"))
-                        }
-                        _ => err.into(),
-                    })?;
-            }
-            Ok(())
-        })
+        self.writer
+            .write(move |conn| insert_messages(conn, &thread_id, &run_id, &messages))
     }
 
     fn create_run(&self, run: &NewRun) -> Result<(), StoreError> {
         let run = run.clone();
-        self.writer.write(move |conn| {
-            conn.prepare_cached(
-                "INSERT INTO runs (id, thread_id, user_id, agent, plugin_version, status, \
-                 started_at, input) VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7)",
-            )?
-            .execute((
-                &run.id,
-                &run.thread_id,
-                &run.user,
-                &run.agent,
-                &run.plugin_version,
-                to_ms(run.started_at),
-                &run.input,
-            ))
-            .map_err(|err| match constraint_code(&err) {
-                Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => {
-                    StoreError::NotFound(format!("thread {}", run.thread_id))
+        self.writer.write(move |conn| insert_run(conn, &run))
+    }
+
+    fn begin_run(&self, thread: Option<NewThread>, run: NewRun, on_durable: OnDurable) {
+        self.writer.submit(
+            Box::new(move |conn| {
+                if let Some(thread) = &thread {
+                    insert_thread(conn, thread)?;
                 }
-                Some(_) => StoreError::Conflict(format!("run {} already exists", run.id)),
-                None => err.into(),
-            })?;
-            Ok(())
-        })
+                insert_run(conn, &run)
+            }),
+            on_durable,
+        );
+    }
+
+    fn end_run(
+        &self,
+        terminal: EventRecord,
+        messages: Vec<NewMessage>,
+        end: RunEnd,
+        on_durable: OnDurable,
+    ) {
+        let usage = match checked_end(&terminal.run_id, &end) {
+            Ok(usage) => usage,
+            Err(err) => return on_durable(Err(err)),
+        };
+        self.writer.submit(
+            Box::new(move |conn| {
+                let run_id = terminal.run_id.clone();
+                insert_event(conn, &terminal)?;
+                if !messages.is_empty() {
+                    let thread_id: String = conn
+                        .prepare_cached("SELECT thread_id FROM runs WHERE id = ?1")?
+                        .query_row([&run_id], |r| r.get(0))?;
+                    insert_messages(conn, &thread_id, &run_id, &messages)?;
+                }
+                update_run_end(conn, &run_id, &end, usage)
+            }),
+            on_durable,
+        );
     }
 
     fn finish_run(&self, run_id: &str, end: &RunEnd) -> Result<(), StoreError> {
-        if end.status == RunStatus::Running {
-            return Err(StoreError::Invalid(format!(
-                "run {run_id} cannot end with status running"
-            )));
-        }
-        let usage = end
-            .usage
-            .map(|u| {
-                Ok::<_, StoreError>((
-                    to_i64(u.prompt_tokens, "prompt tokens")?,
-                    to_i64(u.completion_tokens, "completion tokens")?,
-                ))
-            })
-            .transpose()?;
+        let usage = checked_end(run_id, end)?;
         let (id, end) = (run_id.to_owned(), end.clone());
-        self.writer.write(move |conn| {
-            let changed = conn
-                .prepare_cached(
-                    "UPDATE runs SET status = ?2, ended_at = ?3, error_code = ?4, \
-                     prompt_tokens = ?5, completion_tokens = ?6 \
-                     WHERE id = ?1 AND status = 'running'",
-                )?
-                .execute((
-                    &id,
-                    end.status.as_str(),
-                    to_ms(end.ended_at),
-                    &end.error_code,
-                    usage.map(|u| u.0),
-                    usage.map(|u| u.1),
-                ))?;
-            if changed == 1 {
-                return Ok(());
-            }
-            let status: Option<String> = conn
-                .prepare_cached("SELECT status FROM runs WHERE id = ?1")?
-                .query_row([&id], |r| r.get(0))
-                .optional()?;
-            Err(match status {
-                None => StoreError::NotFound(format!("run {id}")),
-                Some(status) => StoreError::Conflict(format!("run {id} already ended ({status})")),
-            })
-        })
+        self.writer
+            .write(move |conn| update_run_end(conn, &id, &end, usage))
     }
 
     fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {

@@ -313,7 +313,7 @@ fn fail_all(
     outcomes
 }
 
-fn insert_event(conn: &Connection, event: &EventRecord) -> Result<(), StoreError> {
+pub(crate) fn insert_event(conn: &Connection, event: &EventRecord) -> Result<(), StoreError> {
     // A failed INSERT undoes only itself, so no savepoint is needed here.
     conn.prepare_cached("INSERT INTO run_events (run_id, seq, ts, frame) VALUES (?1, ?2, ?3, ?4)")?
         .execute((
