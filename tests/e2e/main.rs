@@ -3,6 +3,7 @@
 //! links once instead of once per file.
 
 mod auth;
+mod durable;
 mod runtime;
 mod schema;
 mod support;

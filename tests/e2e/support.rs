@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use netra_runtime::{
     InvokeError, Limits, MemoryKv, PluginSettings, RunContext, Runtime, RuntimeConfig, ToolPlugin,
 };
 use netra_server::{App, Grants, Registry, RunLimits, Runs, ServerConfig};
+use netra_store::{SqliteStore, StoreOptions};
 use netra_tests::guest_bytes;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -69,12 +71,14 @@ pub fn registry() -> Arc<Registry> {
         .clone()
 }
 
-/// A netra server running in this process.
+/// A netra server running in this process, on a real SQLite file.
 pub struct TestServer {
     pub addr: SocketAddr,
     pub auth: Authenticator,
+    /// The server's store.
+    pub store: Arc<SqliteStore>,
     shutdown: CancellationToken,
-    _data: tempfile::TempDir,
+    _data: Option<tempfile::TempDir>,
 }
 
 impl TestServer {
@@ -90,14 +94,35 @@ impl TestServer {
         auth: Option<AuthConfig>,
     ) -> Self {
         let data = tempfile::tempdir().expect("temp dir");
+        let mut server = Self::start_in(data.path(), config, limits, auth).await;
+        server._data = Some(data);
+        server
+    }
+
+    /// A dev-mode server on the data dir `dir` (kept when the server stops),
+    /// after crash recovery, as `netra serve` starts.
+    pub async fn restart_in(dir: &Path) -> Self {
+        Self::start_in(dir, ServerConfig::default(), RunLimits::default(), None).await
+    }
+
+    async fn start_in(
+        dir: &Path,
+        config: ServerConfig,
+        limits: RunLimits,
+        auth: Option<AuthConfig>,
+    ) -> Self {
         let auth = match auth {
             Some(config) => Authenticator::new(config).expect("auth config"),
-            None => Authenticator::dev(data.path()).expect("dev auth"),
+            None => Authenticator::dev(dir).expect("dev auth"),
         };
+        let store = Arc::new(
+            SqliteStore::open(&dir.join("netra.db"), StoreOptions::default()).expect("store"),
+        );
+        netra_server::recover_interrupted(&*store).expect("crash recovery");
         let app = Arc::new(App {
             config,
             auth: auth.clone(),
-            runs: Runs::new(registry(), limits),
+            runs: Runs::new(registry(), store.clone(), limits),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -108,8 +133,9 @@ impl TestServer {
         Self {
             addr,
             auth,
+            store,
             shutdown,
-            _data: data,
+            _data: None,
         }
     }
 

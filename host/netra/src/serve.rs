@@ -9,8 +9,10 @@ use std::time::Duration;
 use anyhow::Context;
 use netra_auth::{AuthConfig, Authenticator, PublicKey, Secret};
 use netra_runtime::{Limits, Runtime, RuntimeConfig};
-use netra_server::{App, Grants, Registry, RunLimits, Runs, ServerConfig};
-use netra_store::{SqliteKv, SqliteStore, StoreOptions};
+use netra_server::{
+    App, Grants, Registry, Retention, RunLimits, Runs, ServerConfig, recover_interrupted,
+};
+use netra_store::{MemoryStore, SqliteStore, Store, StoreKv, StoreOptions};
 use tokio_util::sync::CancellationToken;
 
 /// Arguments of `netra serve`.
@@ -58,6 +60,23 @@ pub struct ServeArgs {
     /// Wall-clock limit of one tool call, in milliseconds.
     #[arg(long, default_value_t = 10_000)]
     pub tool_deadline_ms: u64,
+    /// Where threads, runs, event logs and plugin kv live: `sqlite`
+    /// (DATA_DIR/netra.db) or `memory` (nothing survives a restart).
+    #[arg(long, value_enum, default_value_t = StoreKind::Sqlite)]
+    pub store: StoreKind,
+    /// How long run event logs are kept after a run ends (e.g. `30d`,
+    /// `12h`); `0` keeps them forever. Threads and messages are kept.
+    #[arg(long, default_value = "30d", value_parser = humantime::parse_duration)]
+    pub event_retention: Duration,
+}
+
+/// The store `netra serve` uses.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    /// One SQLite file in the data dir.
+    Sqlite,
+    /// Process memory, for demos, tests and benchmarks.
+    Memory,
 }
 
 /// Runs the server until Ctrl-C.
@@ -65,11 +84,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
     let (auth, dev) = authenticator(&args)?;
-    let db = args.data_dir.join("netra.db");
-    let store = Arc::new(
-        SqliteStore::open(&db, StoreOptions::default())
-            .with_context(|| format!("cannot open the store {}", db.display()))?,
-    );
+    let store = open_store(&args).await?;
 
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(args.data_dir.join("cache")),
@@ -90,7 +105,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..Limits::default()
         }),
         // Plugins' key-value data lives in the store, scoped to (user, plugin).
-        kv: Some(Arc::new(SqliteKv::new(store.clone()))),
+        kv: Some(Arc::new(StoreKv::new(store.clone()))),
     };
     let (registry, failures) = Registry::load_dir(&runtime, &args.plugins, &grants)
         .await
@@ -109,6 +124,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let runs = Runs::new(
         Arc::new(registry),
+        store.clone(),
         RunLimits {
             per_user: args.max_runs_per_user,
             global: args.max_runs,
@@ -153,6 +169,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("{token}");
     }
     let shutdown = CancellationToken::new();
+    if !args.event_retention.is_zero() {
+        tokio::spawn(netra_server::retention::run(
+            store.clone(),
+            Retention::new(args.event_retention),
+            shutdown.clone(),
+        ));
+    }
     let server = tokio::spawn(netra_server::http::serve(listener, app, shutdown.clone()));
     tokio::signal::ctrl_c()
         .await
@@ -161,6 +184,31 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     shutdown.cancel();
     let _ = server.await;
     Ok(())
+}
+
+/// Opens the store and closes the runs a previous process left running.
+async fn open_store(args: &ServeArgs) -> anyhow::Result<Arc<dyn Store>> {
+    let store: Arc<dyn Store> = match args.store {
+        StoreKind::Memory => Arc::new(MemoryStore::new()),
+        StoreKind::Sqlite => {
+            let db = args.data_dir.join("netra.db");
+            let store = SqliteStore::open(&db, StoreOptions::default())
+                .with_context(|| format!("cannot open the store {}", db.display()))?;
+            Arc::new(store)
+        }
+    };
+    let recovering = store.clone();
+    let closed = tokio::task::spawn_blocking(move || recover_interrupted(&*recovering))
+        .await
+        .context("crash recovery panicked")?
+        .context("cannot close the runs a previous process left running")?;
+    if !closed.is_empty() {
+        println!(
+            "recovered: {} interrupted runs closed with host_restarted",
+            closed.len()
+        );
+    }
+    Ok(store)
 }
 
 fn authenticator(args: &ServeArgs) -> anyhow::Result<(Authenticator, bool)> {

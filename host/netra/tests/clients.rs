@@ -7,15 +7,25 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
 
-/// The plugins the server loads: the helper agent and the tools it routes to.
-const PLUGINS: [&str; 4] = ["helper", "calculator", "clock", "text"];
+/// The plugins the server loads: the helper agent and the tools it routes to,
+/// and an agent that spins until its deadline (runs that are still going when
+/// the crash test kills the server).
+const PLUGINS: [&str; 5] = [
+    "helper",
+    "calculator",
+    "clock",
+    "text",
+    "fixture_agent_spin",
+];
 
 /// A `netra serve` child process, killed when dropped (also when a test panics).
 struct Server {
     child: Child,
     url: String,
+    /// What serve printed before it listened.
+    banner: Vec<String>,
     data: tempfile::TempDir,
-    _plugins: tempfile::TempDir,
+    plugins: tempfile::TempDir,
 }
 
 impl Server {
@@ -30,6 +40,11 @@ impl Server {
             )
             .unwrap_or_else(|e| panic!("cannot copy guest {file}: {e}"));
         }
+        Self::start_in(data, plugins)
+    }
+
+    /// Starts `netra serve` on existing data and plugin dirs.
+    fn start_in(data: tempfile::TempDir, plugins: tempfile::TempDir) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_netra"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data.path())
@@ -45,15 +60,28 @@ impl Server {
         let mut server = Self {
             child,
             url: String::new(),
+            banner: Vec::new(),
             data,
-            _plugins: plugins,
+            plugins,
         };
-        server.url = format!("ws://{}/v1/ws", listening_addr(stdout));
+        let (addr, banner) = listening_addr(stdout);
+        server.url = format!("ws://{addr}/v1/ws");
+        server.banner = banner;
         server
     }
 
     fn data_dir(&self) -> &Path {
         self.data.path()
+    }
+
+    /// SIGKILL, as a crash or the OOM killer would; returns the dirs.
+    fn kill_9(mut self) -> (tempfile::TempDir, tempfile::TempDir) {
+        self.child.kill().expect("SIGKILL netra serve");
+        let _ = self.child.wait();
+        (
+            std::mem::replace(&mut self.data, tempfile::tempdir().expect("temp dir")),
+            std::mem::replace(&mut self.plugins, tempfile::tempdir().expect("temp dir")),
+        )
     }
 }
 
@@ -64,19 +92,26 @@ impl Drop for Server {
     }
 }
 
-/// Reads `netra listening on http://ADDR ...` from the server's first line, then keeps
-/// draining its stdout so its later prints never hit a closed pipe.
-fn listening_addr(stdout: ChildStdout) -> String {
+/// Reads `netra listening on http://ADDR ...` from the server's stdout, then keeps
+/// draining it so its later prints never hit a closed pipe.
+fn listening_addr(stdout: ChildStdout) -> (String, Vec<String>) {
     let mut lines = BufReader::new(stdout);
-    let mut first = String::new();
-    lines.read_line(&mut first).expect("read serve's stdout");
-    let addr = first
-        .strip_prefix("netra listening on http://")
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("unexpected first line from netra serve: {first:?}"))
-        .to_string();
+    let mut seen = Vec::new();
+    let addr = loop {
+        let mut line = String::new();
+        let read = lines.read_line(&mut line).expect("read serve's stdout");
+        assert!(read > 0, "netra serve exited; it printed {seen:?}");
+        if let Some(rest) = line.strip_prefix("netra listening on http://") {
+            break rest
+                .split_whitespace()
+                .next()
+                .expect("an address")
+                .to_string();
+        }
+        seen.push(line);
+    };
     std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
-    addr
+    (addr, seen)
 }
 
 fn netra(args: &[&str]) -> Command {
@@ -191,4 +226,175 @@ fn loadgen_and_chat_against_a_real_server() {
         stderr.contains("401") && stderr.contains("malformed token"),
         "{stderr}"
     );
+}
+
+/// kill -9 under load, then restart: nothing a client saw is lost, and every
+/// interrupted run is closed with `host_restarted`.
+#[test]
+fn a_kill_9_under_load_loses_no_event_a_client_saw() {
+    use netra_store::{RunStatus, SqliteStore, Store, StoreOptions};
+
+    let server = Server::start();
+    let data_dir = server.data_dir().display().to_string();
+    let record = server.data_dir().join("received.jsonl");
+    let spin_record = server.data_dir().join("spin.jsonl");
+    let loadgen = |agent: &str, sessions: &str, runs: &str, record: &Path| {
+        netra(&[
+            "loadgen",
+            "--url",
+            &server.url,
+            "--data-dir",
+            &data_dir,
+            "--agent",
+            agent,
+            "--sessions",
+            sessions,
+            "--runs",
+            runs,
+            "--run-timeout-secs",
+            "120",
+            "--json",
+            "--record",
+        ])
+        .arg(record)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("loadgen starts")
+    };
+    // 20 users running helper back to back, far more runs than fit in the
+    // time, and 3 users with a run that is still going at the kill.
+    let helper_load = loadgen("helper", "20", "1000000", &record);
+    let spin_load = loadgen("spin-agent", "3", "1", &spin_record);
+    // Let the load build up: wait until runs are going, then a little longer.
+    let db = server.data_dir().join("netra.db");
+    let probe = SqliteStore::open(&db, StoreOptions::default()).expect("open the store");
+    for _ in 0..600 {
+        if !probe.running_runs().expect("read runs").is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    drop(probe);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+
+    let (data, plugins) = server.kill_9();
+    // The load generators see their connections drop, write what they
+    // received and exit.
+    let out = helper_load.wait_with_output().expect("loadgen ends");
+    assert!(
+        !out.status.success(),
+        "loadgen should report the lost connections: {}",
+        text(&out.stdout)
+    );
+    let spin_out = spin_load.wait_with_output().expect("loadgen ends");
+    assert!(!spin_out.status.success(), "{}", text(&spin_out.stdout));
+    let received = std::fs::read_to_string(&record).expect("the record")
+        + &std::fs::read_to_string(&spin_record).expect("the spin record");
+    let frames: Vec<&str> = received.lines().collect();
+    assert!(
+        frames.len() > 100,
+        "only {} frames before the kill",
+        frames.len()
+    );
+
+    let server = Server::start_in(data, plugins);
+    let store = SqliteStore::open(&db, StoreOptions::default()).expect("reopen the store");
+    assert_eq!(store.integrity_check().expect("integrity_check"), ["ok"]);
+    assert!(
+        store.running_runs().expect("running runs").is_empty(),
+        "recovery closed every run"
+    );
+
+    // Every event any client received is in the log, byte for byte.
+    let mut runs = std::collections::BTreeMap::<String, (u64, bool)>::new();
+    for frame in &frames {
+        let message: serde_json::Value = serde_json::from_str(frame).expect("JSON");
+        let run_id = message["run_id"].as_str().expect("run_id").to_string();
+        let Some(seq) = message["seq"].as_u64() else {
+            // A run.start ack: the run was recorded.
+            runs.entry(run_id).or_default();
+            continue;
+        };
+        let stored = store
+            .events_after(&run_id, seq - 1, 1)
+            .expect("read the log");
+        assert_eq!(stored, [frame.to_string()], "event {seq} of {run_id}");
+        let terminal = matches!(
+            message["type"].as_str(),
+            Some("agent_completed" | "agent_error")
+        );
+        let entry = runs.entry(run_id).or_default();
+        entry.0 = entry.0.max(seq);
+        entry.1 |= terminal;
+    }
+
+    // Every run the kill interrupted (acknowledged, and no terminal event
+    // reached its client) has ended: with host_restarted after the last event
+    // stored, or with a terminal event committed just before the kill.
+    let mut restarted = 0;
+    for (run_id, (last_seen, ended)) in &runs {
+        if *ended {
+            continue;
+        }
+        let run = store
+            .run(run_id)
+            .expect("read run")
+            .expect("the run exists");
+        assert_ne!(run.status, RunStatus::Running, "{run_id}");
+        assert!(
+            run.last_seq > *last_seen,
+            "{run_id} has no end after what was seen"
+        );
+        let last = store
+            .events_after(run_id, run.last_seq - 1, 1)
+            .expect("read the log");
+        let last: serde_json::Value = serde_json::from_str(&last[0]).expect("JSON");
+        if run.error_code.as_deref() == Some("host_restarted") {
+            assert_eq!(last["type"], "agent_error");
+            assert_eq!(last["code"], "host_restarted");
+            assert_eq!(last["retryable"], true);
+            restarted += 1;
+        } else {
+            assert!(
+                matches!(
+                    last["type"].as_str(),
+                    Some("agent_completed" | "agent_error")
+                ),
+                "{last}"
+            );
+        }
+    }
+    let recovered = server
+        .banner
+        .iter()
+        .find_map(|line| line.strip_prefix("recovered: "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0);
+    assert!(
+        recovered > 0,
+        "no run was in flight at the kill; serve printed {:?}; loadgen: {} {}; {} frames",
+        server.banner,
+        text(&out.stdout),
+        text(&out.stderr),
+        frames.len()
+    );
+    assert!(restarted >= 3, "the spinning runs end with host_restarted");
+    assert!(restarted <= recovered, "{restarted} > {recovered}");
+
+    // The restarted host serves: one more run completes.
+    let out = run(&[
+        "loadgen",
+        "--url",
+        &server.url,
+        "--data-dir",
+        &data_dir,
+        "--sessions",
+        "2",
+        "--runs",
+        "3",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
 }

@@ -7,7 +7,9 @@
 pub mod http;
 pub mod ids;
 pub mod protocol;
+pub mod recovery;
 pub mod registry;
+pub mod retention;
 pub mod run_log;
 pub mod runs;
 pub mod session;
@@ -17,7 +19,9 @@ use std::time::Duration;
 
 use netra_auth::Authenticator;
 
+pub use recovery::recover_interrupted;
 pub use registry::{Grants, Registry};
+pub use retention::Retention;
 pub use runs::{RunLimits, Runs};
 
 /// Limits and timings of sessions.

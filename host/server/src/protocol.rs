@@ -50,6 +50,25 @@ pub enum CommandKind {
         #[serde(default)]
         after_seq: u64,
     },
+    /// A thread's messages, oldest first.
+    #[serde(rename = "thread.get")]
+    ThreadGet {
+        /// The thread.
+        thread_id: String,
+        /// Only messages with a higher seq (for paging); 0 for all.
+        #[serde(default)]
+        after_seq: u64,
+        /// At most this many messages (default 100, at most 1000).
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+    /// The user's threads, most recently active first.
+    #[serde(rename = "threads.list")]
+    ThreadsList {
+        /// At most this many threads (default 50, at most 500).
+        #[serde(default)]
+        limit: Option<u32>,
+    },
     /// List the agents.
     #[serde(rename = "agents.list")]
     AgentsList,
@@ -92,6 +111,12 @@ pub enum ErrorCode {
     TooManyRuns,
     /// The host is at its limit of concurrent runs.
     AtCapacity,
+    /// The thread already has a run going; wait for it to end or cancel it.
+    ThreadBusy,
+    /// The run's events were deleted by the retention policy.
+    Expired,
+    /// The host could not serve the command now (its store failed); retry.
+    Unavailable,
 }
 
 /// The `type` of every command, as [`CommandKind`] names them.
@@ -99,6 +124,8 @@ const COMMANDS: &[&str] = &[
     "run.start",
     "run.cancel",
     "run.subscribe",
+    "thread.get",
+    "threads.list",
     "agents.list",
     "tools.list",
     "ping",
@@ -197,6 +224,20 @@ pub enum AckPayload {
         /// The run.
         run_id: String,
     },
+    /// `thread.get`.
+    Thread {
+        /// The thread.
+        thread_id: String,
+        /// Its messages after `after_seq`, oldest first.
+        messages: Vec<MessageInfo>,
+        /// Whether more messages follow the last one returned.
+        has_more: bool,
+    },
+    /// `threads.list`.
+    Threads {
+        /// The user's threads, most recently active first.
+        threads: Vec<ThreadInfo>,
+    },
     /// `agents.list`.
     Agents {
         /// Every agent.
@@ -212,6 +253,38 @@ pub enum AckPayload {
         /// Always true.
         pong: bool,
     },
+}
+
+/// A message in `thread.get`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageInfo {
+    /// Its position in the thread: 1, 2, 3 ...
+    pub seq: u64,
+    /// `system`, `user`, `assistant` or `tool`.
+    pub role: &'static str,
+    /// Its text.
+    pub content: String,
+    /// The run that added it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// When it was added (RFC 3339).
+    pub created_at: String,
+}
+
+/// A thread in `threads.list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThreadInfo {
+    /// The thread, for `run.start` and `thread.get`.
+    pub thread_id: String,
+    /// Its title (the start of its first message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+    /// When a message was last added (RFC 3339).
+    pub last_activity: String,
+    /// How many messages it holds.
+    pub message_count: u64,
 }
 
 /// An agent in `agents.list`.
@@ -371,9 +444,9 @@ pub struct Usage {
     pub completion_tokens: u64,
 }
 
-/// Now, formatted for `ts`.
-pub fn timestamp() -> String {
-    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+/// `at`, formatted for `ts` (RFC 3339, UTC, milliseconds).
+pub fn timestamp_of(at: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The one place a run's events are emitted, numbered and fanned out.
+//! The one place a run's events are emitted, numbered, made durable and fanned out.
 //!
 //! The order rules are enforced by types, not by discipline:
 //! - a [`RunLog`] starts as an [`UnstartedRun`], whose only emitting method is
@@ -13,20 +13,40 @@
 //! - dropping a `RunEnd` without using it (a panic in the run task) emits
 //!   `agent_error {code: "internal"}`.
 //!
-//! Events are serialized once and sent as shared frames to every subscriber.
+//! Durability: an event is numbered and handed to the [`Store`] under one
+//! lock, so the store receives a run's events in seq order; the store's
+//! `on_durable` callback, which runs after the commit and in submission order,
+//! is what appends the frame to the log's list and sends it to subscribers.
+//! So a client only ever sees committed events, in order, and a subscriber
+//! registered under the same lock that reads the list sees neither a gap nor
+//! a duplicate. The terminal event is written together with the messages the
+//! run adds to its thread and the run's end status, in one atomic write.
+//!
+//! If the store fails a write, the run's subscribers get one last, unstored
+//! `agent_error {code: "store_unavailable"}` in place of the event, and the
+//! run is cancelled.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
+use netra_store::{EventRecord, NewMessage, Role, RunStatus, Store, StoreError};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::ids;
-use crate::protocol::{EventKind, Outcome, RunEvent, ToolFailure, Usage, timestamp};
+use crate::protocol::{EventKind, Outcome, RunEvent, ToolFailure, Usage, timestamp_of};
 
 /// One serialized frame, shared by every subscriber that receives it.
 pub type Frame = Arc<str>;
+
+/// How long a replay waits for room in a session's queue before it counts
+/// the client as a slow consumer.
+const REPLAY_SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A backlog at most this long is queued at once when a subscriber switches
+/// to live delivery; longer backlogs are replayed with backpressure first.
+const LIVE_SWITCH_BACKLOG: usize = 64;
 
 /// A session's outgoing queue. Full means the client reads too slowly: the
 /// session is told through `overflow` and closes with 1013.
@@ -51,7 +71,8 @@ impl Outbox {
         )
     }
 
-    /// Queues a frame; false if the session is gone or has overflowed.
+    /// Queues a frame without waiting; false if the session is gone or has
+    /// overflowed.
     pub fn push(&self, frame: Frame) -> bool {
         match self.tx.try_send(frame) {
             Ok(()) => true,
@@ -62,24 +83,73 @@ impl Outbox {
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
+
+    /// Queues a frame, waiting for room (a replay of a long log); false if
+    /// the session is gone, or overflowed after waiting too long.
+    pub async fn send(&self, frame: Frame) -> bool {
+        match tokio::time::timeout(REPLAY_SEND_TIMEOUT, self.tx.send(frame)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(_)) => false,
+            Err(_) => {
+                self.overflow.cancel();
+                false
+            }
+        }
+    }
 }
+
+/// Runs once, after the run's terminal event has been handled by the store.
+pub type OnClosed = Box<dyn FnOnce() + Send>;
 
 /// The event log of one run, with its live subscribers.
 pub struct RunLog {
     run_id: String,
     thread_id: String,
     parent_run_id: Option<String>,
-    state: Mutex<LogState>,
+    /// The user's message, which the run adds to its thread when it ends.
+    input: String,
+    store: Arc<dyn Store>,
+    /// Cancelled when the store fails the run's writes.
+    abort: CancellationToken,
+    /// Held while an event is numbered and handed to the store.
+    submit: Mutex<Submit>,
+    /// What is committed, and who follows it.
+    durable: Mutex<Durable>,
+    on_closed: Mutex<Option<OnClosed>>,
 }
 
 #[derive(Default)]
-struct LogState {
+struct Submit {
     seq: u64,
     closed: bool,
-    frames: Vec<Frame>,
-    subscribers: Vec<Outbox>,
     /// The answer streamed so far (the concatenated deltas).
     streamed: String,
+}
+
+#[derive(Default)]
+struct Durable {
+    /// The committed frames; `frames[i]` has seq `i + 1`.
+    frames: Vec<Frame>,
+    /// Live subscribers, each with the last seq it already has.
+    subscribers: Vec<(Outbox, u64)>,
+    /// No more frames will be delivered (the terminal one was, or the store failed).
+    closed: bool,
+}
+
+/// What a new run's log needs.
+pub struct RunLogSpec {
+    /// The run.
+    pub run_id: String,
+    /// Its thread.
+    pub thread_id: String,
+    /// The run that started it, for a nested run.
+    pub parent_run_id: Option<String>,
+    /// The user's message.
+    pub input: String,
+    /// Where its events go.
+    pub store: Arc<dyn Store>,
+    /// Cancelled if the store fails one of its writes.
+    pub abort: CancellationToken,
 }
 
 /// A run whose log exists but which has not emitted anything yet.
@@ -89,17 +159,18 @@ pub struct UnstartedRun {
 
 impl RunLog {
     /// A new, empty log. Only `start` on the result can emit into it.
-    pub fn create(
-        run_id: String,
-        thread_id: String,
-        parent_run_id: Option<String>,
-    ) -> UnstartedRun {
+    pub fn create(spec: RunLogSpec) -> UnstartedRun {
         UnstartedRun {
             log: Arc::new(RunLog {
-                run_id,
-                thread_id,
-                parent_run_id,
-                state: Mutex::new(LogState::default()),
+                run_id: spec.run_id,
+                thread_id: spec.thread_id,
+                parent_run_id: spec.parent_run_id,
+                input: spec.input,
+                store: spec.store,
+                abort: spec.abort,
+                submit: Mutex::new(Submit::default()),
+                durable: Mutex::new(Durable::default()),
+                on_closed: Mutex::new(None),
             }),
         }
     }
@@ -114,74 +185,249 @@ impl RunLog {
         &self.thread_id
     }
 
-    /// Sends every event after `after_seq` to `outbox`, then every later event
-    /// as it happens. Returns false if the outbox overflowed on the backlog.
-    pub fn subscribe(&self, outbox: Outbox, after_seq: u64) -> bool {
-        let mut state = self.lock();
-        let start = usize::try_from(after_seq)
-            .unwrap_or(usize::MAX)
-            .min(state.frames.len());
-        for frame in &state.frames[start..] {
-            if !outbox.push(frame.clone()) {
-                return false;
+    /// Sets what runs once the terminal event has been stored (or failed).
+    pub fn on_closed(&self, hook: OnClosed) {
+        *self
+            .on_closed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(hook);
+    }
+
+    /// Sends every committed event after `after_seq` to `outbox`, then every
+    /// later one as it commits. A long backlog is sent with backpressure
+    /// before switching to live delivery under the log's lock, so there is
+    /// no gap and no duplicate at the switch. Returns false if the session
+    /// went away or could not keep up.
+    pub async fn follow(&self, outbox: Outbox, after_seq: u64) -> bool {
+        let mut cursor = after_seq;
+        loop {
+            let chunk: Vec<Frame> = {
+                let mut durable = self.durable();
+                let start = usize::try_from(cursor)
+                    .unwrap_or(usize::MAX)
+                    .min(durable.frames.len());
+                let backlog = &durable.frames[start..];
+                if backlog.len() <= LIVE_SWITCH_BACKLOG {
+                    for frame in backlog {
+                        if !outbox.push(frame.clone()) {
+                            return false;
+                        }
+                    }
+                    if !durable.closed {
+                        durable.subscribers.push((outbox, cursor));
+                    }
+                    return true;
+                }
+                backlog
+                    .iter()
+                    .take(LIVE_SWITCH_BACKLOG * 4)
+                    .cloned()
+                    .collect()
+            };
+            for frame in chunk {
+                if !outbox.send(frame).await {
+                    return false;
+                }
+                cursor += 1;
             }
         }
-        if !state.closed {
-            state.subscribers.push(outbox);
-        }
-        true
     }
 
-    /// Whether the terminal event has been emitted.
+    /// Subscribes `outbox` from the first event, before the run starts.
+    fn subscribe_from_start(&self, outbox: Outbox) {
+        self.durable().subscribers.push((outbox, 0));
+    }
+
+    /// Whether no more events will be delivered.
     pub fn is_closed(&self) -> bool {
-        self.lock().closed
+        self.durable().closed
     }
 
-    fn lock(&self) -> MutexGuard<'_, LogState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Ends delivery at once without a terminal event: the run could not be
+    /// recorded, and the client was told so in another way.
+    pub fn abandon(&self) {
+        let mut durable = self.durable();
+        durable.closed = true;
+        durable.subscribers.clear();
+        drop(durable);
+        self.abort.cancel();
     }
 
-    fn append(&self, kind: EventKind) {
-        let mut state = self.lock();
-        if state.closed {
+    fn durable(&self) -> MutexGuard<'_, Durable> {
+        self.durable.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn submit(&self) -> MutexGuard<'_, Submit> {
+        self.submit.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn frame(&self, seq: u64, at: SystemTime, kind: &EventKind) -> Option<Frame> {
+        let event = RunEvent {
+            run_id: &self.run_id,
+            thread_id: &self.thread_id,
+            seq,
+            ts: timestamp_of(at),
+            parent_run_id: self.parent_run_id.as_deref(),
+            kind,
+        };
+        match serde_json::to_string(&event) {
+            Ok(text) => Some(text.into()),
+            Err(err) => {
+                tracing::error!(run_id = %self.run_id, "cannot serialize event: {err}");
+                None
+            }
+        }
+    }
+
+    fn append(self: &Arc<Self>, kind: EventKind) {
+        let mut submit = self.submit();
+        if submit.closed {
             // Unreachable through the public types; kept as a last defence.
             tracing::error!(run_id = %self.run_id, ?kind, "event after the terminal event dropped");
             return;
         }
-        state.seq += 1;
         if let EventKind::MessageDelta { text } = &kind {
-            state.streamed.push_str(text);
+            submit.streamed.push_str(text);
         }
-        let event = RunEvent {
-            run_id: &self.run_id,
-            thread_id: &self.thread_id,
-            seq: state.seq,
-            ts: timestamp(),
-            parent_run_id: self.parent_run_id.as_deref(),
-            kind: &kind,
+        let terminal = kind.is_terminal();
+        let at = SystemTime::now();
+        let seq = submit.seq + 1;
+        let Some(frame) = self.frame(seq, at, &kind) else {
+            return;
         };
-        let frame: Frame = match serde_json::to_string(&event) {
-            Ok(text) => text.into(),
-            Err(err) => {
-                tracing::error!(run_id = %self.run_id, "cannot serialize event: {err}");
-                return;
+        submit.seq = seq;
+        let record = EventRecord {
+            run_id: self.run_id.clone(),
+            seq,
+            ts_ms: unix_ms(at),
+            frame: frame.clone(),
+        };
+        let log = self.clone();
+        let on_durable = Box::new(move |result| log.delivered(seq, frame, terminal, result));
+        if !terminal {
+            self.store.append_event(record, on_durable);
+            return;
+        }
+        submit.closed = true;
+        let streamed = std::mem::take(&mut submit.streamed);
+        let (end, messages) = self.ending(&kind, streamed, at);
+        self.store.end_run(record, messages, end, on_durable);
+    }
+
+    /// The run's end status and the messages it adds to its thread: the
+    /// user's message always, the answer when there is one.
+    fn ending(
+        &self,
+        kind: &EventKind,
+        streamed: String,
+        at: SystemTime,
+    ) -> (netra_store::RunEnd, Vec<NewMessage>) {
+        let mut messages = vec![NewMessage {
+            role: Role::User,
+            content: self.input.clone(),
+        }];
+        let (status, error_code, usage, answer) = match kind {
+            EventKind::AgentCompleted {
+                output,
+                outcome,
+                usage,
+            } => {
+                let status = match outcome {
+                    Outcome::Completed => RunStatus::Completed,
+                    Outcome::Cancelled => RunStatus::Cancelled,
+                };
+                (status, None, *usage, Some(output.clone()))
             }
+            EventKind::AgentError { code, .. } => {
+                (RunStatus::Failed, Some(code.clone()), None, None)
+            }
+            _ => (
+                RunStatus::Failed,
+                Some("internal".into()),
+                None,
+                Some(streamed),
+            ),
         };
-        state.frames.push(frame.clone());
-        state
-            .subscribers
-            .retain(|outbox| outbox.push(frame.clone()));
-        if kind.is_terminal() {
-            state.closed = true;
-            state.subscribers.clear();
+        if let Some(answer) = answer.filter(|a| !a.is_empty()) {
+            messages.push(NewMessage {
+                role: Role::Assistant,
+                content: answer,
+            });
+        }
+        let end = netra_store::RunEnd {
+            status,
+            ended_at: at,
+            error_code,
+            usage: usage.map(|u| netra_store::Usage {
+                prompt_tokens: u.prompt_tokens,
+                completion_tokens: u.completion_tokens,
+            }),
+        };
+        (end, messages)
+    }
+
+    /// The store's verdict on event `seq`; runs in submission order.
+    fn delivered(&self, seq: u64, frame: Frame, terminal: bool, result: Result<(), StoreError>) {
+        let mut durable = self.durable();
+        if !durable.closed {
+            match result {
+                Ok(()) => {
+                    durable.frames.push(frame.clone());
+                    durable
+                        .subscribers
+                        .retain(|(outbox, after)| seq <= *after || outbox.push(frame.clone()));
+                    if terminal {
+                        durable.closed = true;
+                        durable.subscribers.clear();
+                    }
+                }
+                Err(err) => {
+                    tracing::error!(run_id = %self.run_id, seq, "the store failed an event: {err}");
+                    let kind = EventKind::AgentError {
+                        code: "store_unavailable".into(),
+                        message: format!("the host could not record the run: {err}"),
+                        retryable: true,
+                    };
+                    if let Some(frame) = self.frame(seq, SystemTime::now(), &kind) {
+                        for (outbox, _) in &durable.subscribers {
+                            outbox.push(frame.clone());
+                        }
+                    }
+                    durable.closed = true;
+                    durable.subscribers.clear();
+                    self.abort.cancel();
+                }
+            }
+        }
+        drop(durable);
+        if terminal {
+            let hook = self
+                .on_closed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(hook) = hook {
+                hook();
+            }
         }
     }
+}
+
+/// `at` as Unix milliseconds.
+fn unix_ms(at: SystemTime) -> i64 {
+    at.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl UnstartedRun {
     /// The log, for subscribing before the run starts.
     pub fn log(&self) -> &Arc<RunLog> {
         &self.log
+    }
+
+    /// Subscribes `outbox` to every event of the run.
+    pub fn subscribe(&self, outbox: Outbox) {
+        self.log.subscribe_from_start(outbox);
     }
 
     /// Emits `agent_started` and hands out the run's emitting capabilities.
@@ -306,7 +552,7 @@ impl RunEnd {
 
     /// `agent_completed {outcome: cancelled}` with what was streamed so far.
     pub fn cancelled(mut self, usage: Option<Usage>) {
-        let output = std::mem::take(&mut self.log.lock().streamed);
+        let output = std::mem::take(&mut self.log.submit().streamed);
         self.end(EventKind::AgentCompleted {
             output,
             outcome: Outcome::Cancelled,
@@ -343,6 +589,8 @@ impl Drop for RunEnd {
 
 #[cfg(test)]
 mod tests {
+    use netra_store::{MemoryStore, NewRun, NewThread};
+
     use super::*;
 
     fn frames(rx: &mut mpsc::Receiver<Frame>) -> Vec<Value> {
@@ -353,11 +601,40 @@ mod tests {
         out
     }
 
+    /// A run recorded in a fresh memory store, and the store.
+    fn recorded(run_id: &str) -> (UnstartedRun, Arc<dyn Store>) {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let thread = NewThread {
+            id: "thr_1".into(),
+            owner: "u".into(),
+            title: None,
+        };
+        let run = NewRun {
+            id: run_id.into(),
+            thread_id: "thr_1".into(),
+            user: "u".into(),
+            agent: "a".into(),
+            plugin_version: "1".into(),
+            input: "question".into(),
+            started_at: SystemTime::now(),
+        };
+        store.begin_run(Some(thread), run, Box::new(|r| r.unwrap()));
+        let unstarted = RunLog::create(RunLogSpec {
+            run_id: run_id.into(),
+            thread_id: "thr_1".into(),
+            parent_run_id: None,
+            input: "question".into(),
+            store: store.clone(),
+            abort: CancellationToken::new(),
+        });
+        (unstarted, store)
+    }
+
     #[test]
-    fn events_are_numbered_and_end_once() {
-        let run = RunLog::create("run_1".into(), "thr_1".into(), None);
+    fn events_are_numbered_stored_and_end_once() {
+        let (run, store) = recorded("run_1");
         let (outbox, mut rx, _) = Outbox::new(64);
-        run.log().subscribe(outbox, 0);
+        run.subscribe(outbox);
         let (events, end) = run.start("helper".into(), "1".into());
         events.thinking("hm".into());
         let span = events.tool_call("calculate", r#"{"expression":"1+1"}"#);
@@ -385,18 +662,38 @@ mod tests {
         assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
         assert_eq!(got[3]["ok"], 2);
         assert_eq!(got[2]["tool_call_id"], got[3]["tool_call_id"]);
+
+        // The store holds exactly what was sent, the end, and the transcript.
+        let stored: Vec<Value> = store
+            .events_after("run_1", 0, 100)
+            .unwrap()
+            .iter()
+            .map(|f| serde_json::from_str(f).unwrap())
+            .collect();
+        assert_eq!(stored, got);
+        let record = store.run("run_1").unwrap().unwrap();
+        assert_eq!(record.status, RunStatus::Completed);
+        let messages = store.thread_messages("thr_1").unwrap();
+        let transcript: Vec<_> = messages
+            .iter()
+            .map(|m| (m.role, m.content.as_str()))
+            .collect();
+        assert_eq!(
+            transcript,
+            [(Role::User, "question"), (Role::Assistant, "2")]
+        );
     }
 
-    #[test]
-    fn dropped_spans_and_ends_still_close_the_run() {
-        let run = RunLog::create("run_1".into(), "thr_1".into(), None);
+    #[tokio::test]
+    async fn dropped_spans_and_ends_still_close_the_run() {
+        let (run, store) = recorded("run_1");
         let log = run.log().clone();
         let (events, end) = run.start("a".into(), "1".into());
         events.message_delta("part".into());
         drop(events.tool_call("slow", "{}"));
         end.cancelled(None);
         let (outbox, mut rx, _) = Outbox::new(64);
-        log.subscribe(outbox, 2);
+        assert!(log.follow(outbox, 2).await);
         let got = frames(&mut rx);
         assert_eq!(got.len(), 3, "{got:#?}");
         assert_eq!(got[0]["type"], "tool_executing");
@@ -406,22 +703,81 @@ mod tests {
         assert_eq!(got[2]["outcome"], "cancelled");
         assert_eq!(got[2]["output"], "part");
         assert!(log.is_closed());
+        assert_eq!(
+            store.run("run_1").unwrap().unwrap().status,
+            RunStatus::Cancelled
+        );
 
-        let run = RunLog::create("run_2".into(), "thr_1".into(), None);
+        let (run, store) = recorded("run_2");
         let log = run.log().clone();
         drop(run.start("a".into(), "1".into()));
         let (outbox, mut rx, _) = Outbox::new(64);
-        log.subscribe(outbox, 0);
+        assert!(log.follow(outbox, 0).await);
         let got = frames(&mut rx);
         assert_eq!(got.last().unwrap()["type"], "agent_error");
         assert_eq!(got.last().unwrap()["code"], "internal");
+        let record = store.run("run_2").unwrap().unwrap();
+        assert_eq!(record.error_code.as_deref(), Some("internal"));
+    }
+
+    #[tokio::test]
+    async fn a_long_backlog_is_replayed_then_followed_live_without_gaps() {
+        let (run, _store) = recorded("run_1");
+        let log = run.log().clone();
+        let (events, end) = run.start("a".into(), "1".into());
+        for i in 0..1000 {
+            events.message_delta(format!("{i} "));
+        }
+        // A queue smaller than the backlog: the replay waits for room.
+        let (outbox, mut rx, overflow) = Outbox::new(16);
+        let reader = tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            while let Some(frame) = rx.recv().await {
+                let value: Value = serde_json::from_str(&frame).unwrap();
+                seqs.push(value["seq"].as_u64().unwrap());
+                if value["type"] == "agent_completed" {
+                    break;
+                }
+            }
+            seqs
+        });
+        assert!(log.follow(outbox, 10).await);
+        end.completed("done".into(), None);
+        let seqs = reader.await.unwrap();
+        assert_eq!(seqs, (11..=1002).collect::<Vec<_>>());
+        assert!(!overflow.is_cancelled());
+    }
+
+    #[test]
+    fn a_store_failure_ends_the_stream_and_cancels_the_run() {
+        // No begin_run: the store refuses the run's events.
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let abort = CancellationToken::new();
+        let run = RunLog::create(RunLogSpec {
+            run_id: "run_x".into(),
+            thread_id: "thr_x".into(),
+            parent_run_id: None,
+            input: "q".into(),
+            store,
+            abort: abort.clone(),
+        });
+        let (outbox, mut rx, _) = Outbox::new(64);
+        run.subscribe(outbox);
+        let (events, end) = run.start("a".into(), "1".into());
+        events.thinking("more".into());
+        end.completed("x".into(), None);
+        let got = frames(&mut rx);
+        assert_eq!(got.len(), 1, "{got:#?}");
+        assert_eq!(got[0]["type"], "agent_error");
+        assert_eq!(got[0]["code"], "store_unavailable");
+        assert!(abort.is_cancelled());
     }
 
     #[test]
     fn a_full_outbox_signals_overflow() {
-        let run = RunLog::create("run_1".into(), "thr_1".into(), None);
+        let (run, _store) = recorded("run_1");
         let (outbox, _rx, overflow) = Outbox::new(2);
-        run.log().subscribe(outbox, 0);
+        run.subscribe(outbox);
         let (events, _end) = run.start("a".into(), "1".into());
         events.thinking("1".into());
         assert!(!overflow.is_cancelled());

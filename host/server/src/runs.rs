@@ -1,21 +1,30 @@
-//! Starting, running and cancelling agent runs, with per-user and global
-//! limits. Each run gets a fresh agent instance and, lazily, one fresh
+//! Starting, running, cancelling and following agent runs, with per-user and
+//! global limits. Each run gets a fresh agent instance and, lazily, one fresh
 //! instance of each tool plugin it calls; all are dropped when it ends.
+//!
+//! Threads, runs and their event logs live in the [`Store`]: a run is
+//! recorded (with its new thread) before its `run.start` is acknowledged, its
+//! events are durable before anyone sees them (see [`crate::run_log`]), and
+//! its end, with the messages it adds to the thread, is one atomic write.
+//! A thread has at most one run going at a time, so every run sees the whole
+//! history of the runs before it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
 
 use netra_runtime::{
     AgentHost, InvokeError, Message, Role, RunContext, ToolCallFuture, ToolDescriptor, ToolError,
     ToolInstance, tool_error_message,
 };
+use netra_store::{NewRun, NewThread, RunRecord, Store, StoreError, StoredMessage, ThreadSummary};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::ids;
 use crate::protocol::{ErrorCode, ToolFailure};
 use crate::registry::{Registry, ToolEntry};
-use crate::run_log::{Outbox, RunEnd, RunEvents, RunLog};
+use crate::run_log::{Outbox, RunEnd, RunEvents, RunLog, RunLogSpec};
 
 /// Limits on runs.
 #[derive(Clone, Debug)]
@@ -35,7 +44,7 @@ impl Default for RunLimits {
     }
 }
 
-/// Why a run could not start (or be found).
+/// Why a command about runs or threads was refused.
 #[derive(Debug)]
 pub struct RunRefused {
     /// Protocol error code.
@@ -44,9 +53,27 @@ pub struct RunRefused {
     pub message: String,
 }
 
+impl RunRefused {
+    fn new(code: ErrorCode, message: String) -> Self {
+        Self { code, message }
+    }
+
+    fn store(err: &StoreError) -> Self {
+        tracing::error!("store read failed: {err}");
+        Self::new(
+            ErrorCode::Unavailable,
+            format!("the host cannot read its store right now: {err}"),
+        )
+    }
+}
+
+/// Longest thread title, in characters (taken from the first message).
+const TITLE_CHARS: usize = 80;
+
 /// All runs of the host.
 pub struct Runs {
     registry: Arc<Registry>,
+    store: Arc<dyn Store>,
     limits: RunLimits,
     global: Arc<Semaphore>,
     state: Mutex<RunsState>,
@@ -56,19 +83,14 @@ pub struct Runs {
 struct RunsState {
     active: HashMap<String, ActiveRun>,
     per_user: HashMap<String, usize>,
-    threads: HashMap<String, Thread>,
+    /// Threads with a run going.
+    busy_threads: HashSet<String>,
 }
 
 struct ActiveRun {
     owner: String,
     log: Arc<RunLog>,
     cancel: CancellationToken,
-}
-
-/// A conversation thread kept in memory (the store issue makes it durable).
-struct Thread {
-    owner: String,
-    messages: Vec<Message>,
 }
 
 /// What the session learns about a run it started.
@@ -79,11 +101,20 @@ pub struct StartedRun {
     pub thread_id: String,
 }
 
+/// Where `run.subscribe` finds a run.
+pub enum Followed {
+    /// Still going (or just ended): its log in memory.
+    Active(Arc<RunLog>),
+    /// Ended: its log in the store.
+    Stored(Box<RunRecord>),
+}
+
 impl Runs {
-    /// Runs served from `registry`.
-    pub fn new(registry: Arc<Registry>, limits: RunLimits) -> Arc<Self> {
+    /// Runs served from `registry`, recorded in `store`.
+    pub fn new(registry: Arc<Registry>, store: Arc<dyn Store>, limits: RunLimits) -> Arc<Self> {
         Arc::new(Self {
             registry,
+            store,
             global: Arc::new(Semaphore::new(limits.global)),
             limits,
             state: Mutex::new(RunsState::default()),
@@ -95,97 +126,127 @@ impl Runs {
         &self.registry
     }
 
+    /// The store the runs are recorded in.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
     fn lock(&self) -> MutexGuard<'_, RunsState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Starts a run for `user`. `outbox` is subscribed before the first
-    /// event; `before_start` runs after the run exists and before any of its
-    /// events, so the session can acknowledge first.
-    pub fn start(
+    /// Runs a blocking store call off the async threads.
+    async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, RunRefused> {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || read(&*store)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(err)) => Err(RunRefused::store(&err)),
+            Err(err) => Err(RunRefused::store(&StoreError::Internal(err.to_string()))),
+        }
+    }
+
+    /// Starts a run for `user`. `outbox` is subscribed to all its events;
+    /// `acknowledge` gets the run's ids once the run is recorded (before any
+    /// of its events reaches the outbox), or the reason it could not be.
+    pub async fn start(
         self: &Arc<Self>,
         user: &str,
         agent_name: &str,
         input: String,
         thread_id: Option<String>,
         outbox: Outbox,
-        before_start: impl FnOnce(&StartedRun),
-    ) -> Result<StartedRun, RunRefused> {
-        let agent = self
-            .registry
-            .agent(agent_name)
-            .cloned()
-            .ok_or_else(|| RunRefused {
-                code: ErrorCode::UnknownAgent,
-                message: format!("no agent named {agent_name:?}"),
-            })?;
-        let permit = self
-            .global
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| RunRefused {
-                code: ErrorCode::AtCapacity,
-                message: format!(
+        acknowledge: impl FnOnce(Result<&StartedRun, RunRefused>) + Send + 'static,
+    ) -> Result<(), RunRefused> {
+        let agent = self.registry.agent(agent_name).cloned().ok_or_else(|| {
+            RunRefused::new(
+                ErrorCode::UnknownAgent,
+                format!("no agent named {agent_name:?}"),
+            )
+        })?;
+        let permit = self.global.clone().try_acquire_owned().map_err(|_| {
+            RunRefused::new(
+                ErrorCode::AtCapacity,
+                format!(
                     "the host is running its limit of {} runs; retry shortly",
                     self.limits.global
                 ),
-            })?;
+            )
+        })?;
         let run_id = ids::run_id();
-        let cancel = CancellationToken::new();
-        let (thread_id, history, unstarted) = {
-            let mut state = self.lock();
-            let running = state.per_user.get(user).copied().unwrap_or(0);
-            if running >= self.limits.per_user {
-                return Err(RunRefused {
-                    code: ErrorCode::TooManyRuns,
-                    message: format!(
-                        "you already have {running} runs going (the limit is {}); wait for one to end or cancel one",
-                        self.limits.per_user
-                    ),
-                });
-            }
-            let (thread_id, history) = match thread_id {
-                Some(id) => match state.threads.get(&id) {
-                    // A thread of another user is reported exactly like a
-                    // missing one, so existence does not leak.
-                    Some(thread) if thread.owner == user => (id, thread.messages.clone()),
-                    _ => {
-                        return Err(RunRefused {
-                            code: ErrorCode::NotFound,
-                            message: format!("no thread {id:?}"),
-                        });
-                    }
-                },
-                None => {
-                    let id = ids::thread_id();
-                    state.threads.insert(
-                        id.clone(),
-                        Thread {
-                            owner: user.to_string(),
-                            messages: Vec::new(),
-                        },
-                    );
-                    (id, Vec::new())
-                }
-            };
-            let unstarted = RunLog::create(run_id.clone(), thread_id.clone(), None);
-            unstarted.log().subscribe(outbox, 0);
-            state.active.insert(
-                run_id.clone(),
-                ActiveRun {
-                    owner: user.to_string(),
-                    log: unstarted.log().clone(),
-                    cancel: cancel.clone(),
-                },
-            );
-            *state.per_user.entry(user.to_string()).or_default() += 1;
-            (thread_id, history, unstarted)
+        let (thread_id, new_thread) = match thread_id {
+            Some(id) => (id, false),
+            None => (ids::thread_id(), true),
         };
+        // Claiming the slot and the thread first means the history read
+        // below happens after the thread's previous run has fully ended.
+        let guard = self.claim(user, &thread_id, &run_id, permit)?;
+        let history = if new_thread {
+            Vec::new()
+        } else {
+            self.history(user, &thread_id).await?
+        };
+
+        let cancel = CancellationToken::new();
+        let unstarted = RunLog::create(RunLogSpec {
+            run_id: run_id.clone(),
+            thread_id: thread_id.clone(),
+            parent_run_id: None,
+            input: input.clone(),
+            store: self.store.clone(),
+            abort: cancel.clone(),
+        });
+        let log = unstarted.log().clone();
+        unstarted.subscribe(outbox);
+        self.lock().active.insert(
+            run_id.clone(),
+            ActiveRun {
+                owner: user.to_string(),
+                log: log.clone(),
+                cancel: cancel.clone(),
+            },
+        );
+        // The slot is released once the terminal event is stored, so a
+        // thread's next run reads the complete history.
+        log.on_closed(Box::new(move || drop(guard)));
+
         let started = StartedRun {
             run_id: run_id.clone(),
             thread_id: thread_id.clone(),
         };
-        before_start(&started);
+        let new_thread = new_thread.then(|| NewThread {
+            id: thread_id.clone(),
+            owner: user.to_string(),
+            title: Some(title(&input)),
+        });
+        let record = NewRun {
+            id: run_id.clone(),
+            thread_id: thread_id.clone(),
+            user: user.to_string(),
+            agent: agent_name.to_string(),
+            plugin_version: agent.version.clone(),
+            input: input.clone(),
+            started_at: SystemTime::now(),
+        };
+        let recorded = log.clone();
+        self.store.begin_run(
+            new_thread,
+            record,
+            Box::new(move |result| match result {
+                Ok(()) => acknowledge(Ok(&started)),
+                Err(err) => {
+                    tracing::error!(run_id = %started.run_id, "cannot record the run: {err}");
+                    recorded.abandon();
+                    acknowledge(Err(RunRefused::new(
+                        ErrorCode::Unavailable,
+                        format!("the host cannot record the run right now: {err}"),
+                    )));
+                }
+            }),
+        );
+
         let (events, end) = unstarted.start(agent_name.to_string(), agent.version.clone());
         let ctx = RunContext {
             user_id: user.to_string(),
@@ -193,15 +254,10 @@ impl Runs {
             run_id,
         };
         let tools = self.registry.tools_for(&agent);
-        let runs = self.clone();
-        let guard = RunGuard {
-            runs: self.clone(),
-            run_id: ctx.run_id.clone(),
-            user: user.to_string(),
-            _permit: permit,
-        };
+        let registry = self.registry.clone();
         tokio::spawn(async move {
-            runs.execute(
+            execute(
+                registry,
                 agent.plugin,
                 ctx,
                 input,
@@ -210,81 +266,77 @@ impl Runs {
                 events,
                 end,
                 cancel,
-                guard,
             )
             .await;
         });
-        Ok(started)
+        Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn execute(
-        self: Arc<Self>,
-        agent: netra_runtime::AgentPlugin,
-        ctx: RunContext,
-        input: String,
-        history: Vec<Message>,
-        tools: BTreeMap<String, ToolEntry>,
-        events: RunEvents,
-        end: RunEnd,
-        cancel: CancellationToken,
-        _guard: RunGuard,
-    ) {
-        let abort = CancellationToken::new();
-        let host = Arc::new(RunHost {
-            ctx: ctx.clone(),
-            events,
-            tools,
-            registry: self.registry.clone(),
-            instances: tokio::sync::Mutex::new(HashMap::new()),
-            abort: abort.clone(),
-            violation: Mutex::new(None),
-        });
-        let thread_id = ctx.thread_id.clone();
-        let run = agent.run(ctx, input.clone(), history, host.clone());
-        let result = tokio::select! {
-            result = run => Some(result),
-            () = cancel.cancelled() => None,
-            () = abort.cancelled() => None,
-        };
-        // A grant violation wins even if the agent finished in the meantime.
-        if abort.is_cancelled() {
-            let message = host
-                .violation
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-            end.failed("tool_denied", message.unwrap_or_default(), false);
-            return;
+    /// Takes a run slot for `user` on `thread_id`, or says why not.
+    fn claim(
+        self: &Arc<Self>,
+        user: &str,
+        thread_id: &str,
+        run_id: &str,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<RunGuard, RunRefused> {
+        let mut state = self.lock();
+        let running = state.per_user.get(user).copied().unwrap_or(0);
+        if running >= self.limits.per_user {
+            return Err(RunRefused::new(
+                ErrorCode::TooManyRuns,
+                format!(
+                    "you already have {running} runs going (the limit is {}); wait for one to end or cancel one",
+                    self.limits.per_user
+                ),
+            ));
         }
-        match result {
-            None => end.cancelled(None),
-            Some(Ok(answer)) => {
-                self.remember(&thread_id, input, answer.clone());
-                end.completed(answer, None);
-            }
-            Some(Err(err)) => {
-                let retryable = matches!(
-                    err,
-                    InvokeError::Capacity(_)
-                        | InvokeError::Agent(netra_runtime::AgentError::Unavailable(_))
-                );
-                end.failed(err.code(), err.to_string(), retryable);
-            }
+        if !state.busy_threads.insert(thread_id.to_string()) {
+            // Another user's busy thread must look missing, like any thread
+            // of theirs.
+            let owner_is_user = state
+                .active
+                .values()
+                .any(|run| run.owner == user && run.log.thread_id() == thread_id);
+            return Err(if owner_is_user {
+                RunRefused::new(
+                    ErrorCode::ThreadBusy,
+                    format!(
+                        "thread {thread_id:?} already has a run going; wait for it to end or cancel it"
+                    ),
+                )
+            } else {
+                no_thread(thread_id)
+            });
         }
+        *state.per_user.entry(user.to_string()).or_default() += 1;
+        Ok(RunGuard {
+            runs: self.clone(),
+            run_id: run_id.to_string(),
+            user: user.to_string(),
+            thread_id: thread_id.to_string(),
+            _permit: permit,
+        })
     }
 
-    fn remember(&self, thread_id: &str, input: String, answer: String) {
-        if let Some(thread) = self.lock().threads.get_mut(thread_id) {
-            thread.messages.push(Message {
-                role: Role::User,
-                content: input,
-            });
-            thread.messages.push(Message {
-                role: Role::Assistant,
-                content: answer,
-            });
+    /// The history of `user`'s thread for its next run. Another user's
+    /// thread is reported exactly like a missing one, so existence does not leak.
+    async fn history(&self, user: &str, thread_id: &str) -> Result<Vec<Message>, RunRefused> {
+        let id = thread_id.to_string();
+        let (owner, messages) = self
+            .read(move |store| {
+                let owner = store.thread_owner(&id)?;
+                let messages = match owner {
+                    Some(_) => store.thread_messages(&id)?,
+                    None => Vec::new(),
+                };
+                Ok((owner, messages))
+            })
+            .await?;
+        if owner.as_deref() != Some(user) {
+            return Err(no_thread(thread_id));
         }
+        Ok(messages.into_iter().map(to_message).collect())
     }
 
     /// Cancels a run of `user`. Another user's run is "not found".
@@ -294,18 +346,108 @@ impl Runs {
                 run.cancel.cancel();
                 Ok(())
             }
-            _ => Err(not_found(run_id)),
+            _ => Err(no_run(run_id)),
         }
     }
 
-    /// The log of an active run of `user`, for `run.subscribe`. A finished
-    /// log still replays every event, so acknowledging and then subscribing
-    /// cannot race with the run's end.
-    pub fn log_of(&self, user: &str, run_id: &str) -> Result<Arc<RunLog>, RunRefused> {
-        match self.lock().active.get(run_id) {
-            Some(run) if run.owner == user => Ok(run.log.clone()),
-            _ => Err(not_found(run_id)),
+    /// Finds a run of `user` to follow: its live log while it is going,
+    /// otherwise its record in the store. Another user's run is "not found".
+    pub async fn find(&self, user: &str, run_id: &str) -> Result<Followed, RunRefused> {
+        if let Some(run) = self.lock().active.get(run_id) {
+            return if run.owner == user {
+                Ok(Followed::Active(run.log.clone()))
+            } else {
+                Err(no_run(run_id))
+            };
         }
+        // Not active: ended, and removed only after its terminal event was
+        // stored, so the store holds the whole log.
+        let id = run_id.to_string();
+        match self.read(move |store| store.run(&id)).await? {
+            Some(record) if record.user == user => {
+                if record.events_pruned {
+                    return Err(RunRefused::new(
+                        ErrorCode::Expired,
+                        format!(
+                            "the events of run {run_id:?} were deleted by the retention policy"
+                        ),
+                    ));
+                }
+                Ok(Followed::Stored(Box::new(record)))
+            }
+            _ => Err(no_run(run_id)),
+        }
+    }
+
+    /// Sends the stored events of an ended run after `after_seq`, page by
+    /// page, waiting for room in the outbox. False if the session went away.
+    pub async fn replay(&self, record: &RunRecord, after_seq: u64, outbox: &Outbox) -> bool {
+        const PAGE: usize = 256;
+        let mut cursor = after_seq;
+        while cursor < record.last_seq {
+            let (id, after) = (record.id.clone(), cursor);
+            let frames = match self
+                .read(move |store| store.events_after(&id, after, PAGE))
+                .await
+            {
+                Ok(frames) => frames,
+                Err(_) => return false,
+            };
+            if frames.is_empty() {
+                break;
+            }
+            for frame in frames {
+                if !outbox.send(frame.into()).await {
+                    return false;
+                }
+                cursor += 1;
+            }
+        }
+        true
+    }
+
+    /// `user`'s thread: messages with seq > `after_seq`, at most `limit`, and
+    /// whether more follow.
+    pub async fn thread(
+        &self,
+        user: &str,
+        thread_id: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<(Vec<StoredMessage>, bool), RunRefused> {
+        let id = thread_id.to_string();
+        let (owner, messages) = self
+            .read(move |store| {
+                let owner = store.thread_owner(&id)?;
+                let messages = match owner {
+                    Some(_) => store.thread_messages(&id)?,
+                    None => Vec::new(),
+                };
+                Ok((owner, messages))
+            })
+            .await?;
+        if owner.as_deref() != Some(user) {
+            return Err(no_thread(thread_id));
+        }
+        let mut page: Vec<_> = messages
+            .into_iter()
+            .filter(|m| m.seq > after_seq)
+            .take(limit + 1)
+            .collect();
+        let more = page.len() > limit;
+        page.truncate(limit);
+        Ok((page, more))
+    }
+
+    /// `user`'s threads, most recently active first.
+    pub async fn threads(
+        &self,
+        user: &str,
+        limit: usize,
+    ) -> Result<Vec<ThreadSummary>, RunRefused> {
+        let user = user.to_string();
+        self.read(move |store| store.list_threads(&user, limit))
+            .await
     }
 
     /// How many runs are going.
@@ -314,18 +456,95 @@ impl Runs {
     }
 }
 
-fn not_found(run_id: &str) -> RunRefused {
-    RunRefused {
-        code: ErrorCode::NotFound,
-        message: format!("no active run {run_id:?}"),
+fn no_run(run_id: &str) -> RunRefused {
+    RunRefused::new(ErrorCode::NotFound, format!("no run {run_id:?}"))
+}
+
+fn no_thread(thread_id: &str) -> RunRefused {
+    RunRefused::new(ErrorCode::NotFound, format!("no thread {thread_id:?}"))
+}
+
+/// A thread's title: the start of its first message, on one line.
+fn title(input: &str) -> String {
+    let line: String = input.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(TITLE_CHARS) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
     }
 }
 
-/// Releases a run's slot when its task ends, however it ends.
+fn to_message(message: StoredMessage) -> Message {
+    let role = match message.role {
+        netra_store::Role::System => Role::System,
+        netra_store::Role::User => Role::User,
+        netra_store::Role::Assistant => Role::Assistant,
+        netra_store::Role::Tool => Role::Tool,
+    };
+    Message {
+        role,
+        content: message.content,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn execute(
+    registry: Arc<Registry>,
+    agent: netra_runtime::AgentPlugin,
+    ctx: RunContext,
+    input: String,
+    history: Vec<Message>,
+    tools: BTreeMap<String, ToolEntry>,
+    events: RunEvents,
+    end: RunEnd,
+    cancel: CancellationToken,
+) {
+    let abort = CancellationToken::new();
+    let host = Arc::new(RunHost {
+        ctx: ctx.clone(),
+        events,
+        tools,
+        registry,
+        instances: tokio::sync::Mutex::new(HashMap::new()),
+        abort: abort.clone(),
+        violation: Mutex::new(None),
+    });
+    let run = agent.run(ctx, input, history, host.clone());
+    let result = tokio::select! {
+        result = run => Some(result),
+        () = cancel.cancelled() => None,
+        () = abort.cancelled() => None,
+    };
+    // A grant violation wins even if the agent finished in the meantime.
+    if abort.is_cancelled() {
+        let message = host
+            .violation
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        end.failed("tool_denied", message.unwrap_or_default(), false);
+        return;
+    }
+    match result {
+        None => end.cancelled(None),
+        Some(Ok(answer)) => end.completed(answer, None),
+        Some(Err(err)) => {
+            let retryable = matches!(
+                err,
+                InvokeError::Capacity(_)
+                    | InvokeError::Agent(netra_runtime::AgentError::Unavailable(_))
+            );
+            end.failed(err.code(), err.to_string(), retryable);
+        }
+    }
+}
+
+/// A run's slot (global permit, per-user count, its thread), released when
+/// its terminal event has been stored.
 struct RunGuard {
     runs: Arc<Runs>,
     run_id: String,
     user: String,
+    thread_id: String,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -333,6 +552,7 @@ impl Drop for RunGuard {
     fn drop(&mut self) {
         let mut state = self.runs.lock();
         state.active.remove(&self.run_id);
+        state.busy_threads.remove(&self.thread_id);
         if let Some(count) = state.per_user.get_mut(&self.user) {
             *count -= 1;
             if *count == 0 {

@@ -13,8 +13,12 @@ use netra_auth::Principal;
 use tokio::sync::mpsc;
 
 use crate::App;
-use crate::protocol::{self, AckPayload, AgentInfo, CommandKind, ErrorCode, Reply, ToolInfo};
+use crate::protocol::{
+    self, AckPayload, AgentInfo, CommandKind, ErrorCode, MessageInfo, Reply, ThreadInfo, ToolInfo,
+    timestamp_of,
+};
 use crate::run_log::{Frame, Outbox};
+use crate::runs::{Followed, RunRefused, StartedRun};
 
 /// Close code for a token that expired during the session.
 const TOKEN_EXPIRED: u16 = 4401;
@@ -64,7 +68,7 @@ where
                 Some(Ok(Message::Text(text))) => {
                     last_seen = Instant::now();
                     idle.as_mut().reset(tokio::time::Instant::now() + config.idle_timeout);
-                    if !session.handle(text.as_str()) && abuse.strike() {
+                    if !session.handle(text.as_str()).await && abuse.strike() {
                         break Some(Control::Close(1008, "too many invalid frames"));
                     }
                 }
@@ -219,7 +223,7 @@ impl Session {
     }
 
     /// Handles one text frame; false if it was not a valid command.
-    fn handle(&self, text: &str) -> bool {
+    async fn handle(&self, text: &str) -> bool {
         let command = match protocol::parse(text) {
             Ok(command) => command,
             Err(rejected) => {
@@ -239,22 +243,35 @@ impl Session {
                 input,
                 thread_id,
             } => {
-                let started = runs.start(
-                    &self.user,
-                    &agent,
-                    input,
-                    thread_id,
-                    self.outbox.clone(),
-                    |run| {
-                        self.ack(
-                            id,
-                            AckPayload::RunStarted {
+                let outbox = self.outbox.clone();
+                let reference = id.to_string();
+                let acknowledge = move |started: Result<&StartedRun, RunRefused>| {
+                    let reply = match &started {
+                        Ok(run) => Reply::Ack {
+                            reference: &reference,
+                            payload: AckPayload::RunStarted {
                                 run_id: run.run_id.clone(),
                                 thread_id: run.thread_id.clone(),
                             },
-                        )
-                    },
-                );
+                        },
+                        Err(refused) => Reply::Error {
+                            reference: Some(&reference),
+                            code: refused.code,
+                            message: &refused.message,
+                        },
+                    };
+                    outbox.push(reply.to_text().into());
+                };
+                let started = runs
+                    .start(
+                        &self.user,
+                        &agent,
+                        input,
+                        thread_id,
+                        self.outbox.clone(),
+                        acknowledge,
+                    )
+                    .await;
                 if let Err(refused) = started {
                     self.reject(Some(id), refused.code, &refused.message);
                 }
@@ -265,10 +282,63 @@ impl Session {
             },
             CommandKind::RunSubscribe { run_id, after_seq } => {
                 // Acknowledge first so the replayed events follow the ack.
-                match runs.log_of(&self.user, &run_id) {
-                    Ok(log) => {
+                match runs.find(&self.user, &run_id).await {
+                    Ok(Followed::Active(log)) => {
                         self.ack(id, AckPayload::Run { run_id });
-                        log.subscribe(self.outbox.clone(), after_seq);
+                        log.follow(self.outbox.clone(), after_seq).await;
+                    }
+                    Ok(Followed::Stored(record)) => {
+                        self.ack(id, AckPayload::Run { run_id });
+                        runs.replay(&record, after_seq, &self.outbox).await;
+                    }
+                    Err(refused) => self.reject(Some(id), refused.code, &refused.message),
+                }
+            }
+            CommandKind::ThreadGet {
+                thread_id,
+                after_seq,
+                limit,
+            } => {
+                let limit = clamp_limit(limit, 100, 1000);
+                match runs.thread(&self.user, &thread_id, after_seq, limit).await {
+                    Ok((messages, has_more)) => {
+                        let messages = messages
+                            .into_iter()
+                            .map(|m| MessageInfo {
+                                seq: m.seq,
+                                role: m.role.as_str(),
+                                content: m.content,
+                                run_id: m.run_id,
+                                created_at: timestamp_of(m.created_at),
+                            })
+                            .collect();
+                        self.ack(
+                            id,
+                            AckPayload::Thread {
+                                thread_id,
+                                messages,
+                                has_more,
+                            },
+                        );
+                    }
+                    Err(refused) => self.reject(Some(id), refused.code, &refused.message),
+                }
+            }
+            CommandKind::ThreadsList { limit } => {
+                let limit = clamp_limit(limit, 50, 500);
+                match runs.threads(&self.user, limit).await {
+                    Ok(threads) => {
+                        let threads = threads
+                            .into_iter()
+                            .map(|t| ThreadInfo {
+                                thread_id: t.id,
+                                title: t.title,
+                                created_at: timestamp_of(t.created_at),
+                                last_activity: timestamp_of(t.last_activity),
+                                message_count: t.message_count,
+                            })
+                            .collect();
+                        self.ack(id, AckPayload::Threads { threads });
                     }
                     Err(refused) => self.reject(Some(id), refused.code, &refused.message),
                 }
@@ -303,4 +373,9 @@ impl Session {
         }
         true
     }
+}
+
+/// A client's page size, defaulted and capped.
+fn clamp_limit(limit: Option<u32>, default: usize, max: usize) -> usize {
+    limit.map_or(default, |l| usize::try_from(l).unwrap_or(max).clamp(1, max))
 }

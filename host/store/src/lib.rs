@@ -1,20 +1,25 @@
 //! netra's store: threads, messages, runs, the per-run event log, plugin kv and
 //! the audit log. This is the only crate that speaks SQL.
 //!
-//! [`Store`] is the interface the host uses; [`SqliteStore`] implements it on
-//! one SQLite file (WAL, numbered migrations). A PostgreSQL backend serving
-//! several hosts would be a second implementation of the same trait.
+//! [`Store`] is the interface the host uses, with two implementations:
+//! - [`SqliteStore`] keeps everything in one SQLite file (WAL, numbered
+//!   migrations). Its calls are synchronous. Reads use a small pool of reader
+//!   connections and may run on any thread (from async code, through
+//!   `spawn_blocking`). Writes go through one [`EventWriter`] thread that owns
+//!   the only write connection and commits in submission order with group
+//!   commit (see its docs).
+//! - [`MemoryStore`] keeps everything in the process's memory, with the same
+//!   semantics and errors, for tests, benchmarks and `--store memory`: nothing
+//!   survives a restart.
 //!
-//! All calls are synchronous. Reads use a small pool of reader connections and
-//! may run on any thread (from async code, through `spawn_blocking`). Writes go
-//! through one [`EventWriter`] thread that owns the only write connection and
-//! commits in submission order with group commit (see its docs).
-//! [`StoreKv`] adapts a store to the runtime's [`netra_runtime::KvStore`].
+//! A PostgreSQL backend serving several hosts would be one more
+//! implementation of the same trait. [`StoreKv`] adapts a store to the
+//! runtime's [`netra_runtime::KvStore`].
 //!
 //! Architecture invariants:
-//! - an event's `on_durable` callback runs only after the transaction that
-//!   holds it has committed, and callbacks run in submission order;
-//! - there is exactly one writer connection per database;
+//! - an event's `on_durable` callback runs only after the write that holds it
+//!   is committed (in memory: applied), and callbacks run in submission order;
+//! - there is exactly one writer connection per SQLite database;
 //! - kv rows are always addressed by (user, plugin, key): there is no call
 //!   that reads or writes across users or plugins.
 
@@ -22,6 +27,7 @@
 
 mod error;
 mod kv;
+mod memory;
 mod model;
 mod options;
 mod schema;
@@ -32,15 +38,17 @@ use std::time::SystemTime;
 
 pub use error::StoreError;
 pub use kv::{SqliteKv, StoreKv};
+pub use memory::MemoryStore;
 pub use model::{
-    AuditEntry, EventRecord, NewMessage, NewRun, NewThread, Role, RunEnd, RunRecord, RunStatus, StoredMessage,
-    ThreadSummary, Usage,
+    AuditEntry, EventRecord, NewMessage, NewRun, NewThread, Role, RunEnd, RunRecord, RunStatus,
+    StoredMessage, ThreadSummary, Usage,
 };
 pub use options::{StoreOptions, Synchronous};
 pub use sqlite::SqliteStore;
 pub use writer::{EventWriter, OnDurable, WriterStats};
 
-/// Everything the host keeps across restarts.
+/// Everything the host keeps across restarts (when the store is persistent:
+/// a [`MemoryStore`] forgets it all).
 ///
 /// Reads return what is committed. Writes are applied in the order they are
 /// called (across threads: in the order they reach the store), and the

@@ -253,6 +253,29 @@ pub(crate) fn to_i64(n: u64, what: &str) -> Result<i64, StoreError> {
     i64::try_from(n).map_err(|_| StoreError::Invalid(format!("{what} {n} exceeds i64")))
 }
 
+/// The current time as Unix milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    to_ms(SystemTime::now())
+}
+
+/// Checks that `end` can end run `run_id`: its status is not `Running` and
+/// its usage fits SQLite integers, which it returns as such.
+pub(crate) fn checked_end(run_id: &str, end: &RunEnd) -> Result<Option<(i64, i64)>, StoreError> {
+    if end.status == RunStatus::Running {
+        return Err(StoreError::Invalid(format!(
+            "run {run_id} cannot end with status running"
+        )));
+    }
+    end.usage
+        .map(|u| {
+            Ok((
+                to_i64(u.prompt_tokens, "prompt tokens")?,
+                to_i64(u.completion_tokens, "completion tokens")?,
+            ))
+        })
+        .transpose()
+}
+
 /// A limit as an SQLite integer (`LIMIT` of more than `i64::MAX` is no limit).
 pub(crate) fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)

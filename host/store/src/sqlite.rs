@@ -7,12 +7,12 @@ use std::time::SystemTime;
 use rusqlite::{Connection, OptionalExtension, Row};
 
 use crate::error::constraint_code;
-use crate::model::{from_ms, limit, to_i64, to_ms};
+use crate::model::{checked_end, from_ms, limit, now_ms, to_i64, to_ms};
 use crate::schema::{self, Target};
 use crate::writer::insert_event;
 use crate::{
-    AuditEntry, EventRecord, EventWriter, NewMessage, NewRun, NewThread, OnDurable, Role, RunEnd, RunRecord,
-    RunStatus, Store, StoreError, StoreOptions, StoredMessage, ThreadSummary, Usage,
+    AuditEntry, EventRecord, EventWriter, NewMessage, NewRun, NewThread, OnDurable, Role, RunEnd,
+    RunRecord, RunStatus, Store, StoreError, StoreOptions, StoredMessage, ThreadSummary, Usage,
 };
 
 /// How many ended runs one `prune_events` call looks at, at most. Bounds the
@@ -145,10 +145,6 @@ fn bad_value(column: usize, what: &str, value: &str) -> rusqlite::Error {
     )
 }
 
-fn now_ms() -> i64 {
-    to_ms(SystemTime::now())
-}
-
 fn insert_thread(conn: &Connection, thread: &NewThread) -> Result<(), StoreError> {
     let now = now_ms();
     conn.prepare_cached(
@@ -230,23 +226,6 @@ fn insert_messages(
             })?;
     }
     Ok(())
-}
-
-/// Checks that `end` ends a run, and converts its usage to SQLite integers.
-fn checked_end(run_id: &str, end: &RunEnd) -> Result<Option<(i64, i64)>, StoreError> {
-    if end.status == RunStatus::Running {
-        return Err(StoreError::Invalid(format!(
-            "run {run_id} cannot end with status running"
-        )));
-    }
-    end.usage
-        .map(|u| {
-            Ok((
-                to_i64(u.prompt_tokens, "prompt tokens")?,
-                to_i64(u.completion_tokens, "completion tokens")?,
-            ))
-        })
-        .transpose()
 }
 
 fn update_run_end(

@@ -82,6 +82,11 @@ pub struct LoadgenArgs {
     /// Print one JSON object with the figures instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Write every `run.start` ack and run event received, as the exact frame
+    /// text, one per line, to FILE when the load ends (also when the host
+    /// went away mid-run).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
 }
 
 /// How often a session sends a `ping` command while idle: the host closes a
@@ -283,16 +288,19 @@ struct Session {
     runs: HashMap<String, Track>,
     tally: Tally,
     lost: bool,
+    /// Every ack and event frame received, when recording.
+    recorded: Option<Vec<String>>,
 }
 
 impl Session {
-    fn new(ws: Ws) -> Self {
+    fn new(ws: Ws, record: bool) -> Self {
         Self {
             ws,
             next_id: 0,
             runs: HashMap::new(),
             tally: Tally::default(),
             lost: false,
+            recorded: record.then(Vec::new),
         }
     }
 
@@ -351,6 +359,9 @@ impl Session {
                     self.tally.count_code("unreadable_frame");
                 }
                 Ok(HostMessage::Ack { reference, body }) => {
+                    if let Some(recorded) = &mut self.recorded {
+                        recorded.push(frame.to_string());
+                    }
                     if reference != id {
                         self.tally.misrouted += 1;
                         continue;
@@ -383,6 +394,9 @@ impl Session {
                     }
                 }
                 Ok(HostMessage::Event(event)) => {
+                    if let Some(recorded) = &mut self.recorded {
+                        recorded.push(frame.to_string());
+                    }
                     let ended = self.check(&event);
                     if ended && run_id.as_deref() == Some(event.run_id.as_str()) {
                         if event.kind == EventKind::Failed {
@@ -466,7 +480,7 @@ async fn drive(args: &LoadgenArgs, credentials: Arc<Credentials>) -> anyhow::Res
     let mut failures = Failures::default();
     while let Some(result) = tasks.join_next().await {
         match result {
-            Ok(Ok(ws)) => sessions.push(Session::new(ws)),
+            Ok(Ok(ws)) => sessions.push(Session::new(ws, args.record.is_some())),
             Ok(Err(err)) => {
                 tally.connect_failures += 1;
                 failures.note(err);
@@ -488,6 +502,15 @@ async fn drive(args: &LoadgenArgs, credentials: Arc<Credentials>) -> anyhow::Res
     sessions = phase(sessions, &plan, args.runs, true).await;
     let wall_secs = measuring.elapsed().as_secs_f64();
 
+    if let Some(path) = &args.record {
+        let mut lines = String::new();
+        for frame in sessions.iter().flat_map(|s| s.recorded.iter().flatten()) {
+            lines.push_str(frame);
+            lines.push('\n');
+        }
+        std::fs::write(path, lines)
+            .with_context(|| format!("cannot write the record {}", path.display()))?;
+    }
     let mut closing = JoinSet::new();
     for mut session in sessions {
         tally.merge(std::mem::take(&mut session.tally));

@@ -1,6 +1,9 @@
-//! Tests of netra-store against real SQLite files in temporary directories.
+//! Tests of netra-store against real SQLite files in temporary directories,
+//! and of the in-memory store against the same assertions (`conformance`).
 
+mod conformance;
 mod kv;
+mod memory;
 mod retention;
 mod schema;
 mod threads;
