@@ -9,10 +9,10 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use netra_auth::{AuthConfig, Authenticator};
 use netra_runtime::{
-    InvokeError, Limits, MemoryKv, PluginSettings, RunContext, Runtime, RuntimeConfig, ToolPlugin,
+    InvokeError, Limits, PluginSettings, RunContext, Runtime, RuntimeConfig, ToolPlugin,
 };
 use netra_server::{App, Grants, Registry, RunLimits, Runs, ServerConfig};
-use netra_store::{SqliteStore, StoreOptions};
+use netra_store::{SqliteStore, StoreKv, StoreOptions};
 use netra_tests::guest_bytes;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -54,7 +54,8 @@ pub fn registry() -> Arc<Registry> {
                             deadline: Duration::from_secs(2),
                             ..Limits::default()
                         }),
-                        kv: Some(Arc::new(MemoryKv::default())),
+                        // Plugins' kv in a real SQLite file, as `netra serve` keeps it.
+                        kv: Some(Arc::new(StoreKv::new(kv_store()))),
                         ..Grants::default()
                     };
                     let (registry, failures) =
@@ -69,6 +70,21 @@ pub fn registry() -> Arc<Registry> {
             .expect("registry loader thread")
         })
         .clone()
+}
+
+/// The SQLite store behind every test server's plugin kv (the registry, and
+/// with it the kv, is shared by the whole test binary).
+fn kv_store() -> Arc<SqliteStore> {
+    static KV: OnceLock<Arc<SqliteStore>> = OnceLock::new();
+    KV.get_or_init(|| {
+        // Statics are never dropped, so a temp dir would outlive the process:
+        // keep the file under target/, one per process, and clear old ones.
+        let dir = netra_tests::guests_dir().join("../../../netra-test-kv");
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join(format!("kv-{}.db", std::process::id()));
+        Arc::new(SqliteStore::open(&path, StoreOptions::default()).expect("kv store"))
+    })
+    .clone()
 }
 
 /// A netra server running in this process, on a real SQLite file.

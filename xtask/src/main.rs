@@ -8,9 +8,10 @@
 //! - `cargo xtask ci`: formatting, lints, then the test suite.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command};
 
 use anyhow::{Context, Result, bail};
+use serde_json::Value;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -30,7 +31,7 @@ fn main() -> Result<()> {
                  test           run the whole test suite\n  \
                  demo           build the plugins and run the demo\n  \
                  bench runtime  benchmark fresh-instance calls (see BENCHMARKS.md)\n  \
-                 bench server   loadgen against a release server, and idle-session RSS\n  \
+                 bench server   loadgen against a release server (memory vs SQLite store), idle-session RSS\n  \
                  ci             fmt --check, clippy -D warnings, then test"
             );
             bail!("unknown or missing command: {args:?}");
@@ -182,112 +183,149 @@ fn bench_server() -> Result<()> {
     let mut build = cargo();
     build.args(["build", "--release", "--package", "netra"]);
     run(build)?;
-    let root = root();
-    let netra = root.join("target").join("release").join("netra");
-    let data = root.join("target").join("bench-data");
-    let _ = std::fs::remove_dir_all(&data);
-    std::fs::create_dir_all(&data)?;
+    let netra = root().join("target").join("release").join("netra");
 
-    let mut server = Command::new(&netra)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--max-runs",
-            "1024",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .arg("--plugins")
-        .arg(root.join("target").join("plugins"))
-        .stdout(Stdio::piped())
+    // Throughput with each store, alternating so drift hits both alike.
+    let mut figures: Vec<(&str, Value)> = Vec::new();
+    for store in ["memory", "sqlite", "memory", "sqlite"] {
+        let server = BenchServer::start(&netra, store)?;
+        let mut load = Command::new(&netra);
+        load.args(["loadgen", "--url", &server.url, "--agent", "helper"])
+            .args(["--input", "what is 2+3*4", "--sessions", "100"])
+            .args(["--runs", "200", "--warmup", "5", "--json"])
+            .arg("--data-dir")
+            .arg(&server.data)
+            .stderr(Stdio::inherit());
+        eprintln!("$ {load:?}");
+        let out = load.output().context("running loadgen")?;
+        let report: Value = serde_json::from_slice(&out.stdout).with_context(|| {
+            format!("loadgen printed {:?}", String::from_utf8_lossy(&out.stdout))
+        })?;
+        if report["ok"] != Value::Bool(true) {
+            bail!("loadgen reported errors against the {store} store: {report}");
+        }
+        figures.push((store, report));
+    }
+    println!("\nstore    runs/s    p50 ms   p99 ms   (100 sessions x 200 runs of helper)");
+    for (store, report) in &figures {
+        println!(
+            "{store:<8} {:>8.0}  {:>7.2}  {:>7.2}",
+            report["runs_per_sec"].as_f64().unwrap_or(0.0),
+            report["latency_ms"]["p50"].as_f64().unwrap_or(0.0),
+            report["latency_ms"]["p99"].as_f64().unwrap_or(0.0),
+        );
+    }
+    let mean = |which: &str| {
+        let rates: Vec<f64> = figures
+            .iter()
+            .filter(|(store, _)| *store == which)
+            .filter_map(|(_, report)| report["runs_per_sec"].as_f64())
+            .collect();
+        rates.iter().sum::<f64>() / rates.len().max(1) as f64
+    };
+    let (memory, sqlite) = (mean("memory"), mean("sqlite"));
+    println!(
+        "mean: memory {memory:.0} runs/s, sqlite {sqlite:.0} runs/s: sqlite/memory = {:.2}x",
+        sqlite / memory.max(1.0)
+    );
+
+    // What an idle session costs, on the SQLite server.
+    let server = BenchServer::start(&netra, "sqlite")?;
+    let before = rss_kib(server.pid)?;
+    let idle = 10_000;
+    let mut holder = Command::new(&netra)
+        .args(["loadgen", "--url", &server.url, "--idle", &idle.to_string()])
+        .args(["--hold-secs", "30", "--data-dir"])
+        .arg(&server.data)
+        .stderr(Stdio::piped())
         .spawn()
-        .context("starting netra serve")?;
-    let server_pid = server.id();
-    let result = (|| -> Result<()> {
-        let stdout = server.stdout.take().context("server stdout")?;
+        .context("starting the idle sessions")?;
+    // loadgen reports its progress on stderr.
+    let holder_out = holder.stderr.take().context("loadgen stderr")?;
+    let mut connected = false;
+    for line in BufReader::new(holder_out).lines() {
+        let line = line?;
+        eprintln!("loadgen: {line}");
+        if line.contains(&format!("connected {idle}")) {
+            connected = true;
+            break;
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let after = rss_kib(server.pid)?;
+    let _ = holder.kill();
+    let _ = holder.wait();
+    if !connected {
+        bail!("the idle sessions did not all connect");
+    }
+    let per_session = (after.saturating_sub(before)) as f64 * 1024.0 / idle as f64;
+    println!(
+        "\nserver RSS: {before} KiB before, {after} KiB with {idle} idle sessions: {:.1} KiB per idle session",
+        per_session / 1024.0
+    );
+    Ok(())
+}
+
+/// A release `netra serve` on a fresh data dir, killed when dropped.
+struct BenchServer {
+    child: Child,
+    pid: u32,
+    url: String,
+    data: PathBuf,
+}
+
+impl BenchServer {
+    fn start(netra: &Path, store: &str) -> Result<Self> {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+
+        let root = root();
+        let data = root.join("target").join(format!("bench-data-{store}"));
+        let _ = std::fs::remove_dir_all(&data);
+        std::fs::create_dir_all(&data)?;
+        let mut child = Command::new(netra)
+            .args(["serve", "--listen", "127.0.0.1:0", "--max-runs", "1024"])
+            .args(["--store", store, "--data-dir"])
+            .arg(&data)
+            .arg("--plugins")
+            .arg(root.join("target").join("plugins"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting netra serve")?;
+        let pid = child.id();
+        let stdout = child.stdout.take().context("server stdout")?;
+        let mut server = Self {
+            child,
+            pid,
+            url: String::new(),
+            data,
+        };
         let mut lines = BufReader::new(stdout).lines();
-        let first = lines.next().context("server printed nothing")??;
-        let addr = first
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .with_context(|| format!("no address in {first:?}"))?
-            .to_string();
+        let addr = loop {
+            let line = lines
+                .next()
+                .context("the server exited before listening")??;
+            if let Some(rest) = line.strip_prefix("netra listening on http://") {
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+            }
+        };
         // Keep draining the server's stdout so it never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        let url = format!("ws://{addr}/v1/ws");
-        eprintln!("server pid {server_pid} on {url}");
+        server.url = format!("ws://{addr}/v1/ws");
+        eprintln!("server pid {pid} ({store} store) on {}", server.url);
+        Ok(server)
+    }
+}
 
-        for (sessions, runs) in [(100, 200), (100, 200)] {
-            let mut load = Command::new(&netra);
-            load.args([
-                "loadgen",
-                "--url",
-                &url,
-                "--agent",
-                "helper",
-                "--input",
-                "what is 2+3*4",
-            ])
-            .args([
-                "--sessions",
-                &sessions.to_string(),
-                "--runs",
-                &runs.to_string(),
-                "--warmup",
-                "5",
-            ])
-            .arg("--data-dir")
-            .arg(&data);
-            run(load)?;
-        }
-
-        let before = rss_kib(server_pid)?;
-        let idle = 10_000;
-        let mut holder = Command::new(&netra)
-            .args([
-                "loadgen",
-                "--url",
-                &url,
-                "--idle",
-                &idle.to_string(),
-                "--hold-secs",
-                "30",
-            ])
-            .arg("--data-dir")
-            .arg(&data)
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("starting the idle sessions")?;
-        // loadgen reports its progress on stderr.
-        let holder_out = holder.stderr.take().context("loadgen stderr")?;
-        let mut connected = false;
-        for line in BufReader::new(holder_out).lines() {
-            let line = line?;
-            eprintln!("loadgen: {line}");
-            if line.contains(&format!("connected {idle}")) {
-                connected = true;
-                break;
-            }
-        }
-        std::thread::sleep(std::time::Duration::from_secs(2));
-        let after = rss_kib(server_pid)?;
-        let _ = holder.kill();
-        let _ = holder.wait();
-        if !connected {
-            bail!("the idle sessions did not all connect");
-        }
-        let per_session = (after.saturating_sub(before)) as f64 * 1024.0 / idle as f64;
-        println!(
-            "\nserver RSS: {before} KiB before, {after} KiB with {idle} idle sessions: {:.1} KiB per idle session",
-            per_session / 1024.0
-        );
-        Ok(())
-    })();
-    let _ = server.kill();
-    let _ = server.wait();
-    result
+impl Drop for BenchServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Resident set size of a process, from /proc.

@@ -100,7 +100,7 @@ fn upgrade(mut request: Request<Incoming>, app: Arc<App>) -> Response<Body> {
     let limits = &app.config;
     let config = WebSocketConfig::default()
         .read_buffer_size(limits.read_buffer_bytes)
-        .write_buffer_size(0)
+        .write_buffer_size(limits.write_buffer_bytes)
         .max_write_buffer_size(limits.max_message_bytes * 4)
         .max_message_size(Some(limits.max_message_bytes))
         .max_frame_size(Some(limits.max_message_bytes));

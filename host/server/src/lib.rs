@@ -34,6 +34,10 @@ pub struct ServerConfig {
     pub max_message_bytes: usize,
     /// Read buffer per connection; small so idle sessions stay cheap.
     pub read_buffer_bytes: usize,
+    /// Frames queued for a client are gathered up to this many bytes before
+    /// a write; the writer flushes whatever it has once the queue is empty.
+    /// Allocated only while a session sends.
+    pub write_buffer_bytes: usize,
     /// How often the server pings; a peer silent for two periods is closed.
     pub keepalive: Duration,
     /// A session that sends no frame for this long is closed.
@@ -46,6 +50,7 @@ impl Default for ServerConfig {
             send_queue: 1024,
             max_message_bytes: 64 * 1024,
             read_buffer_bytes: 4 * 1024,
+            write_buffer_bytes: 16 * 1024,
             keepalive: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(600),
         }

@@ -22,10 +22,14 @@
 //! a duplicate. The terminal event is written together with the messages the
 //! run adds to its thread and the run's end status, in one atomic write.
 //!
-//! If the store fails a write, the run's subscribers get one last, unstored
-//! `agent_error {code: "store_unavailable"}` in place of the event, and the
-//! run is cancelled.
+//! If the store fails an event, the run's subscribers get `agent_error {code:
+//! "store_unavailable"}` with that event's seq in its place, the host tries to
+//! record that same end (so a store that recovers holds what clients saw,
+//! without a gap), nothing more of the run is written, and the run is
+//! cancelled. If even that write fails, the run stays `running` in the store
+//! and crash recovery closes it at the next start.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -111,6 +115,8 @@ pub struct RunLog {
     store: Arc<dyn Store>,
     /// Cancelled when the store fails the run's writes.
     abort: CancellationToken,
+    /// Set when the store failed an event: nothing more is written.
+    halted: AtomicBool,
     /// Held while an event is numbered and handed to the store.
     submit: Mutex<Submit>,
     /// What is committed, and who follows it.
@@ -168,6 +174,7 @@ impl RunLog {
                 input: spec.input,
                 store: spec.store,
                 abort: spec.abort,
+                halted: AtomicBool::new(false),
                 submit: Mutex::new(Submit::default()),
                 durable: Mutex::new(Durable::default()),
                 on_closed: Mutex::new(None),
@@ -286,10 +293,20 @@ impl RunLog {
             tracing::error!(run_id = %self.run_id, ?kind, "event after the terminal event dropped");
             return;
         }
+        let terminal = kind.is_terminal();
+        if self.halted.load(Ordering::Acquire) {
+            // The store failed an earlier event and the run was ended in its
+            // place; nothing more is written, but the slot is still released.
+            if terminal {
+                submit.closed = true;
+                drop(submit);
+                self.closed();
+            }
+            return;
+        }
         if let EventKind::MessageDelta { text } = &kind {
             submit.streamed.push_str(text);
         }
-        let terminal = kind.is_terminal();
         let at = SystemTime::now();
         let seq = submit.seq + 1;
         let Some(frame) = self.frame(seq, at, &kind) else {
@@ -383,15 +400,37 @@ impl RunLog {
                 }
                 Err(err) => {
                     tracing::error!(run_id = %self.run_id, seq, "the store failed an event: {err}");
+                    self.halted.store(true, Ordering::Release);
+                    let at = SystemTime::now();
                     let kind = EventKind::AgentError {
                         code: "store_unavailable".into(),
                         message: format!("the host could not record the run: {err}"),
                         retryable: true,
                     };
-                    if let Some(frame) = self.frame(seq, SystemTime::now(), &kind) {
+                    if let Some(frame) = self.frame(seq, at, &kind) {
                         for (outbox, _) in &durable.subscribers {
                             outbox.push(frame.clone());
                         }
+                        // Try to record the end the clients saw, in the
+                        // failed event's place, so the log has no gap.
+                        let (end, messages) = self.ending(&kind, String::new(), at);
+                        let record = EventRecord {
+                            run_id: self.run_id.clone(),
+                            seq,
+                            ts_ms: unix_ms(at),
+                            frame,
+                        };
+                        let run_id = self.run_id.clone();
+                        self.store.end_run(
+                            record,
+                            messages,
+                            end,
+                            Box::new(move |result| {
+                                if let Err(err) = result {
+                                    tracing::error!(%run_id, "cannot record the end of the run either: {err}; recovery will close it at the next start");
+                                }
+                            }),
+                        );
                     }
                     durable.closed = true;
                     durable.subscribers.clear();
@@ -401,14 +440,19 @@ impl RunLog {
         }
         drop(durable);
         if terminal {
-            let hook = self
-                .on_closed
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-            if let Some(hook) = hook {
-                hook();
-            }
+            self.closed();
+        }
+    }
+
+    /// Runs the `on_closed` hook, once.
+    fn closed(&self) {
+        let hook = self
+            .on_closed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(hook) = hook {
+            hook();
         }
     }
 }

@@ -380,30 +380,32 @@ impl Runs {
     }
 
     /// Sends the stored events of an ended run after `after_seq`, page by
-    /// page, waiting for room in the outbox. False if the session went away.
-    pub async fn replay(&self, record: &RunRecord, after_seq: u64, outbox: &Outbox) -> bool {
+    /// page, waiting for room in the outbox. Stops quietly if the session
+    /// goes away; an error if the store fails part-way.
+    pub async fn replay(
+        &self,
+        record: &RunRecord,
+        after_seq: u64,
+        outbox: &Outbox,
+    ) -> Result<(), RunRefused> {
         const PAGE: usize = 256;
         let mut cursor = after_seq;
         while cursor < record.last_seq {
             let (id, after) = (record.id.clone(), cursor);
-            let frames = match self
+            let frames = self
                 .read(move |store| store.events_after(&id, after, PAGE))
-                .await
-            {
-                Ok(frames) => frames,
-                Err(_) => return false,
-            };
+                .await?;
             if frames.is_empty() {
                 break;
             }
             for frame in frames {
                 if !outbox.send(frame.into()).await {
-                    return false;
+                    return Ok(());
                 }
                 cursor += 1;
             }
         }
-        true
+        Ok(())
     }
 
     /// `user`'s thread: messages with seq > `after_seq`, at most `limit`, and

@@ -158,7 +158,22 @@ async fn write_loop<S>(
                 Some(frame) => {
                     *sent_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
                         tokio::time::Instant::now();
-                    Message::Text((*frame).into())
+                    // Frames often come in bursts (a commit releases several
+                    // events at once): write what is queued with one flush,
+                    // so a burst costs one syscall instead of one per frame.
+                    if sink.feed(Message::Text((*frame).into())).await.is_err() {
+                        return;
+                    }
+                    for _ in 1..MAX_FRAMES_PER_FLUSH {
+                        let Ok(frame) = frames.try_recv() else { break };
+                        if sink.feed(Message::Text((*frame).into())).await.is_err() {
+                            return;
+                        }
+                    }
+                    if sink.flush().await.is_err() {
+                        return;
+                    }
+                    continue;
                 }
                 None => return,
             },
@@ -168,6 +183,9 @@ async fn write_loop<S>(
         }
     }
 }
+
+/// Most queued frames written with one flush.
+const MAX_FRAMES_PER_FLUSH: usize = 64;
 
 /// Invalid frames tolerated per minute before the session is closed with
 /// 1008: a client that keeps sending garbage is broken or hostile.
@@ -281,15 +299,29 @@ impl Session {
                 Err(refused) => self.reject(Some(id), refused.code, &refused.message),
             },
             CommandKind::RunSubscribe { run_id, after_seq } => {
-                // Acknowledge first so the replayed events follow the ack.
+                // Acknowledge first so the replayed events follow the ack. The
+                // replay runs on its own task, so a long one does not hold up
+                // this connection's other commands.
                 match runs.find(&self.user, &run_id).await {
                     Ok(Followed::Active(log)) => {
                         self.ack(id, AckPayload::Run { run_id });
-                        log.follow(self.outbox.clone(), after_seq).await;
+                        let outbox = self.outbox.clone();
+                        tokio::spawn(async move { log.follow(outbox, after_seq).await });
                     }
                     Ok(Followed::Stored(record)) => {
                         self.ack(id, AckPayload::Run { run_id });
-                        runs.replay(&record, after_seq, &self.outbox).await;
+                        let (runs, outbox, reference) =
+                            (runs.clone(), self.outbox.clone(), id.to_string());
+                        tokio::spawn(async move {
+                            if let Err(refused) = runs.replay(&record, after_seq, &outbox).await {
+                                let reply = Reply::Error {
+                                    reference: Some(&reference),
+                                    code: refused.code,
+                                    message: &refused.message,
+                                };
+                                outbox.push(reply.to_text().into());
+                            }
+                        });
                     }
                     Err(refused) => self.reject(Some(id), refused.code, &refused.message),
                 }

@@ -9,7 +9,10 @@ use crate::{StoreError, StoreOptions};
 
 /// The schema, one migration per entry; entry `i` takes the database from
 /// version `i` to `i + 1`. Append only: a released migration never changes.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_clustered_logs.sql"),
+];
 
 /// The schema version this build writes.
 pub(crate) const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -73,6 +76,9 @@ pub(crate) fn open_writer(
     apply_common(&conn, options)?;
     // Without a limit the WAL keeps its largest size after a checkpoint.
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    // Each write job runs in a savepoint, whose undo pages go to a
+    // statement journal: in memory, not a temp file.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     // Every statement the store runs stays prepared.
     conn.set_prepared_statement_cache_capacity(64);
     migrate(&mut conn)?;
@@ -93,6 +99,17 @@ pub(crate) fn open_reader(
     Ok(conn)
 }
 
+/// Opens the connection that runs checkpoints.
+pub(crate) fn open_checkpointer(
+    target: &Target,
+    options: &StoreOptions,
+) -> Result<Connection, StoreError> {
+    let conn = target.open()?;
+    conn.busy_timeout(options.busy_timeout)?;
+    apply_common(&conn, options)?;
+    Ok(conn)
+}
+
 fn apply_common(conn: &Connection, options: &StoreOptions) -> Result<(), StoreError> {
     conn.pragma_update(None, "synchronous", options.synchronous.pragma())?;
     conn.pragma_update(None, "foreign_keys", true)?;
@@ -104,6 +121,17 @@ fn apply_common(conn: &Connection, options: &StoreOptions) -> Result<(), StoreEr
 /// version is read under the write lock, so two processes opening the same
 /// file at once cannot both apply a migration.
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    // Rebuilding a table (create, copy, drop, rename) needs foreign keys off:
+    // with them on, dropping the old table would run its ON DELETE actions.
+    // They cannot change inside a transaction, so they go off around the
+    // migrations, and each migration checks them before it commits.
+    conn.pragma_update(None, "foreign_keys", false)?;
+    let result = apply_migrations(conn);
+    conn.pragma_update(None, "foreign_keys", true)?;
+    result
+}
+
+fn apply_migrations(conn: &mut Connection) -> Result<(), StoreError> {
     loop {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let found: u32 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -123,6 +151,19 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         };
         tx.execute_batch(MIGRATIONS[found as usize])
             .map_err(failed)?;
+        let violations: i64 = tx
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .map_err(failed)?;
+        if violations > 0 {
+            return Err(failed(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                Some(format!(
+                    "{violations} foreign key violations after the migration"
+                )),
+            )));
+        }
         tx.pragma_update(None, "user_version", version)
             .map_err(failed)?;
         tx.commit().map_err(failed)?;

@@ -145,6 +145,11 @@ fn bad_value(column: usize, what: &str, value: &str) -> rusqlite::Error {
     )
 }
 
+/// Whether `sql` (a `SELECT 1 ... WHERE key = ?1`) finds a row.
+fn exists(conn: &Connection, sql: &str, key: &str) -> Result<bool, StoreError> {
+    Ok(conn.prepare_cached(sql)?.exists([key])?)
+}
+
 fn insert_thread(conn: &Connection, thread: &NewThread) -> Result<(), StoreError> {
     let now = now_ms();
     conn.prepare_cached(
@@ -183,35 +188,58 @@ fn insert_run(conn: &Connection, run: &NewRun) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Which thread `insert_messages` appends to.
+enum ThreadOf<'a> {
+    /// This thread.
+    Id(&'a str),
+    /// The thread of this run.
+    Run(&'a str),
+}
+
 fn insert_messages(
     conn: &Connection,
-    thread_id: &str,
+    thread: ThreadOf<'_>,
     run_id: &str,
     messages: &[NewMessage],
 ) -> Result<(), StoreError> {
     let now = now_ms();
     let count = to_i64(messages.len() as u64, "message count")?;
-    let changed = conn
-        .prepare_cached(
+    // Messages are numbered 1..=message_count and never deleted on their own,
+    // so the updated count tells where the new ones go. The writer is the only
+    // writer, so nobody can take these numbers meanwhile.
+    let (sql, key) = match thread {
+        ThreadOf::Id(id) => (
             "UPDATE threads SET updated_at = MAX(updated_at, ?2), \
-             message_count = message_count + ?3 WHERE id = ?1",
-        )?
-        .execute((thread_id, now, count))?;
-    if changed == 0 {
-        return Err(StoreError::NotFound(format!("thread {thread_id}")));
-    }
-    // The writer is the only writer, so nobody can take these numbers meanwhile.
-    let last: i64 = conn
-        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE thread_id = ?1")?
-        .query_row([thread_id], |r| r.get(0))?;
+             message_count = message_count + ?3 WHERE id = ?1 \
+             RETURNING id, message_count",
+            id,
+        ),
+        ThreadOf::Run(run) => (
+            "UPDATE threads SET updated_at = MAX(updated_at, ?2), \
+             message_count = message_count + ?3 \
+             WHERE id = (SELECT thread_id FROM runs WHERE id = ?1) \
+             RETURNING id, message_count",
+            run,
+        ),
+    };
+    let updated: Option<(String, i64)> = conn
+        .prepare_cached(sql)?
+        .query_row((key, now, count), |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((thread_id, total)) = updated else {
+        return Err(StoreError::NotFound(match thread {
+            ThreadOf::Id(id) => format!("thread {id}"),
+            ThreadOf::Run(run) => format!("run {run}"),
+        }));
+    };
     let mut insert = conn.prepare_cached(
         "INSERT INTO messages (thread_id, seq, role, content, run_id, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
-    for (seq, message) in (last + 1..).zip(messages) {
+    for (seq, message) in (total - count + 1..).zip(messages) {
         insert
             .execute((
-                thread_id,
+                &thread_id,
                 seq,
                 message.role.as_str(),
                 &message.content,
@@ -344,7 +372,7 @@ impl Store for SqliteStore {
         let (thread_id, run_id) = (thread_id.to_owned(), run_id.to_owned());
         let messages = messages.to_vec();
         self.writer
-            .write(move |conn| insert_messages(conn, &thread_id, &run_id, &messages))
+            .write(move |conn| insert_messages(conn, ThreadOf::Id(&thread_id), &run_id, &messages))
     }
 
     fn create_run(&self, run: &NewRun) -> Result<(), StoreError> {
@@ -353,8 +381,29 @@ impl Store for SqliteStore {
     }
 
     fn begin_run(&self, thread: Option<NewThread>, run: NewRun, on_durable: OnDurable) {
-        self.writer.submit(
+        self.writer.submit_checked(
             Box::new(move |conn| {
+                // Every refusal first, then the writes (no savepoint needed).
+                if let Some(new) = &thread
+                    && exists(conn, "SELECT 1 FROM threads WHERE id = ?1", &new.id)?
+                {
+                    return Err(StoreError::Conflict(format!(
+                        "thread {} already exists",
+                        new.id
+                    )));
+                }
+                let creates_its_thread = thread.as_ref().is_some_and(|t| t.id == run.thread_id);
+                if !creates_its_thread
+                    && !exists(conn, "SELECT 1 FROM threads WHERE id = ?1", &run.thread_id)?
+                {
+                    return Err(StoreError::NotFound(format!("thread {}", run.thread_id)));
+                }
+                if exists(conn, "SELECT 1 FROM runs WHERE id = ?1", &run.id)? {
+                    return Err(StoreError::Conflict(format!(
+                        "run {} already exists",
+                        run.id
+                    )));
+                }
                 if let Some(thread) = &thread {
                     insert_thread(conn, thread)?;
                 }
@@ -375,17 +424,30 @@ impl Store for SqliteStore {
             Ok(usage) => usage,
             Err(err) => return on_durable(Err(err)),
         };
-        self.writer.submit(
+        self.writer.submit_checked(
             Box::new(move |conn| {
                 let run_id = terminal.run_id.clone();
+                // Every refusal first, then the writes (no savepoint needed):
+                // a taken seq, then the run's end, which changes nothing when
+                // it refuses (an unknown or already ended run).
+                let seq = to_i64(terminal.seq, "event seq")?;
+                let taken: bool = conn
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM run_events WHERE run_id = ?1 AND seq = ?2)",
+                    )?
+                    .query_row((&run_id, seq), |r| r.get(0))?;
+                if taken {
+                    return Err(StoreError::Conflict(format!(
+                        "event {} of run {run_id} already exists",
+                        terminal.seq
+                    )));
+                }
+                update_run_end(conn, &run_id, &end, usage)?;
                 insert_event(conn, &terminal)?;
                 if !messages.is_empty() {
-                    let thread_id: String = conn
-                        .prepare_cached("SELECT thread_id FROM runs WHERE id = ?1")?
-                        .query_row([&run_id], |r| r.get(0))?;
-                    insert_messages(conn, &thread_id, &run_id, &messages)?;
+                    insert_messages(conn, ThreadOf::Run(&run_id), &run_id, &messages)?;
                 }
-                update_run_end(conn, &run_id, &end, usage)
+                Ok(())
             }),
             on_durable,
         );

@@ -44,12 +44,15 @@ pub(crate) type WriteJob = Box<dyn FnOnce(&Connection) -> Result<(), StoreError>
 enum Item {
     Event(EventRecord, OnDurable),
     Job(WriteJob, OnDurable),
+    /// A job that checks everything that can refuse it before it changes
+    /// anything, so it needs no savepoint (see [`EventWriter::submit_checked`]).
+    Checked(WriteJob, OnDurable),
 }
 
 impl Item {
     fn into_callback(self) -> OnDurable {
         match self {
-            Self::Event(_, done) | Self::Job(_, done) => done,
+            Self::Event(_, done) | Self::Job(_, done) | Self::Checked(_, done) => done,
         }
     }
 }
@@ -90,6 +93,7 @@ pub struct EventWriter {
 }
 
 struct Shared {
+    checkpointer: Option<Checkpointer>,
     tx: Option<Sender<Item>>,
     thread: Option<JoinHandle<()>>,
     thread_id: ThreadId,
@@ -98,6 +102,8 @@ struct Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
+        // The writer's connection, closed last, makes the final checkpoint.
+        drop(self.checkpointer.take());
         // Closing the queue ends the loop once it has drained.
         drop(self.tx.take());
         if let Some(thread) = self.thread.take() {
@@ -125,11 +131,21 @@ impl EventWriter {
         options: &StoreOptions,
     ) -> Result<Self, StoreError> {
         let conn = schema::open_writer(target, options)?;
+        let checkpointer = match target {
+            Target::File(_) => {
+                // Checkpoints (copying the WAL into the database, with an
+                // fsync) run on a thread of their own, not between commits.
+                conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+                Some(Checkpointer::start(target, options)?)
+            }
+            Target::Memory(_) => None,
+        };
         let (tx, rx) = mpsc::channel();
         let counters = Arc::new(Counters::default());
         let batching = Batching {
             max: options.max_batch.max(1),
             linger: options.batch_linger,
+            restart_wal: checkpointer.is_some(),
         };
         let thread = thread::Builder::new()
             .name("netra-store-writer".into())
@@ -139,6 +155,7 @@ impl EventWriter {
             })?;
         Ok(Self {
             shared: Arc::new(Shared {
+                checkpointer,
                 tx: Some(tx),
                 thread_id: thread.thread().id(),
                 thread: Some(thread),
@@ -180,6 +197,16 @@ impl EventWriter {
         self.send(Item::Job(job, done));
     }
 
+    /// Queues a write that runs without a savepoint of its own: it must do
+    /// every check that can refuse it before its first change. If it fails
+    /// anyway after changing something (an I/O error), the whole batch is
+    /// rolled back and fails with it, so nothing half-done is committed.
+    /// Saving the savepoint matters on the hottest writes (a run's start and
+    /// end): its undo journal copies every page the write touches.
+    pub(crate) fn submit_checked(&self, job: WriteJob, done: OnDurable) {
+        self.send(Item::Checked(job, done));
+    }
+
     /// Queues a write and blocks until it is committed; returns what it produced.
     pub(crate) fn write<T: Send + 'static>(
         &self,
@@ -217,14 +244,66 @@ impl EventWriter {
     }
 }
 
+/// How often the checkpointer copies committed WAL frames into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
+
+/// How often the writer itself checkpoints, so the WAL can rewind.
+const WRITER_CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// A thread with its own connection that runs passive checkpoints, so the
+/// writer never pays for one (they copy pages and fsync). A passive
+/// checkpoint takes no lock the writer needs: it copies what is committed
+/// and stops where a reader still needs the WAL.
+struct Checkpointer {
+    stop: Option<Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(target: &Target, options: &StoreOptions) -> Result<Self, StoreError> {
+        let conn = schema::open_checkpointer(target, options)?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = thread::Builder::new()
+            .name("netra-store-checkpoint".into())
+            .spawn(move || {
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+                    let done = conn
+                        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0));
+                    if let Err(err) = done {
+                        tracing::warn!("WAL checkpoint failed: {err}");
+                    }
+                }
+            })?;
+        Ok(Self {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the store checkpoint thread panicked");
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Batching {
     max: usize,
     linger: Duration,
+    /// Whether the writer checkpoints now and then so the WAL can rewind
+    /// (file databases; the checkpointer thread does the bulk of the copying).
+    restart_wal: bool,
 }
 
 fn run(mut conn: Connection, rx: &Receiver<Item>, batching: Batching, counters: &Counters) {
     let mut batch = Vec::with_capacity(batching.max);
+    let mut last_checkpoint = Instant::now();
     while let Ok(first) = rx.recv() {
         batch.push(first);
         collect(rx, &mut batch, batching);
@@ -232,6 +311,18 @@ fn run(mut conn: Connection, rx: &Receiver<Item>, batching: Batching, counters: 
         for (done, result) in write_batch(&mut conn, batch.drain(..), counters) {
             if catch_unwind(AssertUnwindSafe(|| done(result))).is_err() {
                 tracing::error!("an on_durable callback panicked; the writer goes on");
+            }
+        }
+        if batching.restart_wal && last_checkpoint.elapsed() >= WRITER_CHECKPOINT_EVERY {
+            // The checkpointer is always a few commits behind a busy writer,
+            // and SQLite only rewinds the WAL once all of it is copied. A
+            // checkpoint here, between commits, copies that small rest, so
+            // the next commit starts the WAL over instead of growing it.
+            last_checkpoint = Instant::now();
+            if let Err(err) =
+                conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0))
+            {
+                tracing::warn!("WAL checkpoint failed: {err}");
             }
         }
     }
@@ -267,29 +358,56 @@ fn write_batch(
     counters: &Counters,
 ) -> Vec<Outcome> {
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(items.len());
-    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(err) => return fail_all(StoreError::from(err), outcomes, items),
     };
-    while let Some(item) = items.next() {
-        let (done, result) = match item {
-            Item::Event(event, done) => {
-                counters.events.fetch_add(1, Ordering::Relaxed);
-                (done, insert_event(&tx, &event))
-            }
-            Item::Job(job, done) => {
-                counters.jobs.fetch_add(1, Ordering::Relaxed);
-                (done, run_job(&mut tx, job))
-            }
+    {
+        // Prepared once per batch: events are most of what a batch holds.
+        let mut insert = match tx.prepare_cached(INSERT_EVENT) {
+            Ok(insert) => insert,
+            Err(err) => return fail_all(StoreError::from(err), outcomes, items),
         };
-        let failed = result.as_ref().err().cloned();
-        outcomes.push((done, result));
-        // Some errors (I/O, disk full) make SQLite roll the whole transaction
-        // back; going on would run the rest outside any transaction.
-        if let Some(err) = failed
-            && tx.is_autocommit()
-        {
-            return fail_all(err, outcomes, items);
+        while let Some(item) = items.next() {
+            let (done, result) = match item {
+                Item::Event(event, done) => {
+                    counters.events.fetch_add(1, Ordering::Relaxed);
+                    (done, execute_insert_event(&mut insert, &event))
+                }
+                Item::Job(job, done) => {
+                    counters.jobs.fetch_add(1, Ordering::Relaxed);
+                    (done, run_job(&tx, job))
+                }
+                Item::Checked(job, done) => {
+                    counters.jobs.fetch_add(1, Ordering::Relaxed);
+                    let before = tx.total_changes();
+                    let result = match catch_unwind(AssertUnwindSafe(|| job(&tx))) {
+                        Ok(result) => result,
+                        Err(_) => Err(StoreError::Internal("a write job panicked".into())),
+                    };
+                    if let Err(err) = &result
+                        && tx.total_changes() != before
+                    {
+                        // Refused after a change: only dropping the whole
+                        // transaction undoes it.
+                        let err = err.clone();
+                        outcomes.push((done, result));
+                        drop(insert);
+                        drop(tx);
+                        return fail_all(err, outcomes, items);
+                    }
+                    (done, result)
+                }
+            };
+            let failed = result.as_ref().err().cloned();
+            outcomes.push((done, result));
+            // Some errors (I/O, disk full) make SQLite roll the whole transaction
+            // back; going on would run the rest outside any transaction.
+            if let Some(err) = failed
+                && tx.is_autocommit()
+            {
+                return fail_all(err, outcomes, items);
+            }
         }
     }
     if let Err(err) = tx.commit() {
@@ -313,9 +431,19 @@ fn fail_all(
     outcomes
 }
 
+const INSERT_EVENT: &str =
+    "INSERT INTO run_events (run_id, seq, ts, frame) VALUES (?1, ?2, ?3, ?4)";
+
 pub(crate) fn insert_event(conn: &Connection, event: &EventRecord) -> Result<(), StoreError> {
+    execute_insert_event(&mut conn.prepare_cached(INSERT_EVENT)?, event)
+}
+
+fn execute_insert_event(
+    insert: &mut rusqlite::CachedStatement<'_>,
+    event: &EventRecord,
+) -> Result<(), StoreError> {
     // A failed INSERT undoes only itself, so no savepoint is needed here.
-    conn.prepare_cached("INSERT INTO run_events (run_id, seq, ts, frame) VALUES (?1, ?2, ?3, ?4)")?
+    insert
         .execute((
             &event.run_id,
             to_i64(event.seq, "event seq")?,
@@ -335,12 +463,81 @@ pub(crate) fn insert_event(conn: &Connection, event: &EventRecord) -> Result<(),
     Ok(())
 }
 
-fn run_job(tx: &mut rusqlite::Transaction<'_>, job: WriteJob) -> Result<(), StoreError> {
-    let savepoint = tx.savepoint()?;
-    match catch_unwind(AssertUnwindSafe(|| job(&savepoint))) {
-        Ok(Ok(())) => Ok(savepoint.commit()?),
-        // Dropping the savepoint rolls its changes back.
-        Ok(Err(err)) => Err(err),
+fn run_job(conn: &Connection, job: WriteJob) -> Result<(), StoreError> {
+    // A savepoint of its own, so a failing job undoes only its changes. The
+    // statements are cached: rusqlite's `savepoint()` parses them anew each
+    // time, which costs more than a small job itself.
+    conn.prepare_cached("SAVEPOINT job")?.execute([])?;
+    let result = match catch_unwind(AssertUnwindSafe(|| job(conn))) {
+        Ok(result) => result,
         Err(_) => Err(StoreError::Internal("a write job panicked".into())),
+    };
+    if result.is_err() {
+        conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
+    }
+    conn.prepare_cached("RELEASE job")?.execute([])?;
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn audit_rows(path: &Path) -> i64 {
+        let conn = Connection::open(path).unwrap();
+        conn.query_row("SELECT count(*) FROM audit", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    fn insert_audit(conn: &Connection) -> Result<(), StoreError> {
+        conn.execute(
+            "INSERT INTO audit (ts, actor, action, subject, detail) VALUES (1, 'a', 'b', 'c', '{}')",
+            [],
+        )?;
+        Ok(())
+    }
+
+    #[test]
+    fn a_checked_job_that_fails_after_a_change_commits_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("netra.db");
+        let writer = EventWriter::start(&path, &StoreOptions::default()).unwrap();
+        let (tx, rx) = mpsc::channel();
+
+        // Refused before any change: only this job fails.
+        let done = tx.clone();
+        writer.submit_checked(
+            Box::new(|_| Err(StoreError::Conflict("refused up front".into()))),
+            Box::new(move |r| done.send(("clean", r)).unwrap()),
+        );
+        writer.flush().unwrap();
+        // Refused after a change: the change must not be committed.
+        let done = tx.clone();
+        writer.submit_checked(
+            Box::new(|conn| {
+                insert_audit(conn)?;
+                Err(StoreError::Internal("failed half-way".into()))
+            }),
+            Box::new(move |r| done.send(("dirty", r)).unwrap()),
+        );
+        // The flush may share the failed batch, and then fails with it.
+        let _ = writer.flush();
+        drop(tx);
+        let outcomes: Vec<_> = rx.iter().collect();
+        assert!(matches!(
+            outcomes[0],
+            ("clean", Err(StoreError::Conflict(_)))
+        ));
+        assert!(matches!(outcomes[1], ("dirty", Err(_))));
+        assert_eq!(
+            audit_rows(&path),
+            0,
+            "a half-done checked job was committed"
+        );
+
+        // A checked job that succeeds commits.
+        writer.submit_checked(Box::new(insert_audit), Box::new(|r| r.unwrap()));
+        writer.flush().unwrap();
+        assert_eq!(audit_rows(&path), 1);
     }
 }
