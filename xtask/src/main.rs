@@ -185,14 +185,30 @@ fn bench_server() -> Result<()> {
     run(build)?;
     let netra = root().join("target").join("release").join("netra");
 
-    // Throughput with each store, alternating so drift hits both alike.
-    let mut figures: Vec<(&str, Value)> = Vec::new();
-    for store in ["memory", "sqlite", "memory", "sqlite"] {
+    // Throughput with each store, alternating so drift hits both alike, at
+    // the usual 100 sessions and at 200.
+    let rounds: [(&str, usize, usize); 8] = [
+        ("memory", 100, 200),
+        ("sqlite", 100, 200),
+        ("memory", 100, 200),
+        ("sqlite", 100, 200),
+        ("memory", 100, 200),
+        ("sqlite", 100, 200),
+        ("memory", 200, 100),
+        ("sqlite", 200, 100),
+    ];
+    let mut figures: Vec<(&str, usize, Value)> = Vec::new();
+    for (store, sessions, runs) in rounds {
         let server = BenchServer::start(&netra, store)?;
         let mut load = Command::new(&netra);
         load.args(["loadgen", "--url", &server.url, "--agent", "helper"])
-            .args(["--input", "what is 2+3*4", "--sessions", "100"])
-            .args(["--runs", "200", "--warmup", "5", "--json"])
+            .args([
+                "--input",
+                "what is 2+3*4",
+                "--sessions",
+                &sessions.to_string(),
+            ])
+            .args(["--runs", &runs.to_string(), "--warmup", "5", "--json"])
             .arg("--data-dir")
             .arg(&server.data)
             .stderr(Stdio::inherit());
@@ -204,30 +220,32 @@ fn bench_server() -> Result<()> {
         if report["ok"] != Value::Bool(true) {
             bail!("loadgen reported errors against the {store} store: {report}");
         }
-        figures.push((store, report));
+        figures.push((store, sessions, report));
     }
-    println!("\nstore    runs/s    p50 ms   p99 ms   (100 sessions x 200 runs of helper)");
-    for (store, report) in &figures {
+    println!("\nstore    sessions   runs/s    p50 ms   p99 ms   (helper, `what is 2+3*4`)");
+    for (store, sessions, report) in &figures {
         println!(
-            "{store:<8} {:>8.0}  {:>7.2}  {:>7.2}",
+            "{store:<8} {sessions:>8} {:>8.0}  {:>7.2}  {:>7.2}",
             report["runs_per_sec"].as_f64().unwrap_or(0.0),
             report["latency_ms"]["p50"].as_f64().unwrap_or(0.0),
             report["latency_ms"]["p99"].as_f64().unwrap_or(0.0),
         );
     }
-    let mean = |which: &str| {
-        let rates: Vec<f64> = figures
-            .iter()
-            .filter(|(store, _)| *store == which)
-            .filter_map(|(_, report)| report["runs_per_sec"].as_f64())
-            .collect();
-        rates.iter().sum::<f64>() / rates.len().max(1) as f64
-    };
-    let (memory, sqlite) = (mean("memory"), mean("sqlite"));
-    println!(
-        "mean: memory {memory:.0} runs/s, sqlite {sqlite:.0} runs/s: sqlite/memory = {:.2}x",
-        sqlite / memory.max(1.0)
-    );
+    for sessions in [100, 200] {
+        let mean = |which: &str| {
+            let rates: Vec<f64> = figures
+                .iter()
+                .filter(|(store, n, _)| *store == which && *n == sessions)
+                .filter_map(|(_, _, report)| report["runs_per_sec"].as_f64())
+                .collect();
+            rates.iter().sum::<f64>() / rates.len().max(1) as f64
+        };
+        let (memory, sqlite) = (mean("memory"), mean("sqlite"));
+        println!(
+            "{sessions} sessions, mean: memory {memory:.0} runs/s, sqlite {sqlite:.0} runs/s: sqlite/memory = {:.2}x",
+            sqlite / memory.max(1.0)
+        );
+    }
 
     // What an idle session costs, on the SQLite server.
     let server = BenchServer::start(&netra, "sqlite")?;
