@@ -34,12 +34,26 @@ pub enum Command {
     Tool(ToolCommand),
     /// Serve agents and tools over WebSocket.
     Serve(crate::serve::ServeArgs),
+    /// Work with the configuration file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Print a signed dev-mode token (the last line of the output).
     Token(crate::serve::TokenArgs),
     /// Chat with an agent on a running host, showing its events as they stream.
     Chat(crate::client::chat::ChatArgs),
     /// Load a running host with concurrent sessions and check every event.
     Loadgen(crate::client::loadgen::LoadgenArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Check a configuration (with its NETRA_* overrides) and print every
+    /// problem, each with its key path and a hint; exits non-zero on any.
+    Check {
+        /// The file [default: $NETRA_CONFIG, else ./netra.toml if it exists].
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -80,6 +94,46 @@ pub enum ToolCommand {
     },
 }
 
+/// `netra config check`.
+fn check_config(file: Option<&Path>) -> ExitCode {
+    let shown = file
+        .map(Path::to_path_buf)
+        .or_else(netra_config::default_file)
+        .map_or_else(
+            || "built-in defaults".to_string(),
+            |f| f.display().to_string(),
+        );
+    match netra_config::load(file) {
+        Ok(config) => {
+            println!("{shown}: ok");
+            println!("  listen   {}", config.server.listen);
+            println!("  data     {}", config.server.data_dir.display());
+            println!("  plugins  {}", config.plugins.dir.display());
+            let store = match config.store.kind {
+                netra_config::StoreKind::Sqlite => config.store.path.display().to_string(),
+                netra_config::StoreKind::Memory => "memory".to_string(),
+            };
+            println!("  store    {store}");
+            let auth = if config.auth.is_dev() {
+                "dev mode"
+            } else {
+                "JWT keys configured"
+            };
+            println!("  auth     {auth}");
+            println!(
+                "  {} LLM provider(s), {} plugin section(s)",
+                config.llm.len(),
+                config.plugin.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            print!("{shown}: {problems}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs the parsed command; errors are printed here.
 pub async fn run(cli: Cli) -> ExitCode {
     match dispatch(cli).await {
@@ -96,6 +150,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => crate::serve::serve(args).await.map(|()| ExitCode::SUCCESS),
         Command::Token(args) => crate::serve::token(args).map(|()| ExitCode::SUCCESS),
+        Command::Config(ConfigCommand::Check { config }) => Ok(check_config(config.as_deref())),
         Command::Chat(args) => crate::client::chat::chat(args).await,
         Command::Loadgen(args) => crate::client::loadgen::loadgen(args).await,
         Command::Plugin(PluginCommand::Inspect { file }) => {

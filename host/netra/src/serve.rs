@@ -2,114 +2,236 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use netra_auth::{AuthConfig, Authenticator, PublicKey, Secret};
+use netra_config::{Config, Value};
 use netra_runtime::{Limits, Runtime, RuntimeConfig};
 use netra_server::{
-    App, Grants, Registry, Retention, RunLimits, Runs, ServerConfig, recover_interrupted,
+    App, Grants, PluginGrant, Registry, Retention, RunLimits, Runs, ServerConfig,
+    recover_interrupted,
 };
-use netra_store::{MemoryStore, SqliteStore, Store, StoreKv, StoreOptions};
+use netra_store::{MemoryStore, SqliteStore, Store, StoreKv, StoreOptions, Synchronous};
 use tokio_util::sync::CancellationToken;
 
-/// Arguments of `netra serve`.
+/// Arguments of `netra serve`. Flags override the configuration file and
+/// its `NETRA_*` environment overrides.
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
-    /// Where netra keeps its state (dev secret, compiled-component cache).
-    #[arg(long, default_value = "./netra-data")]
-    pub data_dir: PathBuf,
-    /// Directory of plugin components (*.wasm) to serve.
-    #[arg(long, default_value = "./plugins")]
-    pub plugins: PathBuf,
-    /// HS256 secret file. Without any key option netra runs in dev mode.
+    /// The configuration file [default: $NETRA_CONFIG, else ./netra.toml if
+    /// it exists, else built-in defaults]. `netra config check` checks one.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (`server.listen`, default 127.0.0.1:8080).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Where netra keeps its state: dev secret, compiled-component cache, the
+    /// database (`server.data_dir`, default ./netra-data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Directory of plugin components (*.wasm) to serve (`plugins.dir`,
+    /// default ./plugins).
+    #[arg(long)]
+    pub plugins: Option<PathBuf>,
+    /// HS256 secret file (`auth.hs256_secret_file`). Without any key netra
+    /// runs in dev mode.
     #[arg(long, value_name = "FILE")]
     pub jwt_hs256_secret_file: Option<PathBuf>,
-    /// RS256 public key (PEM); repeatable.
+    /// RS256 public key (PEM); repeatable (`auth.rs256_keys`).
     #[arg(long, value_name = "FILE")]
     pub jwt_rs256_key: Vec<PathBuf>,
-    /// ES256 public key (PEM); repeatable.
+    /// ES256 public key (PEM); repeatable (`auth.es256_keys`).
     #[arg(long, value_name = "FILE")]
     pub jwt_es256_key: Vec<PathBuf>,
-    /// JWKS file with RS256/ES256 public keys.
+    /// JWKS file with RS256/ES256 public keys (`auth.jwks_file`).
     #[arg(long, value_name = "FILE")]
     pub jwt_jwks: Option<PathBuf>,
-    /// Required `iss` claim (with a configured key).
-    #[arg(long, default_value = "netra")]
-    pub jwt_issuer: String,
-    /// Required `aud` claim (with a configured key).
-    #[arg(long, default_value = "netra")]
-    pub jwt_audience: String,
-    /// Restrict an agent to some tools, as AGENT=TOOL,TOOL (repeatable).
+    /// Required `iss` claim (`auth.issuer`, default netra).
+    #[arg(long)]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` claim (`auth.audience`, default netra).
+    #[arg(long)]
+    pub jwt_audience: Option<String>,
+    /// Restrict an agent to some tools, as AGENT=TOOL,TOOL (repeatable;
+    /// `plugin.AGENT.tools`).
     #[arg(long = "allow-tools", value_name = "AGENT=TOOLS")]
     pub allow_tools: Vec<String>,
-    /// Runs one user may have going at once.
-    #[arg(long, default_value_t = 8)]
-    pub max_runs_per_user: usize,
-    /// Runs the host may have going at once.
-    #[arg(long, default_value_t = 256)]
-    pub max_runs: usize,
-    /// Wall-clock limit of one agent run, in milliseconds.
-    #[arg(long, default_value_t = 60_000)]
-    pub agent_deadline_ms: u64,
-    /// Wall-clock limit of one tool call, in milliseconds.
-    #[arg(long, default_value_t = 10_000)]
-    pub tool_deadline_ms: u64,
+    /// Runs one user may have going at once (`limits.max_runs_per_user`, default 8).
+    #[arg(long)]
+    pub max_runs_per_user: Option<u64>,
+    /// Runs the host may have going at once (`limits.max_runs`, default 256).
+    #[arg(long)]
+    pub max_runs: Option<u64>,
+    /// Wall-clock limit of one agent run, in milliseconds (`limits.agent.deadline`,
+    /// default 60 s).
+    #[arg(long)]
+    pub agent_deadline_ms: Option<u64>,
+    /// Wall-clock limit of one tool call, in milliseconds (`limits.tool.deadline`,
+    /// default 10 s).
+    #[arg(long)]
+    pub tool_deadline_ms: Option<u64>,
     /// Where threads, runs, event logs and plugin kv live: `sqlite`
-    /// (DATA_DIR/netra.db) or `memory` (nothing survives a restart).
-    #[arg(long, value_enum, default_value_t = StoreKind::Sqlite)]
-    pub store: StoreKind,
-    /// How long run event logs are kept after a run ends (e.g. `30d`,
-    /// `12h`); `0` keeps them forever. Threads and messages are kept.
-    #[arg(long, default_value = "30d", value_parser = humantime::parse_duration)]
-    pub event_retention: Duration,
+    /// (`store.path`, default DATA_DIR/netra.db) or `memory` (nothing
+    /// survives a restart) (`store.kind`).
+    #[arg(long, value_enum)]
+    pub store: Option<StoreChoice>,
+    /// How long run event logs are kept after a run ends, e.g. `30d`, `12h`;
+    /// `0s` keeps them forever (`store.event_retention`, default 30d).
+    #[arg(long)]
+    pub event_retention: Option<String>,
 }
 
-/// The store `netra serve` uses.
+/// `--store`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StoreKind {
-    /// One SQLite file in the data dir.
+pub enum StoreChoice {
+    /// One SQLite file.
     Sqlite,
     /// Process memory, for demos, tests and benchmarks.
     Memory,
 }
 
+/// The flags given, as configuration overrides (paths made absolute against
+/// the working directory, where the user typed them).
+fn overrides(args: &ServeArgs) -> anyhow::Result<Vec<(String, Value)>> {
+    let mut out: Vec<(String, Value)> = Vec::new();
+    let text = |key: &str, value: String| (key.to_string(), Value::String(value));
+    let path = |p: &Path| -> anyhow::Result<Value> {
+        let absolute = std::path::absolute(p)
+            .with_context(|| format!("cannot resolve the path {}", p.display()))?;
+        Ok(Value::String(absolute.display().to_string()))
+    };
+    if let Some(listen) = args.listen {
+        out.push(text("server.listen", listen.to_string()));
+    }
+    if let Some(dir) = &args.data_dir {
+        out.push(("server.data_dir".into(), path(dir)?));
+    }
+    if let Some(dir) = &args.plugins {
+        out.push(("plugins.dir".into(), path(dir)?));
+    }
+    if let Some(file) = &args.jwt_hs256_secret_file {
+        out.push(("auth.hs256_secret_file".into(), path(file)?));
+    }
+    for (key, files) in [
+        ("auth.rs256_keys", &args.jwt_rs256_key),
+        ("auth.es256_keys", &args.jwt_es256_key),
+    ] {
+        if !files.is_empty() {
+            let list = files
+                .iter()
+                .map(|f| path(f))
+                .collect::<anyhow::Result<_>>()?;
+            out.push((key.into(), Value::Array(list)));
+        }
+    }
+    if let Some(file) = &args.jwt_jwks {
+        out.push(("auth.jwks_file".into(), path(file)?));
+    }
+    if let Some(issuer) = &args.jwt_issuer {
+        out.push(text("auth.issuer", issuer.clone()));
+    }
+    if let Some(audience) = &args.jwt_audience {
+        out.push(text("auth.audience", audience.clone()));
+    }
+    for (agent, tools) in parse_allow_tools(&args.allow_tools)? {
+        let tools = tools.into_iter().map(Value::String).collect();
+        out.push((format!("plugin.{agent}.tools"), Value::Array(tools)));
+    }
+    let int = |n: u64| Value::Integer(i64::try_from(n).unwrap_or(i64::MAX));
+    if let Some(n) = args.max_runs {
+        out.push(("limits.max_runs".into(), int(n)));
+    }
+    if let Some(n) = args.max_runs_per_user {
+        out.push(("limits.max_runs_per_user".into(), int(n)));
+    }
+    if let Some(ms) = args.agent_deadline_ms {
+        out.push(text("limits.agent.deadline", format!("{ms}ms")));
+    }
+    if let Some(ms) = args.tool_deadline_ms {
+        out.push(text("limits.tool.deadline", format!("{ms}ms")));
+    }
+    if let Some(store) = args.store {
+        let kind = match store {
+            StoreChoice::Sqlite => "sqlite",
+            StoreChoice::Memory => "memory",
+        };
+        out.push(text("store.kind", kind.into()));
+    }
+    if let Some(retention) = &args.event_retention {
+        let retention = if retention.trim() == "0" {
+            "0s".to_string()
+        } else {
+            retention.clone()
+        };
+        out.push(text("store.event_retention", retention));
+    }
+    Ok(out)
+}
+
+/// The configuration `netra serve` runs with: the file, the environment, the flags.
+fn configuration(args: &ServeArgs) -> anyhow::Result<Config> {
+    netra_config::load_with(args.config.as_deref(), overrides(args)?)
+        .map_err(|problems| anyhow::anyhow!("{problems}").context("invalid configuration"))
+}
+
 /// Runs the server until Ctrl-C.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
-    let (auth, dev) = authenticator(&args)?;
-    let store = open_store(&args).await?;
+    let config = configuration(&args)?;
+    let data_dir = &config.server.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    let (auth, dev) = authenticator(&config)?;
+    let store = open_store(&config).await?;
 
     let runtime = Runtime::new(RuntimeConfig {
-        cache_dir: Some(args.data_dir.join("cache")),
-        max_instances: u32::try_from(args.max_runs.saturating_mul(4))
+        cache_dir: Some(data_dir.join("cache")),
+        max_instances: u32::try_from(config.limits.max_runs.saturating_mul(4))
             .unwrap_or(u32::MAX)
             .max(16),
         ..RuntimeConfig::default()
     })?;
+    let runtime_limits = |limits: netra_config::PluginLimits| Limits {
+        memory_bytes: usize::try_from(limits.memory).unwrap_or(usize::MAX),
+        deadline: limits.deadline,
+        fuel: limits.fuel,
+        ..Limits::default()
+    };
     let grants = Grants {
-        agent_tools: parse_allow_tools(&args.allow_tools)?,
+        agent_tools: config
+            .plugin
+            .iter()
+            .filter_map(|(name, plugin)| Some((name.clone(), plugin.tools.clone()?)))
+            .collect(),
         limits: BTreeMap::new(),
-        agent_limits: Some(Limits {
-            deadline: Duration::from_millis(args.agent_deadline_ms),
-            ..Limits::default()
-        }),
-        tool_limits: Some(Limits {
-            deadline: Duration::from_millis(args.tool_deadline_ms),
-            ..Limits::default()
-        }),
+        agent_limits: Some(runtime_limits(config.limits.agent)),
+        tool_limits: Some(runtime_limits(config.limits.tool)),
         // Plugins' key-value data lives in the store, scoped to (user, plugin).
         kv: Some(Arc::new(StoreKv::new(store.clone()))),
+        plugins: config
+            .plugin
+            .iter()
+            .map(|(name, plugin)| {
+                let grant = PluginGrant {
+                    config: plugin.config.clone(),
+                    kv: plugin.kv,
+                    memory_bytes: plugin
+                        .limits
+                        .memory
+                        .map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
+                    deadline: plugin.limits.deadline,
+                    fuel: plugin.limits.fuel,
+                };
+                (name.clone(), grant)
+            })
+            .collect(),
     };
-    let (registry, failures) = Registry::load_dir(&runtime, &args.plugins, &grants)
+    let plugins_dir = &config.plugins.dir;
+    let (registry, failures) = Registry::load_dir(&runtime, plugins_dir, &grants)
         .await
-        .with_context(|| format!("cannot read plugins dir {}", args.plugins.display()))?;
+        .with_context(|| format!("cannot read plugins dir {}", plugins_dir.display()))?;
     for failure in &failures {
         eprintln!("warning: {} not loaded: {}", failure.file, failure.error);
     }
@@ -126,18 +248,25 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Arc::new(registry),
         store.clone(),
         RunLimits {
-            per_user: args.max_runs_per_user,
-            global: args.max_runs,
+            per_user: usize::try_from(config.limits.max_runs_per_user).unwrap_or(usize::MAX),
+            global: usize::try_from(config.limits.max_runs).unwrap_or(usize::MAX),
         },
     );
     let app = Arc::new(App {
-        config: ServerConfig::default(),
+        config: ServerConfig {
+            send_queue: usize::try_from(config.server.send_queue).unwrap_or(1024),
+            max_message_bytes: usize::try_from(config.server.max_message_bytes)
+                .unwrap_or(64 * 1024),
+            keepalive: config.server.keepalive,
+            idle_timeout: config.server.idle_timeout,
+            ..ServerConfig::default()
+        },
         auth: auth.clone(),
         runs,
     });
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
     println!(
         "netra listening on http://{addr} (WebSocket ws://{addr}/v1/ws, subprotocol netra.v1)"
@@ -162,17 +291,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let token = auth.issue("dev", &[], Duration::from_secs(24 * 3600))?;
         println!(
             "dev mode: tokens are signed with {}",
-            args.data_dir.join("dev-jwt-secret").display()
+            data_dir.join("dev-jwt-secret").display()
         );
         println!("connect:  netra chat --url ws://{addr}/v1/ws --agent helper --token {token}");
         println!("token for user \"dev\" (24 h):");
         println!("{token}");
     }
     let shutdown = CancellationToken::new();
-    if !args.event_retention.is_zero() {
+    if let Some(max_age) = config.store.event_retention {
         tokio::spawn(netra_server::retention::run(
             store.clone(),
-            Retention::new(args.event_retention),
+            Retention::new(max_age),
             shutdown.clone(),
         ));
     }
@@ -187,13 +316,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Opens the store and closes the runs a previous process left running.
-async fn open_store(args: &ServeArgs) -> anyhow::Result<Arc<dyn Store>> {
-    let store: Arc<dyn Store> = match args.store {
-        StoreKind::Memory => Arc::new(MemoryStore::new()),
-        StoreKind::Sqlite => {
-            let db = args.data_dir.join("netra.db");
-            let store = SqliteStore::open(&db, StoreOptions::default())
-                .with_context(|| format!("cannot open the store {}", db.display()))?;
+async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let store: Arc<dyn Store> = match config.store.kind {
+        netra_config::StoreKind::Memory => Arc::new(MemoryStore::new()),
+        netra_config::StoreKind::Sqlite => {
+            let path = &config.store.path;
+            let options = StoreOptions {
+                synchronous: match config.store.durability {
+                    netra_config::Durability::Process => Synchronous::Normal,
+                    netra_config::Durability::PowerLoss => Synchronous::Full,
+                },
+                ..StoreOptions::default()
+            };
+            let store = SqliteStore::open(path, options)
+                .with_context(|| format!("cannot open the store {}", path.display()))?;
             Arc::new(store)
         }
     };
@@ -211,26 +347,27 @@ async fn open_store(args: &ServeArgs) -> anyhow::Result<Arc<dyn Store>> {
     Ok(store)
 }
 
-fn authenticator(args: &ServeArgs) -> anyhow::Result<(Authenticator, bool)> {
-    let mut config = AuthConfig::new(args.jwt_issuer.clone(), args.jwt_audience.clone());
-    if let Some(file) = &args.jwt_hs256_secret_file {
-        config.hs256_secret = Some(Secret::from_file(file)?);
+fn authenticator(config: &Config) -> anyhow::Result<(Authenticator, bool)> {
+    let settings = &config.auth;
+    if settings.is_dev() {
+        return Ok((Authenticator::dev(&config.server.data_dir)?, true));
     }
-    for file in &args.jwt_rs256_key {
+    let mut auth = AuthConfig::new(settings.issuer.clone(), settings.audience.clone());
+    if let Some(secret) = &settings.hs256_secret {
+        auth.hs256_secret = Some(Secret::new(secret.expose().as_bytes().to_vec()));
+    }
+    for file in &settings.rs256_keys {
         let pem = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-        config.public_keys.push(PublicKey::rsa_pem(&pem)?);
+        auth.public_keys.push(PublicKey::rsa_pem(&pem)?);
     }
-    for file in &args.jwt_es256_key {
+    for file in &settings.es256_keys {
         let pem = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-        config.public_keys.push(PublicKey::ec_pem(&pem)?);
+        auth.public_keys.push(PublicKey::ec_pem(&pem)?);
     }
-    if let Some(file) = &args.jwt_jwks {
-        config.public_keys.extend(netra_auth::load_jwks(file)?);
+    if let Some(file) = &settings.jwks_file {
+        auth.public_keys.extend(netra_auth::load_jwks(file)?);
     }
-    if config.hs256_secret.is_none() && config.public_keys.is_empty() {
-        return Ok((Authenticator::dev(&args.data_dir)?, true));
-    }
-    Ok((Authenticator::new(config)?, false))
+    Ok((Authenticator::new(auth)?, false))
 }
 
 fn parse_allow_tools(specs: &[String]) -> anyhow::Result<BTreeMap<String, BTreeSet<String>>> {

@@ -149,3 +149,54 @@ fn a_second_start_loads_from_the_cache() {
     assert!(stderr(&second).contains("cache=Hit"), "{}", stderr(&second));
     assert_eq!(stdout(&first), stdout(&second));
 }
+
+#[test]
+fn config_check_names_every_mistake_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("netra.toml");
+    std::fs::write(
+        &file,
+        "[server]\nlisten = \"localhost:99999\"\nlisen = \"127.0.0.1:1\"\n\n\
+         [limits]\nmax_runs = \"many\"\nmax_runs_per_user = 0\n\n\
+         [store]\npath = \"\"\n",
+    )
+    .expect("write config");
+    let out = Cli::new().run(&["config", "check", "--config", &file.display().to_string()]);
+    assert!(!out.status.success());
+    let text = stdout(&out);
+    assert!(text.contains("5 problems"), "{text}");
+    for want in [
+        "server.listen: \"localhost:99999\" is not a socket address",
+        "server.lisen: unknown key (hint: did you mean `listen`?)",
+        "limits.max_runs: expected an integer, found a string",
+        "limits.max_runs_per_user: 0 is out of range",
+        "store.path: empty path",
+    ] {
+        assert!(text.contains(want), "{want:?} missing in:\n{text}");
+    }
+}
+
+#[test]
+fn the_example_config_is_valid_and_env_overrides_are_checked() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/netra.toml");
+    let out = Cli::new().run(&["config", "check", "--config", example]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains(": ok"), "{}", stdout(&out));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_netra"))
+        .args(["config", "check", "--config", example])
+        .env("NETRA_SERVER__LISTEN", "nowhere")
+        .env("NETRA_LIMITS__MAX_RUNZ", "3")
+        .output()
+        .expect("netra runs");
+    assert!(!out.status.success());
+    let text = stdout(&out);
+    assert!(
+        text.contains("server.listen: \"nowhere\" is not a socket address"),
+        "{text}"
+    );
+    assert!(
+        text.contains("limits.max_runz: unknown key (hint: did you mean `max_runs`?)"),
+        "{text}"
+    );
+}

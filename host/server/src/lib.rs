@@ -20,7 +20,7 @@ use std::time::Duration;
 use netra_auth::Authenticator;
 
 pub use recovery::recover_interrupted;
-pub use registry::{Grants, Registry};
+pub use registry::{Grants, PluginGrant, Registry};
 pub use retention::Retention;
 pub use runs::{RunLimits, Runs};
 

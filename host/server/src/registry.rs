@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use netra_runtime::{
     AgentPlugin, KvStore, Limits, LoadError, Plugin, PluginSettings, Runtime, ToolDescriptor,
@@ -42,8 +43,58 @@ pub struct Grants {
     pub agent_limits: Option<Limits>,
     /// Default limits for tools.
     pub tool_limits: Option<Limits>,
-    /// The kv backend granted to every plugin.
+    /// The kv backend granted to every plugin (unless its [`PluginGrant`] says no).
     pub kv: Option<Arc<dyn KvStore>>,
+    /// Per plugin name: config values, kv, limit overrides (from `[plugin.NAME]`).
+    pub plugins: BTreeMap<String, PluginGrant>,
+}
+
+/// What the operator set for one plugin; unset limits come from the defaults
+/// of its kind.
+#[derive(Clone, Debug)]
+pub struct PluginGrant {
+    /// Values it reads through the `config` interface.
+    pub config: BTreeMap<String, String>,
+    /// Whether it gets kv.
+    pub kv: bool,
+    /// Its memory limit, in bytes.
+    pub memory_bytes: Option<usize>,
+    /// Its deadline.
+    pub deadline: Option<Duration>,
+    /// Its fuel.
+    pub fuel: Option<u64>,
+}
+
+impl Default for PluginGrant {
+    fn default() -> Self {
+        Self {
+            config: BTreeMap::new(),
+            kv: true,
+            memory_bytes: None,
+            deadline: None,
+            fuel: None,
+        }
+    }
+}
+
+impl PluginGrant {
+    /// `defaults` with this grant's limits over them.
+    fn limits(&self, defaults: Option<Limits>) -> Option<Limits> {
+        if self.memory_bytes.is_none() && self.deadline.is_none() && self.fuel.is_none() {
+            return defaults;
+        }
+        let mut limits = defaults.unwrap_or_default();
+        if let Some(memory) = self.memory_bytes {
+            limits.memory_bytes = memory;
+        }
+        if let Some(deadline) = self.deadline {
+            limits.deadline = deadline;
+        }
+        if self.fuel.is_some() {
+            limits.fuel = self.fuel;
+        }
+        Some(limits)
+    }
 }
 
 /// The served plugins. Immutable once built; hot-loading swaps whole registries.
@@ -83,20 +134,22 @@ impl Registry {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let wasm = std::fs::read(&file)?;
+            let grant = grants.plugins.get(&name).cloned().unwrap_or_default();
             let mut settings = PluginSettings::new(&name);
-            settings.kv = grants.kv.clone();
-            settings.limits = grants
-                .limits
-                .get(&name)
-                .cloned()
-                .or_else(|| grants.tool_limits.clone());
-            let explicit = grants.limits.contains_key(&name);
+            settings.kv = grant.kv.then(|| grants.kv.clone()).flatten();
+            settings.config = grant.config.clone();
+            let explicit = grants.limits.get(&name).cloned();
+            settings.limits = explicit
+                .clone()
+                .or_else(|| grant.limits(grants.tool_limits.clone()));
             match runtime.load_plugin(wasm.clone(), settings.clone()).await {
                 Ok(Plugin::Tool(tool)) => registry.add_tool(tool),
                 Ok(Plugin::Agent(agent)) => {
-                    if !explicit && grants.agent_limits.is_some() {
+                    let agent_limits =
+                        explicit.or_else(|| grant.limits(grants.agent_limits.clone()));
+                    if agent_limits != settings.limits {
                         // Reload with agent limits; the component comes from the cache.
-                        settings.limits = grants.agent_limits.clone();
+                        settings.limits = agent_limits;
                         match runtime.load_agent(wasm, settings).await {
                             Ok(agent) => registry.add_agent(agent, grants),
                             Err(error) => failures.push(LoadFailure {
