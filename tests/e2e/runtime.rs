@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use netra_runtime::{
-    CacheOutcome, InvokeError, Limits, LoadError, PluginSettings, Runtime, RuntimeConfig, ToolError,
+    CacheOutcome, DirGrant, InvokeError, Limits, LoadError, PluginSettings, Runtime, RuntimeConfig,
+    Sandbox, ToolError,
 };
 use netra_tests::guest_bytes;
 
@@ -172,6 +173,122 @@ async fn the_sandbox_denies_environment_files_and_network() {
     assert_eq!(report["read_cwd"], false, "{report}");
     assert_eq!(report["read_etc_passwd"], false, "{report}");
     assert_eq!(report["tcp_connect"], false, "{report}");
+}
+
+#[tokio::test]
+async fn granted_directories_and_variables_are_all_a_plugin_sees() {
+    let host = tempfile::tempdir().unwrap();
+    let (ro, rw, secret) = (
+        host.path().join("ro"),
+        host.path().join("rw"),
+        host.path().join("secret"),
+    );
+    for dir in [&ro, &rw, &secret] {
+        std::fs::create_dir(dir).unwrap();
+    }
+    std::fs::write(ro.join("in.txt"), "read me").unwrap();
+    std::fs::write(secret.join("key.txt"), "not for plugins").unwrap();
+
+    let rt = runtime();
+    let mut settings = PluginSettings::new("fixture-sandbox");
+    settings.sandbox = Sandbox {
+        env: vec![("GRANTED".into(), "yes".into())],
+        dirs: vec![
+            DirGrant {
+                host: ro.clone(),
+                guest: "/data".into(),
+                writable: false,
+            },
+            DirGrant {
+                host: rw.clone(),
+                guest: "/out".into(),
+                writable: true,
+            },
+        ],
+    };
+    let plugin = rt
+        .load_tool(guest_bytes("fixture-sandbox"), settings)
+        .await
+        .unwrap();
+    let call = |tool: &'static str, args: serde_json::Value| {
+        let plugin = plugin.clone();
+        async move { plugin.call(ctx("alice"), tool, &args.to_string()).await }
+    };
+    let failed = |result: Result<String, InvokeError>| match result {
+        Err(InvokeError::Tool(ToolError::Failed(message))) => message,
+        other => panic!("expected a tool error, got {other:?}"),
+    };
+
+    // The granted counterparts work.
+    assert_eq!(
+        call("read_file", serde_json::json!({"path": "/data/in.txt"}))
+            .await
+            .unwrap(),
+        "\"read me\""
+    );
+    assert_eq!(
+        call(
+            "write_file",
+            serde_json::json!({"path": "/out/new.txt", "text": "hi"})
+        )
+        .await
+        .unwrap(),
+        "true"
+    );
+    assert_eq!(std::fs::read_to_string(rw.join("new.txt")).unwrap(), "hi");
+    assert_eq!(
+        call("get_env", serde_json::json!({"name": "GRANTED"}))
+            .await
+            .unwrap(),
+        "\"yes\""
+    );
+
+    // Writing to the read-only grant is refused, and nothing is written.
+    let message = failed(
+        call(
+            "write_file",
+            serde_json::json!({"path": "/data/in.txt", "text": "x"}),
+        )
+        .await,
+    );
+    assert!(message.contains("cannot write /data/in.txt"), "{message}");
+    assert_eq!(
+        std::fs::read_to_string(ro.join("in.txt")).unwrap(),
+        "read me"
+    );
+    let message = failed(
+        call(
+            "write_file",
+            serde_json::json!({"path": "/data/new.txt", "text": "x"}),
+        )
+        .await,
+    );
+    assert!(message.contains("cannot write"), "{message}");
+    assert!(!ro.join("new.txt").exists());
+
+    // Outside the grants nothing is reachable: not the host path of another
+    // directory, not a way out of a granted one.
+    let outside = secret.join("key.txt").display().to_string();
+    for path in [outside.as_str(), "/data/../secret/key.txt", "/etc/passwd"] {
+        let message = failed(call("read_file", serde_json::json!({"path": path})).await);
+        assert!(message.contains("cannot read"), "{path}: {message}");
+    }
+
+    // A variable the grant does not list is not there, even if the host has it.
+    let message = failed(call("get_env", serde_json::json!({"name": "PATH"})).await);
+    assert!(message.contains("cannot read $PATH"), "{message}");
+
+    // A granted directory that does not exist refuses the plugin at load.
+    let mut settings = PluginSettings::new("fixture-sandbox");
+    settings.sandbox.dirs.push(DirGrant {
+        host: host.path().join("missing"),
+        guest: "/gone".into(),
+        writable: false,
+    });
+    match rt.load_tool(guest_bytes("fixture-sandbox"), settings).await {
+        Err(LoadError::Io(message)) => assert!(message.contains("missing"), "{message}"),
+        other => panic!("expected a load error, got {:?}", other.map(|_| ())),
+    }
 }
 
 #[tokio::test]

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use netra_runtime::{
-    InvokeError, Limits, PluginSettings, RunContext, Runtime, RuntimeConfig, World,
+    DirGrant, InvokeError, Limits, PluginSettings, RunContext, Runtime, RuntimeConfig, Sandbox,
+    World,
 };
 
 /// netra: a host for AI agents and tools that run as sandboxed WebAssembly components.
@@ -91,6 +92,14 @@ pub enum ToolCommand {
         /// The user id the call is made for.
         #[arg(long, default_value = "cli")]
         user: String,
+        /// Let the plugin see a host directory, as HOST:GUEST (read-only) or
+        /// HOST:GUEST:rw (repeatable); as `files` in a `[plugin.NAME]` grant.
+        #[arg(long = "dir", value_name = "HOST:GUEST[:rw]")]
+        dirs: Vec<String>,
+        /// Let the plugin read this environment variable of the host
+        /// (repeatable); as `env` in a `[plugin.NAME]` grant.
+        #[arg(long = "env", value_name = "NAME")]
+        env: Vec<String>,
     },
 }
 
@@ -169,6 +178,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             fuel,
             config,
             user,
+            dirs,
+            env,
         }) => {
             let limits = Limits {
                 memory_bytes: memory_mib.saturating_mul(1 << 20),
@@ -192,9 +203,41 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 settings.config.insert(key.to_string(), value.to_string());
             }
             settings.kv = Some(std::sync::Arc::new(netra_runtime::MemoryKv::default()));
+            settings.sandbox = sandbox(&dirs, &env)?;
             call(&runtime, &file, settings, &tool, &arguments, &user).await
         }
     }
+}
+
+/// `--dir` and `--env` as a sandbox grant.
+fn sandbox(dirs: &[String], env: &[String]) -> anyhow::Result<Sandbox> {
+    let mut sandbox = Sandbox::default();
+    for spec in dirs {
+        let (spec, writable) = match spec.strip_suffix(":rw") {
+            Some(rest) => (rest, true),
+            None => (spec.strip_suffix(":ro").unwrap_or(spec), false),
+        };
+        let (host, guest) = spec
+            .rsplit_once(':')
+            .filter(|(host, guest)| !host.is_empty() && guest.starts_with('/'))
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--dir expects HOST:GUEST[:rw] with an absolute GUEST, got {spec:?}"
+                )
+            })?;
+        sandbox.dirs.push(DirGrant {
+            host: PathBuf::from(host),
+            guest: guest.to_string(),
+            writable,
+        });
+    }
+    for name in env {
+        match std::env::var(name) {
+            Ok(value) => sandbox.env.push((name.clone(), value)),
+            Err(_) => eprintln!("warning: --env {name}: not set here; the plugin will not see it"),
+        }
+    }
+    Ok(sandbox)
 }
 
 async fn inspect(runtime: &Runtime, file: &Path) -> anyhow::Result<ExitCode> {

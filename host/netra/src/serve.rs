@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use netra_auth::{AuthConfig, Authenticator, PublicKey, Secret};
 use netra_config::{Config, Value};
-use netra_runtime::{Limits, Runtime, RuntimeConfig};
+use netra_runtime::{DirGrant, Limits, Runtime, RuntimeConfig, Sandbox};
 use netra_server::{
     App, Grants, PluginGrant, Registry, Retention, RunLimits, Runs, ServerConfig,
     recover_interrupted,
@@ -223,6 +223,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                         .map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
                     deadline: plugin.limits.deadline,
                     fuel: plugin.limits.fuel,
+                    sandbox: sandbox(name, plugin),
                 };
                 (name.clone(), grant)
             })
@@ -313,6 +314,32 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     shutdown.cancel();
     let _ = server.await;
     Ok(())
+}
+
+/// The directories and environment variables a plugin's grant lists; a
+/// granted variable the host does not have is left out, with a warning.
+fn sandbox(name: &str, plugin: &netra_config::PluginConfig) -> Sandbox {
+    let env = plugin
+        .env
+        .iter()
+        .filter_map(|var| match std::env::var(var) {
+            Ok(value) => Some((var.clone(), value)),
+            Err(_) => {
+                eprintln!("warning: plugin {name} is granted ${var}, which is not set");
+                None
+            }
+        })
+        .collect();
+    let dirs = plugin
+        .files
+        .iter()
+        .map(|grant| DirGrant {
+            host: grant.host.clone(),
+            guest: grant.guest.clone(),
+            writable: grant.writable,
+        })
+        .collect();
+    Sandbox { env, dirs }
 }
 
 /// Opens the store and closes the runs a previous process left running.

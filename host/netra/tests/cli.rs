@@ -200,3 +200,93 @@ fn the_example_config_is_valid_and_env_overrides_are_checked() {
         "{text}"
     );
 }
+
+#[test]
+fn tool_call_grants_directories_and_variables_only_when_asked() {
+    let host = tempfile::tempdir().expect("temp dir");
+    std::fs::write(host.path().join("in.txt"), "granted text").expect("write");
+    let plugin = path("fixture-sandbox");
+    let dir = format!("{}:/data", host.path().display());
+    let cli = Cli::new();
+
+    let out = cli.run(&[
+        "tool",
+        "call",
+        &plugin,
+        "read_file",
+        r#"{"path":"/data/in.txt"}"#,
+        "--dir",
+        &dir,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("granted text"), "{}", stdout(&out));
+
+    // Read-only unless :rw.
+    let out = cli.run(&[
+        "tool",
+        "call",
+        &plugin,
+        "write_file",
+        r#"{"path":"/data/x.txt","text":"x"}"#,
+        "--dir",
+        &dir,
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("cannot write /data/x.txt"),
+        "{}",
+        stderr(&out)
+    );
+    let rw = format!("{dir}:rw");
+    let out = cli.run(&[
+        "tool",
+        "call",
+        &plugin,
+        "write_file",
+        r#"{"path":"/data/x.txt","text":"x"}"#,
+        "--dir",
+        &rw,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("x.txt")).expect("written"),
+        "x"
+    );
+
+    // Without --dir the same read fails; without --env the variable is absent.
+    let out = cli.run(&[
+        "tool",
+        "call",
+        &plugin,
+        "read_file",
+        r#"{"path":"/data/in.txt"}"#,
+    ]);
+    assert!(!out.status.success());
+    let out = Command::new(env!("CARGO_BIN_EXE_netra"))
+        .args([
+            "tool",
+            "call",
+            &plugin,
+            "get_env",
+            r#"{"name":"NETRA_TEST_GRANT"}"#,
+        ])
+        .env("NETRA_TEST_GRANT", "visible")
+        .output()
+        .expect("netra runs");
+    assert!(!out.status.success(), "{}", stdout(&out));
+    let out = Command::new(env!("CARGO_BIN_EXE_netra"))
+        .args([
+            "tool",
+            "call",
+            &plugin,
+            "get_env",
+            r#"{"name":"NETRA_TEST_GRANT"}"#,
+            "--env",
+            "NETRA_TEST_GRANT",
+        ])
+        .env("NETRA_TEST_GRANT", "visible")
+        .output()
+        .expect("netra runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("visible"), "{}", stdout(&out));
+}

@@ -80,7 +80,7 @@ impl Runtime {
         settings: PluginSettings,
     ) -> Result<AgentPlugin, LoadError> {
         let pre = self.prepare(&component, World::Agent, AgentPluginPre::new)?;
-        let shared = shared_settings(self, settings);
+        let shared = shared_settings(self, settings)?;
         let descriptor = describe(self, &shared, &pre).await?;
         check_name(&descriptor.name)?;
         tracing::info!(

@@ -31,4 +31,6 @@ pub use config::{Limits, RuntimeConfig};
 pub use engine::Runtime;
 pub use error::{InvokeError, LoadError, agent_error_message, tool_error_message};
 pub use kv::{KvError, KvScope, KvStore, MemoryKv};
-pub use plugin::{Plugin, PluginInfo, PluginSettings, ToolInstance, ToolPlugin, World};
+pub use plugin::{
+    DirGrant, Plugin, PluginInfo, PluginSettings, Sandbox, ToolInstance, ToolPlugin, World,
+};

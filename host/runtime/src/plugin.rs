@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, ResourceTable};
 use wasmtime::{PoolConcurrencyLimitError, Store, Trap, UpdateDeadline};
-use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi::{FsPerms, WasiCtx};
 
 use crate::agent::AgentHost;
 use crate::bindings::{
@@ -60,6 +60,8 @@ pub struct PluginSettings {
     pub config: BTreeMap<String, String>,
     /// Its key-value backend; `None` means kv is not granted.
     pub kv: Option<Arc<dyn KvStore>>,
+    /// What it may see of the host through WASI: nothing by default.
+    pub sandbox: Sandbox,
 }
 
 impl PluginSettings {
@@ -70,7 +72,53 @@ impl PluginSettings {
             limits: None,
             config: BTreeMap::new(),
             kv: None,
+            sandbox: Sandbox::default(),
         }
+    }
+}
+
+/// The part of the host a plugin may see through WASI. The default is
+/// nothing: no environment, no directories (and never sockets).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sandbox {
+    /// Environment variables it sees, with their values.
+    pub env: Vec<(String, String)>,
+    /// Directories it sees.
+    pub dirs: Vec<DirGrant>,
+}
+
+/// A host directory a plugin sees at a path of its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirGrant {
+    /// The directory on the host.
+    pub host: std::path::PathBuf,
+    /// Where the plugin sees it (an absolute path).
+    pub guest: String,
+    /// Whether it may create, change and delete files in it (else read-only).
+    pub writable: bool,
+}
+
+impl Sandbox {
+    /// Checks that every granted directory exists and is a directory.
+    pub(crate) fn check(&self) -> Result<(), LoadError> {
+        for dir in &self.dirs {
+            match std::fs::metadata(&dir.host) {
+                Ok(meta) if meta.is_dir() => {}
+                Ok(_) => {
+                    return Err(LoadError::Io(format!(
+                        "granted directory {} is not a directory",
+                        dir.host.display()
+                    )));
+                }
+                Err(err) => {
+                    return Err(LoadError::Io(format!(
+                        "granted directory {}: {err}",
+                        dir.host.display()
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -202,7 +250,7 @@ impl Runtime {
         settings: PluginSettings,
     ) -> Result<ToolPlugin, LoadError> {
         let pre = self.prepare(&component, World::Tool, ToolPluginPre::new)?;
-        let shared = shared_settings(self, settings);
+        let shared = shared_settings(self, settings)?;
         let mut plugin = ToolPlugin {
             inner: Arc::new(ToolPluginInner {
                 runtime: self.clone(),
@@ -289,16 +337,21 @@ pub(crate) fn valid_name(name: &str) -> bool {
 }
 
 /// The read-only part of a plugin that every one of its stores points at.
-pub(crate) fn shared_settings(runtime: &Runtime, settings: PluginSettings) -> Arc<PluginShared> {
+pub(crate) fn shared_settings(
+    runtime: &Runtime,
+    settings: PluginSettings,
+) -> Result<Arc<PluginShared>, LoadError> {
+    settings.sandbox.check()?;
     let limits = settings
         .limits
         .unwrap_or_else(|| runtime.inner.config.default_limits.clone());
-    Arc::new(PluginShared {
+    Ok(Arc::new(PluginShared {
         name: settings.name.into(),
         limits,
         config: settings.config,
         kv: settings.kv,
-    })
+        sandbox: settings.sandbox,
+    }))
 }
 
 fn validate_tools(tools: &[ToolDescriptor]) -> Result<(), LoadError> {
@@ -416,15 +469,29 @@ pub(crate) fn new_store(
     agent: Option<Arc<dyn AgentHost>>,
 ) -> Store<StoreState> {
     let stderr = GuestOutput::new(shared.name.clone(), Stream::Stderr);
-    // Deny by default: no preopened directories, no environment, no
-    // arguments, no network, empty stdin.
-    let wasi = WasiCtx::builder()
-        .stdout(GuestOutput::new(shared.name.clone(), Stream::Stdout))
+    // Deny by default: no network, no arguments, empty stdin, and only the
+    // environment and directories the plugin's grant lists.
+    let mut wasi = WasiCtx::builder();
+    wasi.stdout(GuestOutput::new(shared.name.clone(), Stream::Stdout))
         .stderr(stderr.clone())
         .allow_tcp(false)
         .allow_udp(false)
-        .allow_ip_name_lookup(false)
-        .build();
+        .allow_ip_name_lookup(false);
+    for (name, value) in &shared.sandbox.env {
+        wasi.env(name, value);
+    }
+    for dir in &shared.sandbox.dirs {
+        let perms = if dir.writable {
+            FsPerms::ReadWrite
+        } else {
+            FsPerms::ReadOnly
+        };
+        if let Err(err) = wasi.preopened_dir(&dir.host, &dir.guest, perms) {
+            // Checked at load; gone since. The plugin then sees less, never more.
+            tracing::error!(plugin = %shared.name, dir = %dir.host.display(), "cannot open a granted directory: {err}");
+        }
+    }
+    let wasi = wasi.build();
     let state = StoreState {
         wasi,
         table: ResourceTable::new(),

@@ -102,4 +102,5 @@ pub(crate) struct PluginShared {
     pub(crate) limits: Limits,
     pub(crate) config: std::collections::BTreeMap<String, String>,
     pub(crate) kv: Option<Arc<dyn crate::kv::KvStore>>,
+    pub(crate) sandbox: crate::plugin::Sandbox,
 }

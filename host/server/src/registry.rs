@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use netra_runtime::{
-    AgentPlugin, KvStore, Limits, LoadError, Plugin, PluginSettings, Runtime, ToolDescriptor,
-    ToolPlugin,
+    AgentPlugin, KvStore, Limits, LoadError, Plugin, PluginSettings, Runtime, Sandbox,
+    ToolDescriptor, ToolPlugin,
 };
 
 /// An agent that can be run.
@@ -63,6 +63,8 @@ pub struct PluginGrant {
     pub deadline: Option<Duration>,
     /// Its fuel.
     pub fuel: Option<u64>,
+    /// The directories and environment variables it sees.
+    pub sandbox: Sandbox,
 }
 
 impl Default for PluginGrant {
@@ -73,6 +75,7 @@ impl Default for PluginGrant {
             memory_bytes: None,
             deadline: None,
             fuel: None,
+            sandbox: Sandbox::default(),
         }
     }
 }
@@ -138,6 +141,7 @@ impl Registry {
             let mut settings = PluginSettings::new(&name);
             settings.kv = grant.kv.then(|| grants.kv.clone()).flatten();
             settings.config = grant.config.clone();
+            settings.sandbox = grant.sandbox.clone();
             let explicit = grants.limits.get(&name).cloned();
             settings.limits = explicit
                 .clone()
