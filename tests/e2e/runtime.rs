@@ -278,6 +278,22 @@ async fn granted_directories_and_variables_are_all_a_plugin_sees() {
     let message = failed(call("get_env", serde_json::json!({"name": "PATH"})).await);
     assert!(message.contains("cannot read $PATH"), "{message}");
 
+    // Its imports are compared with its grant: with directories granted only
+    // the sockets it imports are flagged; with nothing granted, both.
+    let gaps = plugin.capability_gaps();
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert!(gaps[0].contains("wasi:sockets"), "{gaps:?}");
+    let bare = load(&rt, "fixture-sandbox", Limits::default()).await;
+    assert!(
+        bare.capability_gaps()
+            .iter()
+            .any(|g| g.contains("wasi:filesystem") && g.contains("no directories")),
+        "{:?}",
+        bare.capability_gaps()
+    );
+    let calculator = load(&rt, "calculator", Limits::default()).await;
+    assert!(calculator.capability_gaps().is_empty());
+
     // A granted directory that does not exist refuses the plugin at load.
     let mut settings = PluginSettings::new("fixture-sandbox");
     settings.sandbox.dirs.push(DirGrant {

@@ -253,6 +253,13 @@ async fn inspect(runtime: &Runtime, file: &Path) -> anyhow::Result<ExitCode> {
     for name in &info.imports {
         println!("  {name}");
     }
+    let gaps = netra_runtime::capability_gaps(&info.imports, &Sandbox::default());
+    if !gaps.is_empty() {
+        println!("with nothing granted, it:");
+        for gap in &gaps {
+            println!("  {gap}");
+        }
+    }
     println!("exports:");
     for name in &info.exports {
         println!("  {name}");

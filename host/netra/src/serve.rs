@@ -236,6 +236,22 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     for failure in &failures {
         eprintln!("warning: {} not loaded: {}", failure.file, failure.error);
     }
+    // What plugins import but are not granted: their calls will fail.
+    let gaps = registry
+        .agents()
+        .map(|a| (a.plugin.name().to_string(), a.plugin.capability_gaps()))
+        .chain(
+            registry
+                .tools()
+                .map(|t| (t.plugin.name().to_string(), t.plugin.capability_gaps())),
+        )
+        .filter(|(_, gaps)| !gaps.is_empty())
+        .collect::<BTreeMap<_, _>>();
+    for (plugin, gaps) in gaps {
+        for gap in gaps {
+            eprintln!("warning: plugin {plugin} {gap}");
+        }
+    }
     let agents: Vec<_> = registry
         .agents()
         .map(|a| a.plugin.descriptor().name.clone())

@@ -80,7 +80,7 @@ impl Runtime {
         settings: PluginSettings,
     ) -> Result<AgentPlugin, LoadError> {
         let pre = self.prepare(&component, World::Agent, AgentPluginPre::new)?;
-        let shared = shared_settings(self, settings)?;
+        let shared = shared_settings(self, &component, settings)?;
         let descriptor = describe(self, &shared, &pre).await?;
         check_name(&descriptor.name)?;
         tracing::info!(
@@ -159,6 +159,12 @@ impl AgentPlugin {
     /// The plugin's name (from its settings).
     pub fn name(&self) -> &str {
         &self.inner.shared.name
+    }
+
+    /// What its imports ask for that its grant does not give (see
+    /// [`crate::capability_gaps`]).
+    pub fn capability_gaps(&self) -> &[String] {
+        &self.inner.shared.gaps
     }
 
     /// What the agent says it is.

@@ -33,4 +33,5 @@ pub use error::{InvokeError, LoadError, agent_error_message, tool_error_message}
 pub use kv::{KvError, KvScope, KvStore, MemoryKv};
 pub use plugin::{
     DirGrant, Plugin, PluginInfo, PluginSettings, Sandbox, ToolInstance, ToolPlugin, World,
+    capability_gaps,
 };

@@ -250,7 +250,7 @@ impl Runtime {
         settings: PluginSettings,
     ) -> Result<ToolPlugin, LoadError> {
         let pre = self.prepare(&component, World::Tool, ToolPluginPre::new)?;
-        let shared = shared_settings(self, settings)?;
+        let shared = shared_settings(self, &component, settings)?;
         let mut plugin = ToolPlugin {
             inner: Arc::new(ToolPluginInner {
                 runtime: self.clone(),
@@ -339,9 +339,19 @@ pub(crate) fn valid_name(name: &str) -> bool {
 /// The read-only part of a plugin that every one of its stores points at.
 pub(crate) fn shared_settings(
     runtime: &Runtime,
+    component: &Component,
     settings: PluginSettings,
 ) -> Result<Arc<PluginShared>, LoadError> {
     settings.sandbox.check()?;
+    let imports: Vec<String> = component
+        .component_type()
+        .imports(&runtime.inner.engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    let gaps = capability_gaps(&imports, &settings.sandbox);
+    for gap in &gaps {
+        tracing::warn!(plugin = %settings.name, "{gap}");
+    }
     let limits = settings
         .limits
         .unwrap_or_else(|| runtime.inner.config.default_limits.clone());
@@ -351,7 +361,33 @@ pub(crate) fn shared_settings(
         config: settings.config,
         kv: settings.kv,
         sandbox: settings.sandbox,
+        gaps,
     }))
+}
+
+/// What a component imports that its grant will not let it use: the
+/// differences an operator should know about (the calls will fail).
+pub fn capability_gaps(imports: &[String], sandbox: &Sandbox) -> Vec<String> {
+    let imports_any = |prefix: &str| imports.iter().any(|i| i.starts_with(prefix));
+    let mut gaps = Vec::new();
+    if imports_any("wasi:filesystem/") && sandbox.dirs.is_empty() {
+        gaps.push(
+            "imports wasi:filesystem but is granted no directories: it will see none".to_string(),
+        );
+    }
+    if imports_any("wasi:sockets/") {
+        gaps.push(
+            "imports wasi:sockets, which netra never grants: its connections will be refused"
+                .to_string(),
+        );
+    }
+    if imports_any("wasi:http/") {
+        gaps.push(
+            "imports wasi:http, which needs a network grant: its requests will be refused"
+                .to_string(),
+        );
+    }
+    gaps
 }
 
 fn validate_tools(tools: &[ToolDescriptor]) -> Result<(), LoadError> {
@@ -391,6 +427,12 @@ impl ToolPlugin {
     /// The plugin's name.
     pub fn name(&self) -> &str {
         &self.inner.shared.name
+    }
+
+    /// What its imports ask for that its grant does not give (see
+    /// [`capability_gaps`]).
+    pub fn capability_gaps(&self) -> &[String] {
+        &self.inner.shared.gaps
     }
 
     /// Its tools, as described at load.

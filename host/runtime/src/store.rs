@@ -103,4 +103,6 @@ pub(crate) struct PluginShared {
     pub(crate) config: std::collections::BTreeMap<String, String>,
     pub(crate) kv: Option<Arc<dyn crate::kv::KvStore>>,
     pub(crate) sandbox: crate::plugin::Sandbox,
+    /// What its imports ask for that its grant does not give.
+    pub(crate) gaps: Vec<String>,
 }
