@@ -15,6 +15,7 @@ use netra_store::{
 };
 
 use crate::protocol::{EventKind, RunEvent, timestamp_of};
+use crate::run_log::unix_ms;
 
 /// The `agent_error` code of a run the host's restart interrupted.
 pub const HOST_RESTARTED: &str = "host_restarted";
@@ -44,9 +45,7 @@ pub fn recover_interrupted(store: &dyn Store) -> Result<Vec<String>, StoreError>
         let terminal = EventRecord {
             run_id: run.id.clone(),
             seq,
-            ts_ms: now
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            ts_ms: unix_ms(now),
             frame: frame.into(),
         };
         let message = NewMessage {

@@ -319,9 +319,13 @@ impl Runs {
         })
     }
 
-    /// The history of `user`'s thread for its next run. Another user's
-    /// thread is reported exactly like a missing one, so existence does not leak.
-    async fn history(&self, user: &str, thread_id: &str) -> Result<Vec<Message>, RunRefused> {
+    /// The messages of `user`'s thread. Another user's thread is reported
+    /// exactly like a missing one, so existence does not leak.
+    async fn owned_messages(
+        &self,
+        user: &str,
+        thread_id: &str,
+    ) -> Result<Vec<StoredMessage>, RunRefused> {
         let id = thread_id.to_string();
         let (owner, messages) = self
             .read(move |store| {
@@ -336,6 +340,12 @@ impl Runs {
         if owner.as_deref() != Some(user) {
             return Err(no_thread(thread_id));
         }
+        Ok(messages)
+    }
+
+    /// The history of `user`'s thread for its next run.
+    async fn history(&self, user: &str, thread_id: &str) -> Result<Vec<Message>, RunRefused> {
+        let messages = self.owned_messages(user, thread_id).await?;
         Ok(messages.into_iter().map(to_message).collect())
     }
 
@@ -417,20 +427,7 @@ impl Runs {
         after_seq: u64,
         limit: usize,
     ) -> Result<(Vec<StoredMessage>, bool), RunRefused> {
-        let id = thread_id.to_string();
-        let (owner, messages) = self
-            .read(move |store| {
-                let owner = store.thread_owner(&id)?;
-                let messages = match owner {
-                    Some(_) => store.thread_messages(&id)?,
-                    None => Vec::new(),
-                };
-                Ok((owner, messages))
-            })
-            .await?;
-        if owner.as_deref() != Some(user) {
-            return Err(no_thread(thread_id));
-        }
+        let messages = self.owned_messages(user, thread_id).await?;
         let mut page: Vec<_> = messages
             .into_iter()
             .filter(|m| m.seq > after_seq)
