@@ -2,13 +2,17 @@
 //! failures, the sandbox and the compile cache.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use netra_runtime::{
     CacheOutcome, DirGrant, InvokeError, Limits, LoadError, PluginSettings, Runtime, RuntimeConfig,
     Sandbox, ToolError,
 };
 use netra_tests::guest_bytes;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
 
 use crate::support::{assert_calculator_still_works, calculate, ctx, load, runtime};
 
@@ -205,6 +209,7 @@ async fn granted_directories_and_variables_are_all_a_plugin_sees() {
                 writable: true,
             },
         ],
+        network: Vec::new(),
     };
     let plugin = rt
         .load_tool(guest_bytes("fixture-sandbox"), settings)
@@ -279,10 +284,16 @@ async fn granted_directories_and_variables_are_all_a_plugin_sees() {
     assert!(message.contains("cannot read $PATH"), "{message}");
 
     // Its imports are compared with its grant: with directories granted only
-    // the sockets it imports are flagged; with nothing granted, both.
+    // the sockets and the HTTP (no network hosts) it imports are flagged; with
+    // nothing granted, the filesystem too.
     let gaps = plugin.capability_gaps();
-    assert_eq!(gaps.len(), 1, "{gaps:?}");
-    assert!(gaps[0].contains("wasi:sockets"), "{gaps:?}");
+    assert_eq!(gaps.len(), 2, "{gaps:?}");
+    assert!(gaps.iter().any(|g| g.contains("wasi:sockets")), "{gaps:?}");
+    assert!(
+        gaps.iter()
+            .any(|g| g.contains("wasi:http") && g.contains("no network hosts")),
+        "{gaps:?}"
+    );
     let bare = load(&rt, "fixture-sandbox", Limits::default()).await;
     assert!(
         bare.capability_gaps()
@@ -305,6 +316,190 @@ async fn granted_directories_and_variables_are_all_a_plugin_sees() {
         Err(LoadError::Io(message)) => assert!(message.contains("missing"), "{message}"),
         other => panic!("expected a load error, got {:?}", other.map(|_| ())),
     }
+}
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 that answers every request with
+/// `200 body` (or, if `silent`, never answers) and counts the connections it
+/// accepts. It stops when dropped.
+struct TinyServer {
+    port: u16,
+    accepted: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TinyServer {
+    async fn start(body: &'static str, silent: bool) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    if silent {
+                        // Hold the connection open without a word.
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                        return;
+                    }
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\
+                         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = socket.write_all(response.as_bytes()).await;
+                    let _ = socket.shutdown().await;
+                });
+            }
+        });
+        Self {
+            port,
+            accepted,
+            task,
+        }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for TinyServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Loads the sandbox fixture with `network` granted and a 5 s deadline.
+async fn load_with_network(rt: &Runtime, network: Vec<String>) -> netra_runtime::ToolPlugin {
+    let mut settings = PluginSettings::new("fixture-sandbox");
+    settings.limits = Some(Limits {
+        deadline: Duration::from_secs(5),
+        ..Limits::default()
+    });
+    settings.sandbox.network = network;
+    rt.load_tool(guest_bytes("fixture-sandbox"), settings)
+        .await
+        .unwrap()
+}
+
+async fn http_get(plugin: &netra_runtime::ToolPlugin, url: &str) -> Result<Value, InvokeError> {
+    let args = json!({ "url": url }).to_string();
+    let call = plugin.call(ctx("alice"), "http_get", &args);
+    let json = tokio::time::timeout(Duration::from_secs(20), call)
+        .await
+        .expect("http_get returns within its deadline")?;
+    Ok(serde_json::from_str(&json).unwrap())
+}
+
+/// The tool error of a denied request.
+fn denied(result: Result<Value, InvokeError>) -> String {
+    match result {
+        Err(InvokeError::Tool(ToolError::Failed(message))) => {
+            assert!(message.contains("HttpRequestDenied"), "{message}");
+            message
+        }
+        other => panic!("expected a denied request, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn http_reaches_only_the_hosts_and_ports_the_network_grant_lists() {
+    let a = TinyServer::start("hello from A", false).await;
+    let b = TinyServer::start("hello from B", false).await;
+    let rt = runtime();
+    let plugin = load_with_network(&rt, vec![format!("127.0.0.1:{}", a.port)]).await;
+    assert!(
+        plugin
+            .capability_gaps()
+            .iter()
+            .all(|g| !g.contains("wasi:http")),
+        "{:?}",
+        plugin.capability_gaps()
+    );
+
+    let response = http_get(&plugin, &format!("http://127.0.0.1:{}/hello", a.port))
+        .await
+        .unwrap();
+    assert_eq!(response, json!({"status": 200, "body": "hello from A"}));
+    assert_eq!(a.accepted(), 1);
+
+    // The same address on another port, the same server under another name,
+    // the same address on the scheme's default port: none is on the list.
+    for url in [
+        format!("http://127.0.0.1:{}/", b.port),
+        format!("http://localhost:{}/", a.port),
+        "http://127.0.0.1/".to_string(),
+        format!("http://user@127.0.0.1:{}/", a.port),
+    ] {
+        let message = denied(http_get(&plugin, &url).await);
+        assert!(message.contains(&url), "{message}");
+    }
+    assert_eq!(b.accepted(), 0, "a denied request must not connect");
+    assert_eq!(a.accepted(), 1, "a denied request must not connect");
+}
+
+#[tokio::test]
+async fn http_with_an_empty_network_grant_is_denied() {
+    let a = TinyServer::start("hello from A", false).await;
+    let rt = runtime();
+    let plugin = load_with_network(&rt, Vec::new()).await;
+    assert!(
+        plugin
+            .capability_gaps()
+            .iter()
+            .any(|g| g.contains("wasi:http") && g.contains("no network hosts")),
+        "{:?}",
+        plugin.capability_gaps()
+    );
+    denied(http_get(&plugin, &format!("http://127.0.0.1:{}/", a.port)).await);
+    assert_eq!(a.accepted(), 0);
+
+    // A malformed pattern refuses the plugin at load.
+    let mut settings = PluginSettings::new("fixture-sandbox");
+    settings.sandbox.network = vec!["http://127.0.0.1/".into()];
+    match rt.load_tool(guest_bytes("fixture-sandbox"), settings).await {
+        Err(LoadError::Io(message)) => assert!(message.contains("network grant"), "{message}"),
+        other => panic!("expected a load error, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[tokio::test]
+async fn a_request_to_a_silent_host_ends_at_the_plugin_deadline() {
+    let silent = TinyServer::start("", true).await;
+    let rt = runtime();
+    let mut settings = PluginSettings::new("fixture-sandbox");
+    let deadline = Duration::from_millis(700);
+    settings.limits = Some(Limits {
+        deadline,
+        ..Limits::default()
+    });
+    settings.sandbox.network = vec![format!("127.0.0.1:{}", silent.port)];
+    let plugin = rt
+        .load_tool(guest_bytes("fixture-sandbox"), settings)
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    let result = http_get(&plugin, &format!("http://127.0.0.1:{}/", silent.port)).await;
+    let took = started.elapsed();
+    match result {
+        Err(InvokeError::Timeout(_)) => {}
+        // The guest may get the timeout back and return before the next
+        // epoch tick notices that its deadline has passed.
+        Err(InvokeError::Tool(ToolError::Failed(message))) if message.contains("Timeout") => {}
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert!(took < deadline + Duration::from_secs(2), "took {took:?}");
+    assert_eq!(silent.accepted(), 1);
 }
 
 #[tokio::test]

@@ -139,6 +139,7 @@ impl TestServer {
             config,
             auth: auth.clone(),
             runs: Runs::new(registry(), store.clone(), limits),
+            readiness: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

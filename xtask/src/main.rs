@@ -27,7 +27,7 @@ fn main() -> Result<()> {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
                  commands:\n  \
-                 plugins        build the plugins into target/plugins/\n  \
+                 plugins        build the plugins into target/plugins/, each with its manifest\n  \
                  test           run the whole test suite\n  \
                  demo           build the plugins and run the demo\n  \
                  bench runtime  benchmark fresh-instance calls (see BENCHMARKS.md)\n  \
@@ -90,6 +90,16 @@ fn plugins() -> Result<Vec<PathBuf>> {
         let to = out.join(format!("{name}.wasm"));
         std::fs::copy(&from, &to)
             .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+        // Its manifest beside it: what it is and what it needs.
+        let manifest = root.join("plugins").join(&name).join("plugin.toml");
+        let to_manifest = out.join(format!("{name}.toml"));
+        std::fs::copy(&manifest, &to_manifest).with_context(|| {
+            format!(
+                "copying {} to {}",
+                manifest.display(),
+                to_manifest.display()
+            )
+        })?;
         copied.push(to);
     }
     eprintln!("built {} plugins into {}", copied.len(), out.display());
@@ -135,8 +145,9 @@ fn test() -> Result<()> {
     run(cmd)
 }
 
-/// Builds the plugins and the host, then serves the examples on
-/// 127.0.0.1:8080 with an embedded state dir, printing how to connect.
+/// Builds the plugins and the host, then serves the examples with
+/// `examples/netra.toml` (127.0.0.1:8080, an embedded SQLite file in
+/// ./netra-data), printing how to connect.
 fn demo() -> Result<()> {
     plugins()?;
     let mut build = cargo();
@@ -147,15 +158,10 @@ fn demo() -> Result<()> {
     let mut serve = Command::new(&netra);
     serve
         .current_dir(&root)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:8080",
-            "--data-dir",
-            "netra-data",
-            "--plugins",
-        ])
-        .arg(root.join("target").join("plugins"));
+        // examples/netra.toml: 127.0.0.1:8080, ./netra-data, target/plugins,
+        // the grants of the examples and the golden-path self-check.
+        .args(["serve", "--config"])
+        .arg(root.join("examples").join("netra.toml"));
     eprintln!("\nStarting the demo server (Ctrl-C stops it). In another terminal:");
     eprintln!(
         "  {} chat --url ws://127.0.0.1:8080/v1/ws --agent helper --token \"$({} token --data-dir netra-data --sub you | tail -n1)\"\n",

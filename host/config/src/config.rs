@@ -30,6 +30,45 @@ pub struct Config {
     pub llm: BTreeMap<String, LlmProvider>,
     /// `[plugin.NAME]`: each plugin's grant, limits and config values, by name.
     pub plugin: BTreeMap<String, PluginConfig>,
+    /// `[health]`: endpoint checks, circuit breakers, the golden path.
+    pub health: Health,
+    /// The file this configuration came from; `None` when netra runs on
+    /// defaults (and the environment) alone.
+    pub file: Option<PathBuf>,
+}
+
+/// `[health]`: how external endpoints are checked and when the host is ready.
+#[derive(Clone, Debug)]
+pub struct Health {
+    /// `interval`: probe period of a healthy endpoint (default 10 s).
+    pub interval: Duration,
+    /// `timeout`: one probe's timeout (default 2 s).
+    pub timeout: Duration,
+    /// `failure_threshold`: consecutive failures that open a breaker (default 3).
+    pub failure_threshold: u32,
+    /// `open_for`: first open period before a trial (default 1 s); doubles
+    /// per failed trial up to `max_open_for` (default 30 s).
+    pub open_for: Duration,
+    /// `max_open_for`.
+    pub max_open_for: Duration,
+    /// `start_attempts`: tries per endpoint at start (default 3).
+    pub start_attempts: u32,
+    /// `[health.golden_path]`: the self-check run; `None` when not configured.
+    pub golden_path: Option<GoldenPath>,
+}
+
+/// `[health.golden_path]`: a run through the real path that must pass before
+/// the host reports ready.
+#[derive(Clone, Debug)]
+pub struct GoldenPath {
+    /// `agent`: the agent to run (it must call at least one tool).
+    pub agent: String,
+    /// `input`: what it is asked.
+    pub input: String,
+    /// `expect`: text its answer must contain, if set.
+    pub expect: Option<String>,
+    /// `timeout`: how long the run may take (default 30 s).
+    pub timeout: Duration,
 }
 
 /// `[server]`.
@@ -116,7 +155,8 @@ pub struct Store {
 pub enum Ungranted {
     /// It is not loaded.
     Refuse,
-    /// It is loaded, marked degraded with the reason, and its runs fail.
+    /// It is loaded and marked degraded with the reasons; its runs fail fast
+    /// with `dependency_unavailable` and the reasons.
     Degrade,
 }
 
@@ -178,7 +218,7 @@ pub struct FileGrant {
 }
 
 /// `[plugin.NAME]`: what the operator grants one plugin.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct PluginConfig {
     /// `enabled` (default true).
     pub enabled: bool,
@@ -198,6 +238,23 @@ pub struct PluginConfig {
     pub config: BTreeMap<String, String>,
     /// `[plugin.NAME.limits]`: its limits, over the defaults of its kind.
     pub limits: LimitOverrides,
+}
+
+impl Default for PluginConfig {
+    /// A plugin without a `[plugin.NAME]` section: enabled, kv, nothing else.
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            tools: None,
+            llm: Vec::new(),
+            kv: true,
+            network: Vec::new(),
+            files: Vec::new(),
+            env: Vec::new(),
+            config: BTreeMap::new(),
+            limits: LimitOverrides::default(),
+        }
+    }
 }
 
 /// Per-plugin limits; unset ones come from `[limits.agent]` / `[limits.tool]`.
@@ -236,6 +293,7 @@ pub(crate) fn resolve(table: &Table, base: &Path, env: Lookup<'_>, report: &mut 
     let limits = limits(&root.table("limits", report), report);
     let llm = llm(&root.table("llm", report), base, env, report);
     let plugin = plugin_grants(&root.table("plugin", report), base, &llm, report);
+    let health = health(&root.table("health", report), report);
     root.finish(report);
     Config {
         server,
@@ -245,7 +303,80 @@ pub(crate) fn resolve(table: &Table, base: &Path, env: Lookup<'_>, report: &mut 
         limits,
         llm,
         plugin,
+        health,
+        file: None,
     }
+}
+
+fn health(s: &Section<'_>, report: &mut Report) -> Health {
+    let ms = Duration::from_millis;
+    let secs = Duration::from_secs;
+    let interval = s
+        .duration("interval", ms(10), secs(3600), report)
+        .unwrap_or(secs(10));
+    let open_for = s
+        .duration("open_for", ms(10), secs(3600), report)
+        .unwrap_or(secs(1));
+    let max_open_for = s
+        .duration("max_open_for", ms(10), secs(24 * 3600), report)
+        .unwrap_or(secs(30).max(open_for));
+    if max_open_for < open_for {
+        report.hint(
+            &s.key_path("max_open_for"),
+            "shorter than open_for",
+            "the open period only grows: make max_open_for at least open_for",
+        );
+    }
+    let g = s.table("golden_path", report);
+    let golden_path = if g.names().is_empty() {
+        g.finish(report);
+        None
+    } else {
+        let agent = g.string("agent", report);
+        if agent.is_none() {
+            report.hint(
+                &g.key_path("agent"),
+                "missing",
+                "name the agent the self-check runs, e.g. \"helper\"",
+            );
+        }
+        let input = g.string("input", report);
+        if input.as_deref().is_none_or(|i| i.trim().is_empty()) {
+            report.hint(
+                &g.key_path("input"),
+                "missing or empty",
+                "a request that makes the agent call a tool, e.g. \"what is 2+3*4\"",
+            );
+        }
+        let expect = g.string("expect", report);
+        let timeout = g
+            .duration("timeout", ms(100), secs(3600), report)
+            .unwrap_or(secs(30));
+        g.finish(report);
+        agent.zip(input).map(|(agent, input)| GoldenPath {
+            agent,
+            input,
+            expect,
+            timeout,
+        })
+    };
+    let health = Health {
+        interval,
+        timeout: s
+            .duration("timeout", ms(10), secs(600), report)
+            .unwrap_or(secs(2)),
+        failure_threshold: s
+            .integer("failure_threshold", 1, 1000, report)
+            .map_or(3, |n| u32::try_from(n).unwrap_or(3)),
+        open_for,
+        max_open_for,
+        start_attempts: s
+            .integer("start_attempts", 1, 100, report)
+            .map_or(3, |n| u32::try_from(n).unwrap_or(3)),
+        golden_path,
+    };
+    s.finish(report);
+    health
 }
 
 fn path(section: &Section<'_>, key: &str, base: &Path, report: &mut Report) -> Option<PathBuf> {
@@ -485,7 +616,7 @@ fn plugins(s: &Section<'_>, base: &Path, report: &mut Report) -> Plugins {
 const MEMORY_RANGE: (u64, u64) = (MIB, 4096 * MIB);
 const DEADLINE_RANGE: (Duration, Duration) = (Duration::from_millis(1), Duration::from_secs(3600));
 
-fn limit_overrides(s: &Section<'_>, report: &mut Report) -> LimitOverrides {
+pub(crate) fn limit_overrides(s: &Section<'_>, report: &mut Report) -> LimitOverrides {
     let limits = LimitOverrides {
         memory: s.bytes("memory", MEMORY_RANGE.0, MEMORY_RANGE.1, report),
         deadline: s.duration("deadline", DEADLINE_RANGE.0, DEADLINE_RANGE.1, report),
@@ -589,7 +720,17 @@ fn is_env_name(name: &str) -> bool {
 }
 
 /// `api.example.com`, `*.example.com`, optionally with `:PORT`.
-fn is_host_pattern(pattern: &str) -> bool {
+pub(crate) fn is_host_pattern(pattern: &str) -> bool {
+    // `[::1]` or `[::1]:8080`.
+    if let Some(rest) = pattern.strip_prefix('[')
+        && let Some((address, port)) = rest.split_once(']')
+    {
+        let port_ok = port.is_empty()
+            || port
+                .strip_prefix(':')
+                .is_some_and(|p| p.parse::<u16>().is_ok());
+        return port_ok && address.parse::<std::net::Ipv6Addr>().is_ok();
+    }
     let (host, port) = match pattern.rsplit_once(':') {
         Some((host, port)) => (host, Some(port)),
         None => (pattern, None),

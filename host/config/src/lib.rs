@@ -19,6 +19,7 @@
 
 mod config;
 pub mod env;
+pub mod manifest;
 mod problem;
 mod read;
 mod secret;
@@ -27,9 +28,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub use config::{
-    Auth, Config, Durability, FileGrant, LimitOverrides, Limits, LlmProvider, PluginConfig,
-    PluginLimits, Plugins, Server, Store, StoreKind, Ungranted,
+    Auth, Config, Durability, FileGrant, GoldenPath, Health, LimitOverrides, Limits, LlmProvider,
+    PluginConfig, PluginLimits, Plugins, Server, Store, StoreKind, Ungranted,
 };
+pub use manifest::{Manifest, Needs, PluginKind};
 pub use problem::{Problem, Problems};
 pub use secret::Secret;
 
@@ -73,7 +75,11 @@ pub fn load_with(file: Option<&Path>, overrides: Vec<(String, Value)>) -> Result
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    parse(Some(&text), &base, vars, overrides).map_err(|mut problems| {
+    let parsed = parse(Some(&text), &base, vars, overrides).map(|mut config| {
+        config.file = Some(file.clone());
+        config
+    });
+    parsed.map_err(|mut problems| {
         for problem in &mut problems.0 {
             if problem.path.is_empty() {
                 problem.path = file.display().to_string();

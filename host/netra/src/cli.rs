@@ -100,6 +100,11 @@ pub enum ToolCommand {
         /// (repeatable); as `env` in a `[plugin.NAME]` grant.
         #[arg(long = "env", value_name = "NAME")]
         env: Vec<String>,
+        /// Let the plugin send HTTP requests (wasi:http) to hosts matching
+        /// this pattern: `api.example.com`, `*.example.com`, optionally with
+        /// `:PORT` (repeatable); as `network` in a `[plugin.NAME]` grant.
+        #[arg(long = "allow-host", value_name = "PATTERN")]
+        allow_hosts: Vec<String>,
     },
 }
 
@@ -134,7 +139,12 @@ fn check_config(file: Option<&Path>) -> ExitCode {
                 config.llm.len(),
                 config.plugin.len()
             );
-            ExitCode::SUCCESS
+            // The plugins as the manifests and grants decide, before any loads.
+            if crate::serve::check_plugins(&config) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Err(problems) => {
             print!("{shown}: {problems}");
@@ -180,6 +190,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             user,
             dirs,
             env,
+            allow_hosts,
         }) => {
             let limits = Limits {
                 memory_bytes: memory_mib.saturating_mul(1 << 20),
@@ -203,15 +214,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 settings.config.insert(key.to_string(), value.to_string());
             }
             settings.kv = Some(std::sync::Arc::new(netra_runtime::MemoryKv::default()));
-            settings.sandbox = sandbox(&dirs, &env)?;
+            settings.sandbox = sandbox(&dirs, &env, allow_hosts)?;
             call(&runtime, &file, settings, &tool, &arguments, &user).await
         }
     }
 }
 
-/// `--dir` and `--env` as a sandbox grant.
-fn sandbox(dirs: &[String], env: &[String]) -> anyhow::Result<Sandbox> {
-    let mut sandbox = Sandbox::default();
+/// `--dir`, `--env` and `--allow-host` as a sandbox grant. Host patterns are
+/// checked when the plugin loads.
+fn sandbox(dirs: &[String], env: &[String], hosts: Vec<String>) -> anyhow::Result<Sandbox> {
+    let mut sandbox = Sandbox {
+        network: hosts,
+        ..Sandbox::default()
+    };
     for spec in dirs {
         let (spec, writable) = match spec.strip_suffix(":rw") {
             Some(rest) => (rest, true),

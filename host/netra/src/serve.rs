@@ -10,8 +10,11 @@ use anyhow::Context;
 use netra_auth::{AuthConfig, Authenticator, PublicKey, Secret};
 use netra_config::{Config, Value};
 use netra_runtime::{DirGrant, Limits, Runtime, RuntimeConfig, Sandbox};
+use netra_server::deps::{Dependencies, NodeState, PluginNode, llm_node, start_order};
+use netra_server::health::{Health, HealthPolicy};
+use netra_server::ready::GoldenPath;
 use netra_server::{
-    App, Grants, PluginGrant, Registry, Retention, RunLimits, Runs, ServerConfig,
+    App, Grants, PluginGrant, Readiness, Registry, Retention, RunLimits, Runs, ServerConfig,
     recover_interrupted,
 };
 use netra_store::{MemoryStore, SqliteStore, Store, StoreKv, StoreOptions, Synchronous};
@@ -199,19 +202,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         fuel: limits.fuel,
         ..Limits::default()
     };
+    let plan = plan_plugins(&config);
     let grants = Grants {
-        agent_tools: config
-            .plugin
-            .iter()
-            .filter_map(|(name, plugin)| Some((name.clone(), plugin.tools.clone()?)))
-            .collect(),
+        agent_tools: plan.agent_tools.clone(),
+        deny_unlisted: plan.deny_unlisted,
+        skip: plan.skip.clone(),
+        order: plan.order.clone(),
         limits: BTreeMap::new(),
         agent_limits: Some(runtime_limits(config.limits.agent)),
         tool_limits: Some(runtime_limits(config.limits.tool)),
         // Plugins' key-value data lives in the store, scoped to (user, plugin).
         kv: Some(Arc::new(StoreKv::new(store.clone()))),
-        plugins: config
-            .plugin
+        plugins: plan
+            .grants
             .iter()
             .map(|(name, plugin)| {
                 let grant = PluginGrant {
@@ -233,8 +236,27 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (registry, failures) = Registry::load_dir(&runtime, plugins_dir, &grants)
         .await
         .with_context(|| format!("cannot read plugins dir {}", plugins_dir.display()))?;
+    let mut nodes = plan.nodes;
     for failure in &failures {
         eprintln!("warning: {} not loaded: {}", failure.file, failure.error);
+        let stem = Path::new(&failure.file)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if let Some(node) = nodes.iter_mut().find(|n| n.name == stem) {
+            node.refused
+                .push(format!("failed to load: {}", failure.error));
+        }
+    }
+    // Kinds the manifests did not tell come from the loaded components.
+    for node in &mut nodes {
+        if node.kind.is_none() {
+            if registry.agents().any(|a| a.plugin.name() == node.name) {
+                node.kind = Some("agent".into());
+            } else if registry.tools().any(|t| t.plugin.name() == node.name) {
+                node.kind = Some("tool".into());
+            }
+        }
     }
     // What plugins import but are not granted: their calls will fail.
     let gaps = registry
@@ -261,13 +283,54 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map(|t| t.descriptor.name.clone())
         .collect();
 
-    let runs = Runs::new(
+    let health = Health::new(HealthPolicy {
+        interval: config.health.interval,
+        timeout: config.health.timeout,
+        failure_threshold: config.health.failure_threshold,
+        open_for: config.health.open_for,
+        max_open_for: config.health.max_open_for,
+        start_attempts: config.health.start_attempts,
+    });
+    for (name, provider) in &config.llm {
+        health.add_endpoint(&llm_node(name), &provider.base_url);
+    }
+    let store_note = match config.store.kind {
+        netra_config::StoreKind::Memory => "memory".to_string(),
+        netra_config::StoreKind::Sqlite => format!("sqlite {}", config.store.path.display()),
+    };
+    let deps = Arc::new(Dependencies::build(
+        &registry,
+        nodes,
+        &config.llm.keys().cloned().collect(),
+        health.clone(),
+        &store_note,
+    ));
+    for status in deps.statuses() {
+        for reason in &status.reasons {
+            let state = match status.state {
+                NodeState::Ready => "ready",
+                NodeState::Degraded => "degraded",
+                NodeState::Refused => "refused",
+            };
+            eprintln!("warning: {} is {state}: {reason}", status.id);
+        }
+    }
+    let golden_path = config.health.golden_path.as_ref().map(|g| GoldenPath {
+        agent: g.agent.clone(),
+        input: g.input.clone(),
+        expect: g.expect.clone(),
+        timeout: g.timeout,
+    });
+    let readiness = Readiness::new(deps.clone(), health.clone(), golden_path);
+
+    let runs = Runs::with_dependencies(
         Arc::new(registry),
         store.clone(),
         RunLimits {
             per_user: usize::try_from(config.limits.max_runs_per_user).unwrap_or(usize::MAX),
             global: usize::try_from(config.limits.max_runs).unwrap_or(usize::MAX),
         },
+        Some(deps),
     );
     let app = Arc::new(App {
         config: ServerConfig {
@@ -279,7 +342,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..ServerConfig::default()
         },
         auth: auth.clone(),
-        runs,
+        runs: runs.clone(),
+        readiness: Some(readiness.clone()),
     });
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
@@ -323,6 +387,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ));
     }
     let server = tokio::spawn(netra_server::http::serve(listener, app, shutdown.clone()));
+    // Endpoints first (bounded retries), then the golden path, which waits
+    // for nothing else; both in the background so /healthz answers at once.
+    {
+        let health = health.clone();
+        let shutdown = shutdown.clone();
+        let retry = config.health.interval;
+        tokio::spawn(async move {
+            health.check_all_at_start().await;
+            health.spawn_monitor(shutdown.clone());
+            readiness.spawn_self_check(runs, retry, shutdown);
+        });
+    }
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;
@@ -330,6 +406,156 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     shutdown.cancel();
     let _ = server.await;
     Ok(())
+}
+
+/// What the plugins directory holds and what each plugin gets, decided from
+/// the manifests and the configuration before anything is loaded.
+struct PluginPlan {
+    /// Every plugin file, with its needs and, if refused, why.
+    nodes: Vec<PluginNode>,
+    /// The grant of every plugin with a manifest or a `[plugin.NAME]` section.
+    grants: BTreeMap<String, netra_config::PluginConfig>,
+    /// Per agent plugin: the tools it may call.
+    agent_tools: BTreeMap<String, BTreeSet<String>>,
+    /// Whether agents without a tools grant get none.
+    deny_unlisted: bool,
+    /// Refused plugins: not loaded.
+    skip: BTreeSet<String>,
+    /// Load order.
+    order: Vec<String>,
+}
+
+/// For `netra config check`: prints what each plugin in the plugins
+/// directory would get, from its manifest and grant, without loading any.
+/// False if a plugin would be refused.
+pub fn check_plugins(config: &Config) -> bool {
+    let plan = plan_plugins(config);
+    if plan.nodes.is_empty() {
+        println!("  no plugins in {}", config.plugins.dir.display());
+        return true;
+    }
+    let mut ok = true;
+    for node in &plan.nodes {
+        let what = match (&node.kind, &node.version) {
+            (Some(kind), Some(version)) => format!("{kind} {version}"),
+            _ if node.manifest => "manifest invalid".to_string(),
+            _ => "no manifest: needs unknown".to_string(),
+        };
+        let verdict = if !node.refused.is_empty() {
+            ok = false;
+            "refused"
+        } else if !node.ungranted.is_empty() {
+            "degraded"
+        } else {
+            "ok"
+        };
+        println!("  plugin {} ({what}): {verdict}", node.name);
+        for reason in node.refused.iter().chain(&node.ungranted) {
+            println!("    {reason}");
+        }
+    }
+    ok
+}
+
+/// Reads the manifests (`NAME.toml` beside `NAME.wasm`) and compares each
+/// plugin's needs with its grant. With a configuration file the grant is
+/// what `[plugin.NAME]` says (deny by default: an agent with no `tools` list
+/// calls no tool); without one (dev mode) a plugin's manifest grants the
+/// tools and agents it needs, and an agent without a manifest may call every
+/// tool. Files, environment and network are only ever granted by the
+/// configuration.
+fn plan_plugins(config: &Config) -> PluginPlan {
+    let dev = config.file.is_none();
+    let dir = &config.plugins.dir;
+    let mut stems: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "wasm"))
+        .filter_map(|path| path.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    stems.sort();
+    let mut plan = PluginPlan {
+        nodes: Vec::new(),
+        grants: config.plugin.clone(),
+        agent_tools: BTreeMap::new(),
+        deny_unlisted: !dev,
+        skip: BTreeSet::new(),
+        order: Vec::new(),
+    };
+    for stem in stems {
+        let mut node = PluginNode {
+            name: stem.clone(),
+            ..PluginNode::default()
+        };
+        let grant = config.plugin.get(&stem);
+        if grant.is_some_and(|g| !g.enabled) {
+            node.refused
+                .push(format!("disabled (plugin.{stem}.enabled = false)"));
+        }
+        let manifest_file = dir.join(format!("{stem}.toml"));
+        if manifest_file.exists() {
+            node.manifest = true;
+            match netra_config::Manifest::load(&manifest_file) {
+                Err(problems) => node
+                    .refused
+                    .extend(problems.0.iter().map(|p| format!("invalid manifest: {p}"))),
+                Ok(manifest) if manifest.name != stem => node.refused.push(format!(
+                    "its manifest names it {:?}, but the file is {stem}.wasm",
+                    manifest.name
+                )),
+                Ok(manifest) => {
+                    let defaults = match manifest.kind {
+                        netra_config::PluginKind::Agent => config.limits.agent,
+                        netra_config::PluginKind::Tool => config.limits.tool,
+                    };
+                    let mut grant = grant.cloned().unwrap_or_default();
+                    if dev && grant.tools.is_none() {
+                        grant.tools = Some(
+                            manifest
+                                .needs
+                                .tools
+                                .iter()
+                                .chain(&manifest.needs.agents)
+                                .cloned()
+                                .collect(),
+                        );
+                    }
+                    let granted = grant.limits.over(defaults);
+                    let missing =
+                        netra_config::manifest::ungranted(&manifest, Some(&grant), granted);
+                    if !missing.is_empty() {
+                        match config.plugins.ungranted {
+                            netra_config::Ungranted::Refuse => node.refused.extend(missing),
+                            netra_config::Ungranted::Degrade => node.ungranted = missing,
+                        }
+                    }
+                    // The plugin runs with the tighter of asked and granted.
+                    let limits = netra_config::manifest::effective_limits(&manifest, granted);
+                    grant.limits = netra_config::LimitOverrides {
+                        memory: Some(limits.memory),
+                        deadline: Some(limits.deadline),
+                        fuel: limits.fuel,
+                    };
+                    node.kind = Some(manifest.kind.as_str().to_string());
+                    node.version = Some(manifest.version.clone());
+                    node.needs_tools = manifest.needs.tools.clone();
+                    node.needs_agents = manifest.needs.agents.clone();
+                    node.needs_llm = manifest.needs.llm_providers();
+                    plan.grants.insert(stem.clone(), grant);
+                }
+            }
+        }
+        if let Some(tools) = plan.grants.get(&stem).and_then(|g| g.tools.clone()) {
+            plan.agent_tools.insert(stem.clone(), tools);
+        }
+        if !node.refused.is_empty() {
+            plan.skip.insert(stem.clone());
+        }
+        plan.nodes.push(node);
+    }
+    plan.order = start_order(&plan.nodes);
+    plan
 }
 
 /// The directories and environment variables a plugin's grant lists; a
@@ -355,7 +581,11 @@ fn sandbox(name: &str, plugin: &netra_config::PluginConfig) -> Sandbox {
             writable: grant.writable,
         })
         .collect();
-    Sandbox { env, dirs }
+    Sandbox {
+        env,
+        dirs,
+        network: plugin.network.clone(),
+    }
 }
 
 /// Opens the store and closes the runs a previous process left running.

@@ -1,7 +1,12 @@
 //! The `netra` binary as a plugin author uses it: `plugin inspect` and
 //! `tool call` on real components, through the runtime the server uses.
 
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use netra_tests::guest;
 
@@ -289,4 +294,116 @@ fn tool_call_grants_directories_and_variables_only_when_asked() {
         .expect("netra runs");
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("visible"), "{}", stdout(&out));
+}
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 that answers every request with
+/// `200 body` on a thread of its own, counting connections; stops when dropped.
+struct TinyServer {
+    port: u16,
+    accepted: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl TinyServer {
+    fn start(body: &'static str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("local addr").port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (count, stopped) = (accepted.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for socket in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(mut socket) = socket else { continue };
+                count.fetch_add(1, Ordering::SeqCst);
+                let _ = socket.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = write!(
+                    socket,
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Self {
+            port,
+            accepted,
+            stop,
+        }
+    }
+}
+
+impl Drop for TinyServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+#[test]
+fn tool_call_reaches_a_host_only_with_allow_host() {
+    let server = TinyServer::start("hello over wasi:http");
+    let plugin = path("fixture-sandbox");
+    let url = format!("http://127.0.0.1:{}/", server.port);
+    let args = format!(r#"{{"url":"{url}"}}"#);
+    let cli = Cli::new();
+
+    // Without the flag the request is denied and never connects.
+    let out = cli.run(&[
+        "tool",
+        "call",
+        &plugin,
+        "http_get",
+        &args,
+        "--deadline-ms",
+        "5000",
+    ]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("HttpRequestDenied"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(server.accepted.load(Ordering::SeqCst), 0);
+
+    let allowed = format!("127.0.0.1:{}", server.port);
+    let out = cli.run(&[
+        "tool",
+        "call",
+        &plugin,
+        "http_get",
+        &args,
+        "--deadline-ms",
+        "5000",
+        "--allow-host",
+        &allowed,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let response: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect("JSON");
+    assert_eq!(response["status"], 200, "{response}");
+    assert_eq!(response["body"], "hello over wasi:http", "{response}");
+    assert_eq!(server.accepted.load(Ordering::SeqCst), 1);
+
+    // A malformed pattern is refused before anything runs.
+    let out = cli.run(&[
+        "tool",
+        "call",
+        &plugin,
+        "http_get",
+        &args,
+        "--allow-host",
+        "http://127.0.0.1/",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("network grant"), "{}", stderr(&out));
 }

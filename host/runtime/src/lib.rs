@@ -11,12 +11,14 @@
 //! bytes and JSON strings and returns typed results and errors.
 
 mod agent;
+mod allowlist;
 mod bindings;
 mod cache;
 mod config;
 mod engine;
 mod error;
 mod host;
+mod http;
 mod kv;
 mod plugin;
 mod stdio;

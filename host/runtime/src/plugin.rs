@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Component, ResourceTable};
 use wasmtime::{PoolConcurrencyLimitError, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtx};
+use wasmtime_wasi_http::WasiHttpCtx;
 
 use crate::agent::AgentHost;
+use crate::allowlist::Allowlist;
 use crate::bindings::{
     AGENT_EXPORT, RunContext, TOOL_EXPORT, ToolDescriptor, ToolError, ToolPluginPre,
 };
@@ -18,6 +20,7 @@ use crate::config::Limits;
 use crate::engine::Runtime;
 use crate::error::{InvokeError, LoadError};
 use crate::host::GuestCtx;
+use crate::http::OutgoingHttp;
 use crate::kv::KvStore;
 use crate::stdio::{GuestOutput, Stream};
 use crate::store::{Limiter, PluginShared, StoreState};
@@ -78,13 +81,18 @@ impl PluginSettings {
 }
 
 /// The part of the host a plugin may see through WASI. The default is
-/// nothing: no environment, no directories (and never sockets).
+/// nothing: no environment, no directories, no network (and never sockets).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Sandbox {
     /// Environment variables it sees, with their values.
     pub env: Vec<(String, String)>,
     /// Directories it sees.
     pub dirs: Vec<DirGrant>,
+    /// Hosts it may send HTTP requests to (wasi:http): `api.example.com`
+    /// (that name, any port), `*.example.com` (any name under it, not the
+    /// name itself), `127.0.0.1:8081` or `[::1]:8080` (that port only).
+    /// Requests to any other host fail with `HTTP-request-denied`.
+    pub network: Vec<String>,
 }
 
 /// A host directory a plugin sees at a path of its own.
@@ -99,8 +107,9 @@ pub struct DirGrant {
 }
 
 impl Sandbox {
-    /// Checks that every granted directory exists and is a directory.
-    pub(crate) fn check(&self) -> Result<(), LoadError> {
+    /// Checks that every granted directory exists and is a directory, and
+    /// parses the network grant.
+    pub(crate) fn check(&self) -> Result<Allowlist, LoadError> {
         for dir in &self.dirs {
             match std::fs::metadata(&dir.host) {
                 Ok(meta) if meta.is_dir() => {}
@@ -118,7 +127,7 @@ impl Sandbox {
                 }
             }
         }
-        Ok(())
+        Allowlist::parse(&self.network).map_err(LoadError::Io)
     }
 }
 
@@ -342,7 +351,7 @@ pub(crate) fn shared_settings(
     component: &Component,
     settings: PluginSettings,
 ) -> Result<Arc<PluginShared>, LoadError> {
-    settings.sandbox.check()?;
+    let network = settings.sandbox.check()?;
     let imports: Vec<String> = component
         .component_type()
         .imports(&runtime.inner.engine)
@@ -361,6 +370,7 @@ pub(crate) fn shared_settings(
         config: settings.config,
         kv: settings.kv,
         sandbox: settings.sandbox,
+        network,
         gaps,
     }))
 }
@@ -381,9 +391,9 @@ pub fn capability_gaps(imports: &[String], sandbox: &Sandbox) -> Vec<String> {
                 .to_string(),
         );
     }
-    if imports_any("wasi:http/") {
+    if imports_any("wasi:http/") && sandbox.network.is_empty() {
         gaps.push(
-            "imports wasi:http, which needs a network grant: its requests will be refused"
+            "imports wasi:http but is granted no network hosts: its requests will be refused"
                 .to_string(),
         );
     }
@@ -511,8 +521,9 @@ pub(crate) fn new_store(
     agent: Option<Arc<dyn AgentHost>>,
 ) -> Store<StoreState> {
     let stderr = GuestOutput::new(shared.name.clone(), Stream::Stderr);
-    // Deny by default: no network, no arguments, empty stdin, and only the
-    // environment and directories the plugin's grant lists.
+    // Deny by default: no sockets, no arguments, empty stdin, and only the
+    // environment and directories the plugin's grant lists. HTTP goes through
+    // wasi:http, whose hooks check each request against the network grant.
     let mut wasi = WasiCtx::builder();
     wasi.stdout(GuestOutput::new(shared.name.clone(), Stream::Stdout))
         .stderr(stderr.clone())
@@ -534,11 +545,17 @@ pub(crate) fn new_store(
         }
     }
     let wasi = wasi.build();
+    let deadline = Instant::now() + shared.limits.deadline;
     let state = StoreState {
         wasi,
+        http: WasiHttpCtx::new(),
+        http_hooks: OutgoingHttp {
+            plugin: shared.clone(),
+            deadline,
+        },
         table: ResourceTable::new(),
         limiter: Limiter::new(&shared.limits),
-        deadline: Instant::now() + shared.limits.deadline,
+        deadline,
         guest: GuestCtx {
             plugin: shared.clone(),
             user_id: user_id.to_string(),
@@ -657,5 +674,29 @@ pub(crate) fn classify(
             trap: "host error".into(),
             message: format!("{err:#}"),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wasi_http_is_a_gap_only_without_network_hosts() {
+        let imports = vec![
+            "wasi:http/outgoing-handler@0.2.6".to_string(),
+            "wasi:sockets/tcp@0.2.6".to_string(),
+        ];
+        let none = capability_gaps(&imports, &Sandbox::default());
+        assert_eq!(none.len(), 2, "{none:?}");
+        assert!(none.iter().any(|g| g.contains("granted no network hosts")));
+
+        let granted = Sandbox {
+            network: vec!["api.example.com".into()],
+            ..Sandbox::default()
+        };
+        let gaps = capability_gaps(&imports, &granted);
+        assert_eq!(gaps.len(), 1, "{gaps:?}");
+        assert!(gaps[0].contains("wasi:sockets"), "{gaps:?}");
     }
 }

@@ -7,9 +7,12 @@ use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::allowlist::Allowlist;
 use crate::config::Limits;
 use crate::host::GuestCtx;
+use crate::http::OutgoingHttp;
 use crate::stdio::GuestOutput;
 
 /// The data of one request's store. Created fresh for every request and
@@ -17,6 +20,9 @@ use crate::stdio::GuestOutput;
 /// read-only plugin settings and the scoped kv backend.
 pub(crate) struct StoreState {
     pub(crate) wasi: WasiCtx,
+    pub(crate) http: WasiHttpCtx,
+    /// Where outgoing requests are checked against the plugin's grant.
+    pub(crate) http_hooks: OutgoingHttp,
     pub(crate) table: ResourceTable,
     pub(crate) limiter: Limiter,
     /// When the current call must stop; checked on every epoch tick.
@@ -30,6 +36,19 @@ impl WasiView for StoreState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for StoreState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        // The deadline moves with every call; requests are bounded by the
+        // current one.
+        self.http_hooks.deadline = self.deadline;
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_hooks,
         }
     }
 }
@@ -103,6 +122,8 @@ pub(crate) struct PluginShared {
     pub(crate) config: std::collections::BTreeMap<String, String>,
     pub(crate) kv: Option<Arc<dyn crate::kv::KvStore>>,
     pub(crate) sandbox: crate::plugin::Sandbox,
+    /// `sandbox.network`, parsed.
+    pub(crate) network: Allowlist,
     /// What its imports ask for that its grant does not give.
     pub(crate) gaps: Vec<String>,
 }

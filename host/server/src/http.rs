@@ -55,10 +55,65 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationT
 async fn route(request: Request<Incoming>, app: Arc<App>) -> Result<Response<Body>, Infallible> {
     let response = match (request.method(), request.uri().path()) {
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
+        (&Method::GET, "/readyz") => readyz(&app),
+        (&Method::POST, "/v1/admin/self-check") => self_check(&request, &app).await,
         (_, "/v1/ws") => upgrade(request, app),
         _ => json(StatusCode::NOT_FOUND, "not_found", "no such route"),
     };
     Ok(response)
+}
+
+/// 200 when ready, else 503; the body says why either way.
+fn readyz(app: &App) -> Response<Body> {
+    let Some(readiness) = &app.readiness else {
+        return json_value(
+            StatusCode::OK,
+            &serde_json::json!({ "ready": true, "golden_path": { "state": "not_configured" } }),
+        );
+    };
+    let status = if readiness.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json_value(status, &readiness.report())
+}
+
+/// Runs the golden path now (admin only) and answers with its result.
+async fn self_check(request: &Request<Incoming>, app: &App) -> Response<Body> {
+    if let Err(response) = admin(request, app) {
+        return response;
+    }
+    let Some(readiness) = &app.readiness else {
+        return json_value(
+            StatusCode::OK,
+            &serde_json::json!({ "state": "not_configured" }),
+        );
+    };
+    let result = readiness.self_check(&app.runs).await;
+    json_value(StatusCode::OK, &serde_json::json!(result))
+}
+
+/// The admin API's gate: no or a bad token is 401, a token without the
+/// `admin` role is 403.
+#[allow(clippy::result_large_err)]
+fn admin(request: &Request<Incoming>, app: &App) -> Result<(), Response<Body>> {
+    match app.auth.authenticate(request.headers()) {
+        Ok(principal) if principal.is_admin() => Ok(()),
+        Ok(_) => Err(json(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the admin API needs a token with the admin role",
+        )),
+        Err(rejection) => {
+            let mut response = json(StatusCode::UNAUTHORIZED, "unauthorized", &rejection.reason);
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+            Err(response)
+        }
+    }
 }
 
 fn upgrade(mut request: Request<Incoming>, app: Arc<App>) -> Response<Body> {
@@ -134,7 +189,14 @@ fn text(status: StatusCode, body: &'static str) -> Response<Body> {
 }
 
 fn json(status: StatusCode, error: &str, reason: &str) -> Response<Body> {
-    let body = serde_json::json!({ "error": error, "reason": reason }).to_string();
+    json_value(
+        status,
+        &serde_json::json!({ "error": error, "reason": reason }),
+    )
+}
+
+fn json_value(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+    let body = body.to_string();
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response.headers_mut().insert(

@@ -4,9 +4,12 @@
 //! Data flows one way: frame -> [`protocol`] -> [`session`] -> [`runs`] ->
 //! `netra-runtime` (fresh instances) -> [`run_log`] -> subscribers' queues.
 
+pub mod deps;
+pub mod health;
 pub mod http;
 pub mod ids;
 pub mod protocol;
+pub mod ready;
 pub mod recovery;
 pub mod registry;
 pub mod retention;
@@ -19,6 +22,7 @@ use std::time::Duration;
 
 use netra_auth::Authenticator;
 
+pub use ready::Readiness;
 pub use recovery::recover_interrupted;
 pub use registry::{Grants, PluginGrant, Registry};
 pub use retention::Retention;
@@ -65,4 +69,6 @@ pub struct App {
     pub auth: Authenticator,
     /// The runs.
     pub runs: Arc<Runs>,
+    /// What `/readyz` reports; `None` reports ready with nothing checked.
+    pub readiness: Option<Arc<Readiness>>,
 }

@@ -296,6 +296,11 @@ pub struct AgentInfo {
     pub description: String,
     /// The version that new runs use.
     pub version: String,
+    /// `ready` or `degraded`.
+    pub state: &'static str,
+    /// Why it is degraded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// A tool in `tools.list`.

@@ -34,9 +34,17 @@ pub struct ToolEntry {
 /// Which plugins to load and what each is granted.
 #[derive(Clone, Default)]
 pub struct Grants {
-    /// Per agent name: the only tools it may call. Agents not listed may
-    /// call every tool (the configuration issue makes this deny-by-default).
+    /// Per agent (plugin file name or agent name): the only tools it may
+    /// call. Agents not listed may call every tool, unless `deny_unlisted`.
     pub agent_tools: BTreeMap<String, BTreeSet<String>>,
+    /// Agents not in `agent_tools` may call no tool (`netra serve` with a
+    /// configuration file: deny by default).
+    pub deny_unlisted: bool,
+    /// Plugin files (names without `.wasm`) not to load: refused.
+    pub skip: BTreeSet<String>,
+    /// Plugin names in the order to load them (what a plugin needs first);
+    /// files not listed load after them, by name.
+    pub order: Vec<String>,
     /// Limits per plugin name (the file stem); others get the defaults.
     pub limits: BTreeMap<String, Limits>,
     /// Default limits for agents (runs are longer than tool calls).
@@ -127,8 +135,20 @@ impl Registry {
         let mut files: Vec<_> = std::fs::read_dir(dir)?
             .filter_map(|entry| entry.ok().map(|e| e.path()))
             .filter(|path| path.extension().is_some_and(|ext| ext == "wasm"))
+            .filter(|path| {
+                path.file_stem()
+                    .is_none_or(|stem| !grants.skip.contains(&*stem.to_string_lossy()))
+            })
             .collect();
-        files.sort();
+        let rank = |path: &std::path::PathBuf| {
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let at = grants.order.iter().position(|n| *n == stem);
+            (at.unwrap_or(usize::MAX), stem)
+        };
+        files.sort_by_cached_key(rank);
         let mut registry = Registry::default();
         let mut failures = Vec::new();
         for file in files {
@@ -204,7 +224,12 @@ impl Registry {
     pub fn add_agent(&mut self, plugin: AgentPlugin, grants: &Grants) {
         let name = plugin.descriptor().name.clone();
         let version = format!("sha256:{}", &plugin.digest()[..12]);
-        let allowed_tools = grants.agent_tools.get(&name).cloned();
+        let allowed_tools = grants
+            .agent_tools
+            .get(plugin.name())
+            .or_else(|| grants.agent_tools.get(&name))
+            .cloned()
+            .or_else(|| grants.deny_unlisted.then(BTreeSet::new));
         self.agents.insert(
             name,
             AgentEntry {

@@ -21,6 +21,7 @@ use netra_store::{NewRun, NewThread, RunRecord, Store, StoreError, StoredMessage
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use crate::deps::{Dependencies, Unavailable};
 use crate::ids;
 use crate::protocol::{ErrorCode, ToolFailure};
 use crate::registry::{Registry, ToolEntry};
@@ -73,6 +74,8 @@ const TITLE_CHARS: usize = 80;
 /// All runs of the host.
 pub struct Runs {
     registry: Arc<Registry>,
+    /// What each agent needs and whether it is there now.
+    deps: Option<Arc<Dependencies>>,
     store: Arc<dyn Store>,
     limits: RunLimits,
     global: Arc<Semaphore>,
@@ -112,8 +115,20 @@ pub enum Followed {
 impl Runs {
     /// Runs served from `registry`, recorded in `store`.
     pub fn new(registry: Arc<Registry>, store: Arc<dyn Store>, limits: RunLimits) -> Arc<Self> {
+        Self::with_dependencies(registry, store, limits, None)
+    }
+
+    /// [`Runs::new`], with runs of an agent whose dependencies are degraded
+    /// or down ending at once with `dependency_unavailable`.
+    pub fn with_dependencies(
+        registry: Arc<Registry>,
+        store: Arc<dyn Store>,
+        limits: RunLimits,
+        deps: Option<Arc<Dependencies>>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             registry,
+            deps,
             store,
             global: Arc::new(Semaphore::new(limits.global)),
             limits,
@@ -124,6 +139,11 @@ impl Runs {
     /// The registry the runs use.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// Why a run of `agent` would fail fast now, if it would.
+    pub fn unavailable(&self, agent: &str) -> Option<Unavailable> {
+        self.deps.as_ref()?.check_agent(agent).err()
     }
 
     /// The store the runs are recorded in.
@@ -248,6 +268,18 @@ impl Runs {
         );
 
         let (events, end) = unstarted.start(agent_name.to_string(), agent.version.clone());
+        if let Some(deps) = &self.deps
+            && let Err(unavailable) = deps.check_agent(agent_name)
+        {
+            // Fail fast: the agent would only wait on what is missing.
+            drop(events);
+            end.failed(
+                "dependency_unavailable",
+                unavailable.reason,
+                unavailable.retryable,
+            );
+            return Ok(());
+        }
         let ctx = RunContext {
             user_id: user.to_string(),
             thread_id,

@@ -379,10 +379,20 @@ impl Session {
                 let agents = runs
                     .registry()
                     .agents()
-                    .map(|a| AgentInfo {
-                        name: a.plugin.descriptor().name.clone(),
-                        description: a.plugin.descriptor().description.clone(),
-                        version: a.version.clone(),
+                    .map(|a| {
+                        let name = &a.plugin.descriptor().name;
+                        let reason = runs.unavailable(name).map(|u| u.reason);
+                        AgentInfo {
+                            name: name.clone(),
+                            description: a.plugin.descriptor().description.clone(),
+                            version: a.version.clone(),
+                            state: if reason.is_some() {
+                                "degraded"
+                            } else {
+                                "ready"
+                            },
+                            reason,
+                        }
                     })
                     .collect();
                 self.ack(id, AckPayload::Agents { agents });

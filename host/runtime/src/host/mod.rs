@@ -26,9 +26,11 @@ pub(crate) struct GuestCtx {
     pub(crate) agent: Option<Arc<dyn AgentHost>>,
 }
 
-/// Adds WASI and the tool world's imports to `linker`.
+/// Adds WASI (with wasi:http, which the plugin's `network` grant gates) and
+/// the tool world's imports to `linker`.
 pub(crate) fn add_tool_world(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
     bindings::log::add_to_linker::<_, HasSelf<GuestCtx>>(linker, |s| &mut s.guest)?;
     bindings::config::add_to_linker::<_, HasSelf<GuestCtx>>(linker, |s| &mut s.guest)?;
     bindings::kv::add_to_linker::<_, HasSelf<GuestCtx>>(linker, |s| &mut s.guest)?;

@@ -1,0 +1,1250 @@
+//! Health of the external endpoints netra calls (OpenAI-compatible LLM
+//! providers): probes, and a circuit breaker per endpoint.
+//!
+//! Each endpoint has a [`Breaker`], a pure state machine driven by outcomes
+//! and the current time:
+//!
+//! - **Closed**: calls go out. `failure_threshold` consecutive failures (from
+//!   probes or from real traffic reported with [`Health::record`]) open it.
+//! - **Open**: [`Health::check`] refuses calls at once, with the last error
+//!   and the time until the next trial. The open period starts at `open_for`
+//!   and doubles after each failed trial, up to `max_open_for`; every period
+//!   gets ±10% jitter so endpoints that failed together do not retry together.
+//! - **HalfOpen**: the open period is over; exactly one trial call (a probe
+//!   of the monitor, or a real call let through by `check`) goes out at a
+//!   time. Its success closes the breaker and resets the count, its failure
+//!   opens it again for a doubled period.
+//!
+//! A probe asks one question: does the endpoint answer? For an `http://` base
+//! URL it is an HTTP/1.1 `GET {base_url}/models`; any answer below 500
+//! except 429 counts as up (a 401 or 403 is the provider's business with our
+//! key, a 404 or 405 a provider without a model list), a 5xx or 429, a refused
+//! or failed connection, a timeout or a malformed answer as down. For an
+//! `https://` base URL the probe is a TCP connect to the host's port (443 by
+//! default): TLS arrives with the LLM provider, and until then the host has
+//! no TLS client to speak it with.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::future::join_all;
+use http_body_util::Empty;
+use hyper::header::{HOST, USER_AGENT};
+use hyper::{Request, StatusCode, Uri};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// Jitter of the probe interval and of open periods: ±10%.
+const JITTER: f64 = 0.1;
+/// Jitter of the backoff between start attempts: ±50%, so endpoints behind
+/// one failed proxy spread their retries.
+const BACKOFF_JITTER: f64 = 0.5;
+/// First pause between two start attempts; it doubles after each.
+const BACKOFF_BASE: Duration = Duration::from_millis(100);
+/// Shortest interval or open period: a zero in the policy must not turn the
+/// monitor into a busy loop.
+const MIN_PERIOD: Duration = Duration::from_millis(10);
+/// Longest single sleep of the monitor; it then looks again. Keeps a huge
+/// configured period from overflowing a timer.
+const MAX_SLEEP: Duration = Duration::from_secs(3600);
+
+/// How endpoints are probed and when their breakers open.
+#[derive(Clone, Debug)]
+pub struct HealthPolicy {
+    /// Probe period while the breaker is closed (±10% jitter).
+    pub interval: Duration,
+    /// Bound on one probe: connect, request and response head.
+    pub timeout: Duration,
+    /// Consecutive failures that open a closed breaker.
+    pub failure_threshold: u32,
+    /// First open period before a trial call is allowed.
+    pub open_for: Duration,
+    /// Open periods double after each failed trial, up to this.
+    pub max_open_for: Duration,
+    /// Probes of each endpoint at start before it is declared down.
+    pub start_attempts: u32,
+}
+
+impl Default for HealthPolicy {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(2),
+            failure_threshold: 3,
+            open_for: Duration::from_secs(1),
+            max_open_for: Duration::from_secs(30),
+            start_attempts: 3,
+        }
+    }
+}
+
+/// Where an endpoint's circuit breaker stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerState {
+    /// Calls go out.
+    Closed,
+    /// Calls are refused until the open period is over.
+    Open,
+    /// One trial call at a time decides between closed and open.
+    HalfOpen,
+}
+
+/// One endpoint as [`Health::snapshot`] sees it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct EndpointStatus {
+    /// The name given to [`Health::add_endpoint`].
+    pub name: String,
+    /// The base URL as configured.
+    pub url: String,
+    /// The breaker's state.
+    pub state: BreakerState,
+    /// The breaker is closed and a probe or call has succeeded since it
+    /// closed. An endpoint never checked is not healthy; failures below the
+    /// threshold do not make it unhealthy.
+    pub healthy: bool,
+    /// Failures since the last success.
+    pub consecutive_failures: u32,
+    /// The reason of the most recent failure, kept after a recovery.
+    pub last_error: Option<String>,
+    /// Time since the last probe finished; `None` before the first probe.
+    pub last_checked_ms_ago: Option<u64>,
+    /// Probes done (real calls reported with `record` are not counted).
+    pub checks: u64,
+}
+
+/// The endpoints, their breakers and the probes; shared as `Arc<Health>`.
+pub struct Health {
+    policy: HealthPolicy,
+    endpoints: Mutex<BTreeMap<String, Endpoint>>,
+    changes: watch::Sender<u64>,
+}
+
+struct Endpoint {
+    url: String,
+    /// What to probe, or why the URL cannot be probed (the probe's failure).
+    target: Result<Target, String>,
+    breaker: Breaker,
+    last_checked: Option<Instant>,
+    /// When the monitor probes next while the breaker is closed.
+    next_probe: Option<Instant>,
+    checks: u64,
+}
+
+impl Health {
+    /// No endpoints yet; add them with [`Health::add_endpoint`].
+    pub fn new(policy: HealthPolicy) -> Arc<Self> {
+        Arc::new(Self {
+            policy,
+            endpoints: Mutex::new(BTreeMap::new()),
+            changes: watch::Sender::new(0),
+        })
+    }
+
+    /// Registers an endpoint by its base URL (`http://127.0.0.1:11434/v1`).
+    /// Call it before [`Health::check_all_at_start`] and
+    /// [`Health::spawn_monitor`]: the monitor watches the endpoints present
+    /// when it starts. A URL that cannot be probed is not refused here: its
+    /// probes fail with the reason, so the problem shows in the status. A
+    /// second call with the same name replaces the endpoint.
+    pub fn add_endpoint(&self, name: &str, url: &str) {
+        let endpoint = Endpoint {
+            url: url.to_owned(),
+            target: Target::parse(url),
+            breaker: Breaker::new(&self.policy, fastrand::Rng::new()),
+            last_checked: None,
+            next_probe: None,
+            checks: 0,
+        };
+        self.lock().insert(name.to_owned(), endpoint);
+    }
+
+    /// The breaker state of `name`, or `None` for an unknown endpoint.
+    pub fn state(&self, name: &str) -> Option<BreakerState> {
+        self.lock().get(name).map(|e| e.breaker.state())
+    }
+
+    /// Fast, no I/O: `Ok` when a call may go out (closed; half-open lets
+    /// exactly one trial call through at a time), `Err(reason)` otherwise:
+    /// "endpoint llm.local is unavailable: connection refused (breaker open,
+    /// next trial in 800 ms)".
+    ///
+    /// An Ok in HalfOpen hands the caller the trial: report its outcome with
+    /// [`Health::record`]. A trial never reported frees its slot after
+    /// `max_open_for` (or `timeout`, if longer). An unknown endpoint is an
+    /// error: a call to an endpoint nobody registered is a wiring bug.
+    pub fn check(&self, name: &str) -> Result<(), String> {
+        let verdict = self.update(name, |endpoint, now| {
+            let breaker = &mut endpoint.breaker;
+            breaker.try_acquire(now).map_err(|rejected| {
+                (
+                    rejected,
+                    breaker.last_error().unwrap_or("failing").to_owned(),
+                )
+            })
+        });
+        match verdict {
+            None => Err(format!("endpoint {name} is not configured")),
+            Some(Ok(())) => Ok(()),
+            Some(Err((Rejected::Open { retry_in }, reason))) => Err(format!(
+                "endpoint {name} is unavailable: {reason} (breaker open, next trial in {})",
+                fmt_duration(retry_in)
+            )),
+            Some(Err((Rejected::TrialInFlight, reason))) => Err(format!(
+                "endpoint {name} is unavailable: {reason} (breaker half-open, a trial call is in flight)"
+            )),
+        }
+    }
+
+    /// Reports the outcome of a real call (the LLM provider calls this):
+    /// failures count toward the threshold, a success resets the count, and
+    /// in half-open a success closes and a failure opens again.
+    ///
+    /// Outcomes arriving while the breaker is open are of calls that left
+    /// before it opened; they are ignored, only trials decide.
+    pub fn record(&self, name: &str, outcome: Result<(), String>) {
+        let known = self.update(name, |endpoint, now| match outcome {
+            Ok(()) => endpoint.breaker.on_success(),
+            Err(reason) => endpoint.breaker.on_failure(now, reason),
+        });
+        if known.is_none() {
+            tracing::debug!(endpoint = name, "outcome for an unknown endpoint ignored");
+        }
+    }
+
+    /// Every endpoint, sorted by name.
+    pub fn snapshot(&self) -> Vec<EndpointStatus> {
+        let now = Instant::now();
+        self.lock()
+            .iter()
+            .map(|(name, endpoint)| EndpointStatus {
+                name: name.clone(),
+                url: endpoint.url.clone(),
+                state: endpoint.breaker.state(),
+                healthy: endpoint.breaker.healthy(),
+                consecutive_failures: endpoint.breaker.failures,
+                last_error: endpoint.breaker.last_error.clone(),
+                last_checked_ms_ago: endpoint.last_checked.map(|at| {
+                    u64::try_from(now.saturating_duration_since(at).as_millis()).unwrap_or(u64::MAX)
+                }),
+                checks: endpoint.checks,
+            })
+            .collect()
+    }
+
+    /// At start: probes every endpoint, concurrently, each up to
+    /// `start_attempts` times with exponential backoff and jitter between
+    /// attempts (100 ms, 200 ms, ... ±50%). Returns when all are settled; an
+    /// endpoint still failing ends with its breaker open.
+    ///
+    /// The failed attempts count as consecutive failures, but the breaker
+    /// only opens once the attempts are used up, whatever the threshold; a
+    /// success closes it.
+    pub async fn check_all_at_start(&self) {
+        let targets: Vec<(String, Result<Target, String>)> = self
+            .lock()
+            .iter()
+            .map(|(name, endpoint)| (name.clone(), endpoint.target.clone()))
+            .collect();
+        join_all(
+            targets
+                .into_iter()
+                .map(|(name, target)| self.start_one(name, target)),
+        )
+        .await;
+    }
+
+    async fn start_one(&self, name: String, target: Result<Target, String>) {
+        let mut rng = fastrand::Rng::new();
+        let attempts = self.policy.start_attempts.max(1);
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                tokio::time::sleep(backoff(attempt - 1, &mut rng).min(MAX_SLEEP)).await;
+            }
+            let outcome = probe(&target, self.policy.timeout).await;
+            let interval = self.interval();
+            let settled = self.update(&name, |endpoint, now| {
+                endpoint.checks += 1;
+                endpoint.last_checked = Some(now);
+                endpoint.next_probe = Some(later(now, jitter(interval, JITTER, &mut rng)));
+                match outcome {
+                    Ok(()) => {
+                        endpoint.breaker.close();
+                        true
+                    }
+                    Err(reason) => {
+                        tracing::debug!(endpoint = %name, attempt = attempt + 1, %reason, "start probe failed");
+                        endpoint.breaker.count_failure(reason);
+                        if attempt + 1 == attempts {
+                            endpoint.breaker.trip(now);
+                        }
+                        false
+                    }
+                }
+            });
+            // `None`: the endpoint was replaced or never existed; stop.
+            if settled != Some(false) {
+                return;
+            }
+        }
+    }
+
+    /// Watches the endpoints until `shutdown`: while a breaker is closed, a
+    /// probe every `interval` (±10%); while open, it waits out the open
+    /// period, turns half-open and probes once: success closes (failures
+    /// reset), failure opens again for a doubled period (up to
+    /// `max_open_for`).
+    ///
+    /// An endpoint never probed is probed at once. All endpoints are watched
+    /// inside the one returned task; it wakes on every change (a breaker
+    /// opened by real traffic starts its open period at once).
+    pub fn spawn_monitor(
+        self: &Arc<Self>,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let names: Vec<String> = self.lock().keys().cloned().collect();
+        let health = self.clone();
+        tokio::spawn(async move {
+            join_all(
+                names
+                    .into_iter()
+                    .map(|name| health.clone().watch_endpoint(name, shutdown.clone())),
+            )
+            .await;
+        })
+    }
+
+    /// A counter that moves whenever an endpoint's state or healthy flag
+    /// changes, so readiness can be recomputed.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    async fn watch_endpoint(self: Arc<Self>, name: String, shutdown: CancellationToken) {
+        let mut changes = self.subscribe();
+        let mut rng = fastrand::Rng::new();
+        loop {
+            changes.borrow_and_update();
+            let Some(step) = self.update(&name, |endpoint, now| endpoint.next_step(now)) else {
+                return;
+            };
+            match step {
+                Step::Probe(target) => {
+                    let outcome = tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        outcome = probe(&target, self.policy.timeout) => outcome,
+                    };
+                    let interval = self.interval();
+                    self.update(&name, |endpoint, now| {
+                        endpoint.checks += 1;
+                        endpoint.last_checked = Some(now);
+                        endpoint.next_probe = Some(later(now, jitter(interval, JITTER, &mut rng)));
+                        match outcome {
+                            Ok(()) => endpoint.breaker.on_success(),
+                            Err(reason) => endpoint.breaker.on_failure(now, reason),
+                        }
+                    });
+                }
+                Step::Wait(until) => {
+                    let wait = until
+                        .saturating_duration_since(Instant::now())
+                        .min(MAX_SLEEP);
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(wait) => {}
+                        changed = changes.changed() => {
+                            // The sender lives in `self`, so this cannot end;
+                            // if it did, fall back to the timer alone.
+                            if changed.is_err() {
+                                tokio::select! {
+                                    () = shutdown.cancelled() => return,
+                                    () = tokio::time::sleep(wait) => {}
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn interval(&self) -> Duration {
+        self.policy.interval.max(MIN_PERIOD)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Endpoint>> {
+        // The map stays consistent even if a holder panicked: every update is
+        // a few field writes.
+        self.endpoints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `change` on one endpoint under the lock; then, outside it, logs
+    /// a state transition and bumps the change counter if the state or the
+    /// healthy flag moved. `None` for an unknown endpoint.
+    fn update<R>(&self, name: &str, change: impl FnOnce(&mut Endpoint, Instant) -> R) -> Option<R> {
+        let now = Instant::now();
+        let (result, transition) = {
+            let mut endpoints = self.lock();
+            let endpoint = endpoints.get_mut(name)?;
+            let before = (endpoint.breaker.state(), endpoint.breaker.healthy());
+            let result = change(endpoint, now);
+            let breaker = &endpoint.breaker;
+            let after = (breaker.state(), breaker.healthy());
+            // The reason is copied only on a transition: `check` runs this
+            // for every call.
+            let transition = (before != after).then(|| {
+                (
+                    before,
+                    after,
+                    breaker.last_error.clone(),
+                    breaker.retry_in(now),
+                )
+            });
+            (result, transition)
+        };
+        if let Some((before, after, reason, retry_in)) = transition {
+            log_transition(
+                name,
+                before,
+                after,
+                reason.as_deref().unwrap_or(""),
+                retry_in,
+            );
+            self.changes
+                .send_modify(|count| *count = count.wrapping_add(1));
+        }
+        Some(result)
+    }
+}
+
+fn log_transition(
+    name: &str,
+    (from, _): (BreakerState, bool),
+    (to, healthy): (BreakerState, bool),
+    reason: &str,
+    retry_in: Option<Duration>,
+) {
+    let next_trial_in = retry_in.map(fmt_duration).unwrap_or_default();
+    match (from, to) {
+        (BreakerState::Closed, BreakerState::Open) => {
+            tracing::info!(
+                endpoint = name,
+                reason,
+                next_trial_in,
+                "endpoint unavailable: breaker opened"
+            );
+        }
+        (_, BreakerState::Open) => {
+            tracing::info!(
+                endpoint = name,
+                reason,
+                next_trial_in,
+                "endpoint still unavailable: breaker open again"
+            );
+        }
+        (_, BreakerState::HalfOpen) => {
+            tracing::debug!(
+                endpoint = name,
+                "open period over: breaker half-open, one trial call allowed"
+            );
+        }
+        (BreakerState::Open | BreakerState::HalfOpen, BreakerState::Closed) => {
+            tracing::info!(endpoint = name, "endpoint available again: breaker closed");
+        }
+        (BreakerState::Closed, BreakerState::Closed) if healthy => {
+            tracing::info!(endpoint = name, "endpoint is up");
+        }
+        (BreakerState::Closed, BreakerState::Closed) => {}
+    }
+}
+
+/// What the monitor does next for one endpoint.
+enum Step {
+    Probe(Result<Target, String>),
+    Wait(Instant),
+}
+
+impl Endpoint {
+    /// Claims the half-open trial when the monitor's probe is to be it.
+    fn next_step(&mut self, now: Instant) -> Step {
+        match self.breaker.state() {
+            BreakerState::Closed => match self.next_probe {
+                Some(at) if at > now => Step::Wait(at),
+                _ => Step::Probe(self.target.clone()),
+            },
+            BreakerState::Open | BreakerState::HalfOpen => match self.breaker.try_acquire(now) {
+                Ok(()) => Step::Probe(self.target.clone()),
+                Err(_) => Step::Wait(self.breaker.next_try(now)),
+            },
+        }
+    }
+}
+
+/// Why a breaker refused a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rejected {
+    /// Open; a trial is allowed after `retry_in`.
+    Open { retry_in: Duration },
+    /// Half-open, and the one trial call is out.
+    TrialInFlight,
+}
+
+/// The settings of a breaker, resolved from the policy.
+#[derive(Clone, Copy, Debug)]
+struct BreakerConfig {
+    threshold: u32,
+    first_open: Duration,
+    max_open: Duration,
+    /// How long a trial call may stay unreported before another is allowed.
+    trial_lease: Duration,
+}
+
+impl BreakerConfig {
+    fn from_policy(policy: &HealthPolicy) -> Self {
+        let max_open = policy.max_open_for.max(MIN_PERIOD);
+        Self {
+            threshold: policy.failure_threshold.max(1),
+            first_open: policy.open_for.clamp(MIN_PERIOD, max_open),
+            max_open,
+            trial_lease: max_open.max(policy.timeout),
+        }
+    }
+}
+
+/// A circuit breaker: a pure state machine. Every method takes the current
+/// time instead of reading a clock, so tests drive it without sleeping; the
+/// only randomness is the jitter of open periods, from its own generator.
+struct Breaker {
+    config: BreakerConfig,
+    state: BreakerState,
+    failures: u32,
+    last_error: Option<String>,
+    /// A success was seen since the breaker last closed (or was created).
+    verified: bool,
+    /// Length of the current open period, before jitter.
+    period: Duration,
+    /// End of the open period (meaningful when open).
+    open_until: Instant,
+    /// When the current half-open trial was handed out.
+    trial_since: Option<Instant>,
+    rng: fastrand::Rng,
+}
+
+impl Breaker {
+    fn new(policy: &HealthPolicy, rng: fastrand::Rng) -> Self {
+        Self {
+            config: BreakerConfig::from_policy(policy),
+            state: BreakerState::Closed,
+            failures: 0,
+            last_error: None,
+            verified: false,
+            period: Duration::ZERO,
+            open_until: Instant::now(),
+            trial_since: None,
+            rng,
+        }
+    }
+
+    fn state(&self) -> BreakerState {
+        self.state
+    }
+
+    fn healthy(&self) -> bool {
+        self.state == BreakerState::Closed && self.verified
+    }
+
+    fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
+    }
+
+    /// Asks to send one call. Closed: yes. Open: no, until the open period
+    /// is over; then the breaker turns half-open and this call is the trial.
+    /// Half-open: yes only if no trial is out (or the last one's lease ran out).
+    fn try_acquire(&mut self, now: Instant) -> Result<(), Rejected> {
+        match self.state {
+            BreakerState::Closed => Ok(()),
+            BreakerState::Open if now < self.open_until => Err(Rejected::Open {
+                retry_in: self.open_until - now,
+            }),
+            BreakerState::Open => {
+                self.state = BreakerState::HalfOpen;
+                self.trial_since = Some(now);
+                Ok(())
+            }
+            BreakerState::HalfOpen => match self.trial_since {
+                Some(since) if now.saturating_duration_since(since) < self.config.trial_lease => {
+                    Err(Rejected::TrialInFlight)
+                }
+                _ => {
+                    self.trial_since = Some(now);
+                    Ok(())
+                }
+            },
+        }
+    }
+
+    /// A call or probe succeeded.
+    fn on_success(&mut self) {
+        match self.state {
+            BreakerState::Closed => {
+                self.failures = 0;
+                self.verified = true;
+            }
+            BreakerState::HalfOpen => self.close(),
+            BreakerState::Open => {}
+        }
+    }
+
+    /// A call or probe failed with `reason`.
+    fn on_failure(&mut self, now: Instant, reason: String) {
+        match self.state {
+            BreakerState::Closed => {
+                self.count_failure(reason);
+                if self.failures >= self.config.threshold {
+                    self.open(now, self.config.first_open);
+                }
+            }
+            BreakerState::HalfOpen => {
+                self.count_failure(reason);
+                let doubled = self.period.saturating_mul(2);
+                self.open(
+                    now,
+                    doubled.clamp(self.config.first_open, self.config.max_open),
+                );
+            }
+            BreakerState::Open => {}
+        }
+    }
+
+    /// Counts a failure without any transition (start attempts).
+    fn count_failure(&mut self, reason: String) {
+        self.failures = self.failures.saturating_add(1);
+        self.last_error = Some(reason);
+    }
+
+    /// Opens for the first period, whatever the count (start gave up).
+    fn trip(&mut self, now: Instant) {
+        self.open(now, self.config.first_open);
+    }
+
+    /// Closes and forgets the failures (a success at start or in a trial).
+    fn close(&mut self) {
+        self.state = BreakerState::Closed;
+        self.failures = 0;
+        self.verified = true;
+        self.period = Duration::ZERO;
+        self.trial_since = None;
+    }
+
+    fn open(&mut self, now: Instant, period: Duration) {
+        self.state = BreakerState::Open;
+        self.verified = false;
+        self.period = period;
+        self.open_until = later(now, jitter(period, JITTER, &mut self.rng));
+        self.trial_since = None;
+    }
+
+    /// Time left in the open period, when open.
+    fn retry_in(&self, now: Instant) -> Option<Duration> {
+        (self.state == BreakerState::Open).then(|| self.open_until.saturating_duration_since(now))
+    }
+
+    /// When `try_acquire` may next succeed.
+    fn next_try(&self, now: Instant) -> Instant {
+        match (self.state, self.trial_since) {
+            (BreakerState::Open, _) => self.open_until,
+            (BreakerState::HalfOpen, Some(since)) => later(since, self.config.trial_lease),
+            _ => now,
+        }
+    }
+}
+
+/// `base` scaled by a random factor in `[1 - fraction, 1 + fraction]`.
+fn jitter(base: Duration, fraction: f64, rng: &mut fastrand::Rng) -> Duration {
+    let fraction = fraction.clamp(0.0, 1.0);
+    let factor = 1.0 + fraction * (rng.f64() * 2.0 - 1.0);
+    Duration::try_from_secs_f64(base.as_secs_f64() * factor).unwrap_or(base)
+}
+
+/// The pause after failed start attempt `n` (0-based): 100 ms doubled `n`
+/// times, with ±50% jitter.
+fn backoff(n: u32, rng: &mut fastrand::Rng) -> Duration {
+    let base = BACKOFF_BASE.saturating_mul(2u32.saturating_pow(n));
+    jitter(base, BACKOFF_JITTER, rng)
+}
+
+/// `now + after`, saturating far in the future instead of overflowing.
+fn later(now: Instant, after: Duration) -> Instant {
+    now.checked_add(after)
+        .or_else(|| now.checked_add(MAX_SLEEP))
+        .unwrap_or(now)
+}
+
+/// `800 ms`, `2 s`, `1.5 s`.
+fn fmt_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+/// What a probe talks to, worked out once from the base URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Target {
+    /// `GET path` over HTTP/1.1 to `addr`, with `host` as the Host header.
+    Http {
+        addr: String,
+        host: String,
+        path: String,
+    },
+    /// A TCP connect to `addr` (https: no TLS client yet).
+    Tcp { addr: String },
+}
+
+impl Target {
+    fn parse(url: &str) -> Result<Target, String> {
+        let uri: Uri = url
+            .trim()
+            .parse()
+            .map_err(|err| format!("invalid URL {url:?}: {err}"))?;
+        let invalid = |why: &str| format!("invalid URL {url:?}: {why}");
+        let host = uri
+            .host()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| invalid("no host"))?;
+        match uri.scheme_str() {
+            Some("http") => {
+                let port = uri.port_u16().unwrap_or(80);
+                Ok(Target::Http {
+                    addr: format!("{host}:{port}"),
+                    host: match uri.port() {
+                        Some(explicit) => format!("{host}:{explicit}"),
+                        None => host.to_owned(),
+                    },
+                    // `/v1/` and `/v1` both give `/v1/models`; a query is dropped.
+                    path: format!("{}/models", uri.path().trim_end_matches('/')),
+                })
+            }
+            Some("https") => Ok(Target::Tcp {
+                addr: format!("{host}:{}", uri.port_u16().unwrap_or(443)),
+            }),
+            Some(other) => Err(invalid(&format!("scheme {other:?} is not http or https"))),
+            None => Err(invalid("no scheme (http:// or https://)")),
+        }
+    }
+}
+
+/// One probe, bounded by `timeout`; `Err` carries a short reason.
+async fn probe(target: &Result<Target, String>, timeout: Duration) -> Result<(), String> {
+    let target = target.as_ref().map_err(Clone::clone)?;
+    let attempt = async {
+        match target {
+            Target::Http { addr, host, path } => http_probe(addr, host, path).await,
+            Target::Tcp { addr } => connect(addr).await.map(drop),
+        }
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(format!("timed out after {}", fmt_duration(timeout))),
+    }
+}
+
+async fn connect(addr: &str) -> Result<TcpStream, String> {
+    TcpStream::connect(addr)
+        .await
+        .map_err(|err| match err.kind() {
+            std::io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
+            _ => format!("connect to {addr} failed: {err}"),
+        })
+}
+
+async fn http_probe(addr: &str, host: &str, path: &str) -> Result<(), String> {
+    let stream = connect(addr).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
+            .await
+            .map_err(|err| exchange_failed(&err))?;
+    let request = Request::get(path)
+        .header(HOST, host)
+        .header(USER_AGENT, "netra-health")
+        .body(Empty::new())
+        .map_err(|err| format!("cannot build the probe request: {err}"))?;
+    // The connection is driven here rather than spawned: dropping both ends
+    // when the response head is in closes the socket, and nothing outlives
+    // the probe's timeout.
+    let mut connection = std::pin::pin!(connection);
+    let mut response = std::pin::pin!(sender.send_request(request));
+    let response = tokio::select! {
+        biased;
+        response = &mut response => response,
+        // A server that answers and closes ends the connection as soon as
+        // the response is handed over: the response is still there to take.
+        ended = &mut connection => match ended {
+            Ok(()) => response.await,
+            Err(err) => return Err(exchange_failed(&err)),
+        },
+    }
+    .map_err(|err| exchange_failed(&err))?;
+    classify(response.status())
+}
+
+fn exchange_failed(err: &hyper::Error) -> String {
+    if err.is_parse() {
+        format!("malformed response: {err}")
+    } else if err.is_incomplete_message() || err.is_closed() {
+        "connection closed before a response".to_owned()
+    } else {
+        format!("HTTP exchange failed: {err}")
+    }
+}
+
+/// Up is "answers HTTP": everything below 500 but 429. Auth failures, a
+/// missing model list or a refused method are between the provider and the
+/// caller; an overloaded or broken server is not up.
+fn classify(status: StatusCode) -> Result<(), String> {
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        Err(format!("HTTP {}", status.as_u16()))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    fn policy() -> HealthPolicy {
+        HealthPolicy {
+            open_for: Duration::from_secs(1),
+            max_open_for: Duration::from_secs(5),
+            ..HealthPolicy::default()
+        }
+    }
+
+    fn breaker() -> Breaker {
+        Breaker::new(&policy(), fastrand::Rng::with_seed(7))
+    }
+
+    fn fail(breaker: &mut Breaker, now: Instant) {
+        breaker.on_failure(now, "connection refused".to_owned());
+    }
+
+    /// Past the longest jittered `period`.
+    fn past(period: Duration) -> Duration {
+        period.mul_f64(1.0 + JITTER) + Duration::from_millis(1)
+    }
+
+    #[test]
+    fn threshold_opens_the_breaker() {
+        let mut b = breaker();
+        let t0 = Instant::now();
+        fail(&mut b, t0);
+        fail(&mut b, t0);
+        assert_eq!(b.state(), BreakerState::Closed);
+        assert_eq!(b.try_acquire(t0), Ok(()));
+        fail(&mut b, t0);
+        assert_eq!(b.state(), BreakerState::Open);
+        assert_eq!(b.failures, 3);
+        assert!(!b.healthy());
+    }
+
+    #[test]
+    fn a_success_while_closed_resets_the_count() {
+        let mut b = breaker();
+        let t0 = Instant::now();
+        fail(&mut b, t0);
+        fail(&mut b, t0);
+        b.on_success();
+        fail(&mut b, t0);
+        fail(&mut b, t0);
+        assert_eq!(b.state(), BreakerState::Closed);
+        assert_eq!(b.failures, 2);
+    }
+
+    #[test]
+    fn open_rejects_with_the_time_to_the_next_trial() {
+        let mut b = breaker();
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            fail(&mut b, t0);
+        }
+        let Err(Rejected::Open { retry_in }) = b.try_acquire(t0 + Duration::from_millis(100))
+        else {
+            panic!("an open breaker let a call through");
+        };
+        assert!(retry_in <= Duration::from_millis(1000), "{retry_in:?}");
+        assert!(retry_in >= Duration::from_millis(800), "{retry_in:?}");
+        assert_eq!(b.last_error(), Some("connection refused"));
+        // Outcomes of calls that left before the breaker opened change nothing.
+        b.on_success();
+        fail(&mut b, t0);
+        assert_eq!(b.state(), BreakerState::Open);
+        assert_eq!(b.failures, 3);
+    }
+
+    #[test]
+    fn check_explains_an_open_breaker() {
+        let health = Health::new(policy());
+        health.add_endpoint("llm.local", "http://127.0.0.1:9/v1");
+        assert_eq!(health.check("llm.local"), Ok(()));
+        for _ in 0..3 {
+            health.record("llm.local", Err("connection refused".to_owned()));
+        }
+        let err = health.check("llm.local").expect_err("open breaker");
+        assert!(
+            err.starts_with("endpoint llm.local is unavailable: connection refused (breaker open, next trial in "),
+            "{err}"
+        );
+        assert_eq!(
+            health.check("nope"),
+            Err("endpoint nope is not configured".to_owned())
+        );
+    }
+
+    #[test]
+    fn half_open_after_the_open_period_with_one_trial_at_a_time() {
+        let mut b = breaker();
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            fail(&mut b, t0);
+        }
+        let t1 = t0 + past(Duration::from_secs(1));
+        assert_eq!(b.try_acquire(t1), Ok(()));
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        assert_eq!(b.try_acquire(t1), Err(Rejected::TrialInFlight));
+        assert_eq!(
+            b.try_acquire(t1 + Duration::from_secs(1)),
+            Err(Rejected::TrialInFlight)
+        );
+        // A trial nobody reports frees its slot after the lease.
+        let t2 = t1 + b.config.trial_lease;
+        assert_eq!(b.try_acquire(t2), Ok(()));
+        assert_eq!(b.try_acquire(t2), Err(Rejected::TrialInFlight));
+    }
+
+    #[test]
+    fn a_successful_trial_closes_and_resets() {
+        let mut b = breaker();
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            fail(&mut b, t0);
+        }
+        let t1 = t0 + past(Duration::from_secs(1));
+        assert_eq!(b.try_acquire(t1), Ok(()));
+        b.on_success();
+        assert_eq!(b.state(), BreakerState::Closed);
+        assert_eq!(b.failures, 0);
+        assert!(b.healthy());
+        assert_eq!(b.try_acquire(t1), Ok(()));
+        assert_eq!(b.try_acquire(t1), Ok(()));
+        // Next time it opens, the period starts over at `open_for`.
+        for _ in 0..3 {
+            fail(&mut b, t1);
+        }
+        assert_eq!(b.period, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn failed_trials_double_the_open_period_up_to_the_cap() {
+        let mut b = breaker();
+        let mut now = Instant::now();
+        for _ in 0..3 {
+            fail(&mut b, now);
+        }
+        let mut periods = vec![b.period];
+        for _ in 0..5 {
+            let wait = b.open_until - now;
+            assert!(
+                wait >= b.period.mul_f64(1.0 - JITTER) && wait <= b.period.mul_f64(1.0 + JITTER)
+            );
+            assert!(
+                b.try_acquire(now + wait - Duration::from_millis(1))
+                    .is_err()
+            );
+            now += wait;
+            assert_eq!(b.try_acquire(now), Ok(()));
+            fail(&mut b, now);
+            assert_eq!(b.state(), BreakerState::Open);
+            periods.push(b.period);
+        }
+        let secs: Vec<u64> = periods.iter().map(Duration::as_secs).collect();
+        assert_eq!(secs, [1, 2, 4, 5, 5, 5]);
+        assert_eq!(b.failures, 8);
+    }
+
+    #[test]
+    fn jitter_stays_within_bounds() {
+        let mut rng = fastrand::Rng::with_seed(1);
+        let base = Duration::from_secs(10);
+        for _ in 0..10_000 {
+            let d = jitter(base, JITTER, &mut rng);
+            assert!(
+                d >= Duration::from_secs(9) && d <= Duration::from_secs(11),
+                "{d:?}"
+            );
+        }
+        for n in 0..5 {
+            let nominal = BACKOFF_BASE * 2u32.pow(n);
+            for _ in 0..1000 {
+                let d = backoff(n, &mut rng);
+                assert!(d >= nominal / 2 && d <= nominal * 3 / 2, "{n}: {d:?}");
+            }
+        }
+        // A huge base saturates instead of panicking.
+        assert!(jitter(Duration::MAX, 1.0, &mut fastrand::Rng::with_seed(3)) > Duration::ZERO);
+        assert!(backoff(u32::MAX, &mut rng) > Duration::ZERO);
+    }
+
+    #[test]
+    fn zero_periods_are_raised() {
+        let policy = HealthPolicy {
+            open_for: Duration::ZERO,
+            max_open_for: Duration::ZERO,
+            failure_threshold: 0,
+            ..HealthPolicy::default()
+        };
+        let mut b = Breaker::new(&policy, fastrand::Rng::with_seed(1));
+        let t0 = Instant::now();
+        fail(&mut b, t0);
+        assert_eq!(b.state(), BreakerState::Open);
+        assert_eq!(b.period, MIN_PERIOD);
+    }
+
+    #[test]
+    fn urls_become_targets() {
+        let http = |addr: &str, host: &str, path: &str| {
+            Ok(Target::Http {
+                addr: addr.to_owned(),
+                host: host.to_owned(),
+                path: path.to_owned(),
+            })
+        };
+        assert_eq!(
+            Target::parse("http://127.0.0.1:11434/v1"),
+            http("127.0.0.1:11434", "127.0.0.1:11434", "/v1/models")
+        );
+        assert_eq!(
+            Target::parse("http://127.0.0.1:11434/v1/"),
+            http("127.0.0.1:11434", "127.0.0.1:11434", "/v1/models")
+        );
+        assert_eq!(
+            Target::parse("http://llm.local"),
+            http("llm.local:80", "llm.local", "/models")
+        );
+        assert_eq!(
+            Target::parse("http://llm.local/"),
+            http("llm.local:80", "llm.local", "/models")
+        );
+        assert_eq!(
+            Target::parse("http://[::1]:8080/v1"),
+            http("[::1]:8080", "[::1]:8080", "/v1/models")
+        );
+        assert_eq!(
+            Target::parse("https://llm.example/v1"),
+            Ok(Target::Tcp {
+                addr: "llm.example:443".to_owned()
+            })
+        );
+        assert_eq!(
+            Target::parse("https://llm.example:8443"),
+            Ok(Target::Tcp {
+                addr: "llm.example:8443".to_owned()
+            })
+        );
+        for bad in [
+            "",
+            "not a url",
+            "ftp://llm.example/",
+            "/v1",
+            "llm.local:80",
+            "http://:80/v1",
+        ] {
+            let err = Target::parse(bad).expect_err(bad);
+            assert!(err.starts_with("invalid URL"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn status_codes() {
+        for up in [200, 204, 301, 400, 401, 403, 404, 405] {
+            let status = StatusCode::from_u16(up).expect("valid status");
+            assert_eq!(classify(status), Ok(()), "{up}");
+        }
+        for down in [429, 500, 502, 503] {
+            let status = StatusCode::from_u16(down).expect("valid status");
+            assert_eq!(classify(status), Err(format!("HTTP {down}")));
+        }
+        assert_eq!(fmt_duration(Duration::from_millis(800)), "800 ms");
+        assert_eq!(fmt_duration(Duration::from_secs(2)), "2 s");
+        assert_eq!(fmt_duration(Duration::from_millis(1500)), "1.5 s");
+    }
+
+    #[test]
+    fn health_is_send_and_sync() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Health>();
+        shared::<Arc<Health>>();
+    }
+
+    /// Answers every connection with `status` for `GET /v1/models` and 500
+    /// for anything else, so a wrong path shows as a failure.
+    fn serve(listener: TcpListener, status: &'static str) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16 * 1024
+                    {
+                        match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let status = if request.starts_with(b"GET /v1/models HTTP/1.1\r\n") {
+                        status
+                    } else {
+                        "500 Wrong Path"
+                    };
+                    let response = format!(
+                        "HTTP/1.1 {status}\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
+                    );
+                    let _ = stream.write_all(response.as_bytes()).await;
+                });
+            }
+        })
+    }
+
+    async fn local() -> (TcpListener, String) {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        (listener, format!("http://{addr}/v1"))
+    }
+
+    fn quick() -> HealthPolicy {
+        HealthPolicy {
+            interval: Duration::from_millis(50),
+            timeout: Duration::from_secs(1),
+            failure_threshold: 3,
+            open_for: Duration::from_millis(50),
+            max_open_for: Duration::from_millis(200),
+            start_attempts: 2,
+        }
+    }
+
+    #[tokio::test]
+    async fn start_check_closes_a_live_endpoint() {
+        let (listener, url) = local().await;
+        let server = serve(listener, "200 OK");
+        let health = Health::new(quick());
+        health.add_endpoint("llm", &url);
+        let mut changes = health.subscribe();
+        health.check_all_at_start().await;
+        assert_eq!(health.state("llm"), Some(BreakerState::Closed));
+        assert_eq!(health.check("llm"), Ok(()));
+        let status = &health.snapshot()[0];
+        assert!(status.healthy);
+        assert_eq!(status.checks, 1);
+        assert_eq!(status.consecutive_failures, 0);
+        assert!(status.last_checked_ms_ago.is_some());
+        assert!(changes.has_changed().expect("sender alive"));
+        assert_eq!(*changes.borrow_and_update(), 1);
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn probes_report_status_timeouts_and_bad_urls() {
+        let (listener, busy) = local().await;
+        let server = serve(listener, "503 Service Unavailable");
+        // Accepts and never answers.
+        let silent = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let quiet = format!("http://{}/v1", silent.local_addr().expect("addr"));
+
+        let health = Health::new(HealthPolicy {
+            timeout: Duration::from_millis(300),
+            start_attempts: 1,
+            ..quick()
+        });
+        health.add_endpoint("busy", &busy);
+        health.add_endpoint("quiet", &quiet);
+        health.add_endpoint("bad", "ftp://llm.local/v1");
+        health.check_all_at_start().await;
+
+        let snapshot = health.snapshot();
+        let names: Vec<&str> = snapshot.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["bad", "busy", "quiet"]);
+        for status in &snapshot {
+            assert_eq!(status.state, BreakerState::Open, "{status:?}");
+            assert!(!status.healthy);
+        }
+        let reason = |i: usize| snapshot[i].last_error.clone().unwrap_or_default();
+        assert!(reason(0).starts_with("invalid URL"), "{}", reason(0));
+        assert_eq!(reason(1), "HTTP 503");
+        assert_eq!(reason(2), "timed out after 300 ms");
+        drop(silent);
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_opens_at_start_and_recovers_under_the_monitor() {
+        let (listener, url) = local().await;
+        let addr = listener.local_addr().expect("addr");
+        drop(listener);
+
+        let health = Health::new(quick());
+        health.add_endpoint("llm", &url);
+        let changes = health.subscribe();
+        health.check_all_at_start().await;
+        assert_eq!(health.state("llm"), Some(BreakerState::Open));
+        let status = &health.snapshot()[0];
+        assert_eq!(status.consecutive_failures, 2);
+        assert_eq!(status.checks, 2);
+        assert_eq!(status.last_error.as_deref(), Some("connection refused"));
+        let err = health.check("llm").expect_err("open breaker");
+        assert!(err.contains("connection refused"), "{err}");
+        let seen_at_start = *changes.borrow();
+        assert!(seen_at_start >= 1);
+
+        let listener = TcpListener::bind(addr).await.expect("rebind the port");
+        let server = serve(listener, "200 OK");
+        let shutdown = CancellationToken::new();
+        let monitor = health.spawn_monitor(shutdown.clone());
+
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while health.state("llm") != Some(BreakerState::Closed) {
+            assert!(Instant::now() < deadline, "still {:?}", health.snapshot());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(health.check("llm"), Ok(()));
+        let status = &health.snapshot()[0];
+        assert!(status.healthy);
+        assert_eq!(status.consecutive_failures, 0);
+        // Open -> HalfOpen -> Closed (healthy): at least two more changes.
+        assert!(
+            *changes.borrow() >= seen_at_start + 2,
+            "{}",
+            *changes.borrow()
+        );
+
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(5), monitor)
+            .await
+            .expect("monitor stops on shutdown")
+            .expect("monitor did not panic");
+        server.abort();
+    }
+}
