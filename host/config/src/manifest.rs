@@ -468,6 +468,17 @@ memory = "1TiB"
     }
 
     #[test]
+    fn ipv6_host_patterns_are_valid_in_brackets() {
+        use crate::config::is_host_pattern;
+        assert!(is_host_pattern("[::1]"));
+        assert!(is_host_pattern("[::1]:8080"));
+        assert!(!is_host_pattern("[::1]:http"));
+        assert!(!is_host_pattern("[nope]:80"));
+        assert!(is_host_pattern("127.0.0.1:8080"));
+        assert!(!is_host_pattern("http://api.example.com"));
+    }
+
+    #[test]
     fn host_patterns_cover_what_they_should() {
         assert!(covers("api.example.com", "api.example.com"));
         assert!(covers("*.example.com", "api.example.com"));

@@ -388,15 +388,27 @@ impl RunLog {
         let mut durable = self.durable();
         if !durable.closed {
             match result {
+                Ok(()) if terminal => {
+                    durable.frames.push(frame.clone());
+                    durable.closed = true;
+                    let subscribers = std::mem::take(&mut durable.subscribers);
+                    drop(durable);
+                    // The run leaves the active set before anyone sees its
+                    // end, so a command sent on seeing it (a new run on the
+                    // thread, a cancel) finds the run over.
+                    self.closed();
+                    for (outbox, after) in subscribers {
+                        if seq > after {
+                            outbox.push(frame.clone());
+                        }
+                    }
+                    return;
+                }
                 Ok(()) => {
                     durable.frames.push(frame.clone());
                     durable
                         .subscribers
                         .retain(|(outbox, after)| seq <= *after || outbox.push(frame.clone()));
-                    if terminal {
-                        durable.closed = true;
-                        durable.subscribers.clear();
-                    }
                 }
                 Err(err) => {
                     tracing::error!(run_id = %self.run_id, seq, "the store failed an event: {err}");
