@@ -9,13 +9,15 @@ use std::time::Duration;
 use anyhow::Context;
 use netra_auth::{AuthConfig, Authenticator, PublicKey, Secret};
 use netra_config::{Config, Value};
+use netra_llm::{Provider, ProviderConfig};
 use netra_runtime::{DirGrant, Limits, Runtime, RuntimeConfig, Sandbox};
 use netra_server::deps::{Dependencies, NodeState, PluginNode, llm_node, start_order};
 use netra_server::health::{Health, HealthPolicy};
+use netra_server::llm::Models;
 use netra_server::ready::GoldenPath;
 use netra_server::{
     App, Grants, PluginGrant, Readiness, Registry, Retention, RunLimits, Runs, ServerConfig,
-    recover_interrupted,
+    Services, recover_interrupted,
 };
 use netra_store::{MemoryStore, SqliteStore, Store, StoreKv, StoreOptions, Synchronous};
 use tokio_util::sync::CancellationToken;
@@ -205,6 +207,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let plan = plan_plugins(&config);
     let grants = Grants {
         agent_tools: plan.agent_tools.clone(),
+        agent_llm: plan
+            .grants
+            .iter()
+            .filter(|(_, grant)| !grant.llm.is_empty())
+            .map(|(name, grant)| (name.clone(), grant.llm.clone()))
+            .collect(),
         deny_unlisted: plan.deny_unlisted,
         skip: plan.skip.clone(),
         order: plan.order.clone(),
@@ -323,14 +331,33 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     });
     let readiness = Readiness::new(deps.clone(), health.clone(), golden_path);
 
-    let runs = Runs::with_dependencies(
+    let mut models = Models::new();
+    for (name, provider) in &config.llm {
+        let client = Provider::new(ProviderConfig {
+            name: name.clone(),
+            base_url: provider.base_url.clone(),
+            api_key: provider
+                .api_key
+                .as_ref()
+                .map(|key| key.expose().to_string()),
+            models: provider.models.clone(),
+            timeout: provider.timeout,
+            max_retries: 3,
+        })
+        .map_err(|err| anyhow::anyhow!("LLM provider {name}: {err}"))?;
+        models.add(name, client, provider.models.clone(), Some(health.clone()));
+    }
+    let runs = Runs::with_services(
         Arc::new(registry),
         store.clone(),
         RunLimits {
             per_user: usize::try_from(config.limits.max_runs_per_user).unwrap_or(usize::MAX),
             global: usize::try_from(config.limits.max_runs).unwrap_or(usize::MAX),
         },
-        Some(deps),
+        Services {
+            deps: Some(deps),
+            models: Some(Arc::new(models)),
+        },
     );
     let app = Arc::new(App {
         config: ServerConfig {

@@ -1,289 +1,14 @@
 //! The dependency graph, health checks, breakers and readiness of the real
 //! `netra serve`, configured by a netra.toml, driven over HTTP and WebSocket.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+mod support;
+
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
 
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-/// `netra serve`, killed on drop.
-struct Server {
-    child: Child,
-    addr: String,
-    data: tempfile::TempDir,
-    _plugins: tempfile::TempDir,
-    /// What `netra config check` said about the configuration served.
-    check: Option<std::process::Output>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A plugin to put in the plugins dir: the guest file and its manifest.
-struct Plugin {
-    guest: &'static str,
-    manifest: &'static str,
-}
-
-const CALCULATOR: Plugin = Plugin {
-    guest: "calculator",
-    manifest: r#"name = "calculator"
-version = "1.0.0"
-kind = "tool"
-"#,
-};
-
-impl Server {
-    /// Serves `plugins` with `config` (a netra.toml without the server and
-    /// plugins sections, which are added here, with `plugins.ungranted`).
-    fn start(plugins: &[Plugin], ungranted: &str, config: &str) -> Self {
-        let data = tempfile::tempdir().expect("data dir");
-        let dir = tempfile::tempdir().expect("plugins dir");
-        for plugin in plugins {
-            // Fixtures are built as fixture_agent_*.wasm; served by their short name.
-            let built = if plugin.guest.starts_with("agent-") {
-                netra_tests::guest(&format!("fixture-{}", plugin.guest))
-            } else {
-                netra_tests::guest(plugin.guest)
-            };
-            std::fs::copy(built, dir.path().join(format!("{}.wasm", plugin.guest)))
-                .expect("copy guest");
-            std::fs::write(
-                dir.path().join(format!("{}.toml", plugin.guest)),
-                plugin.manifest,
-            )
-            .expect("write manifest");
-        }
-        let file = data.path().join("netra.toml");
-        let text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n\n[plugins]\ndir = {:?}\nungranted = {ungranted:?}\n\n{config}",
-            data.path().join("state").display().to_string(),
-            dir.path().display().to_string(),
-        );
-        std::fs::write(&file, text).expect("write netra.toml");
-        // `netra config check` sees what serve will do, before anything loads.
-        let check = Command::new(env!("CARGO_BIN_EXE_netra"))
-            .args(["config", "check", "--config"])
-            .arg(&file)
-            .output()
-            .expect("netra config check");
-        let mut args = vec!["serve".to_string(), "--config".to_string()];
-        args.push(file.display().to_string());
-        let mut server = Self::spawn(&args, data, dir);
-        server.check = Some(check);
-        server
-    }
-
-    /// `netra serve ARGS`; the data dir's `state` is the server's data dir.
-    fn spawn(args: &[String], data: tempfile::TempDir, dir: tempfile::TempDir) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_netra"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("netra serve starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut server = Self {
-            child,
-            addr: String::new(),
-            data,
-            _plugins: dir,
-            check: None,
-        };
-        server.addr = listening_addr(stdout);
-        server
-    }
-
-    fn state_dir(&self) -> std::path::PathBuf {
-        self.data.path().join("state")
-    }
-
-    /// A dev-mode token for `user`, with `roles`.
-    fn token(&self, user: &str, roles: &[&str]) -> String {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_netra"));
-        command.args(["token", "--sub", user, "--data-dir"]);
-        command.arg(self.state_dir());
-        for role in roles {
-            command.args(["--role", role]);
-        }
-        let out = command.output().expect("netra token");
-        assert!(out.status.success(), "netra token failed");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .expect("a token")
-            .to_string()
-    }
-
-    /// An HTTP/1.1 request; returns (status, JSON body).
-    fn http(&self, method: &str, path: &str, token: Option<&str>) -> (u16, Value) {
-        let mut stream = TcpStream::connect(&self.addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .expect("timeout");
-        let auth = token
-            .map(|t| format!("Authorization: Bearer {t}\r\n"))
-            .unwrap_or_default();
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: netra\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
-        )
-        .expect("write request");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read response");
-        let status = response
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("a status line");
-        let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
-        (status, serde_json::from_str(body).unwrap_or(Value::Null))
-    }
-
-    /// Polls `/readyz` until `done` holds for (status, body), for at most 30 s.
-    fn wait_readyz(&self, what: &str, done: impl Fn(u16, &Value) -> bool) -> (u16, Value) {
-        let start = Instant::now();
-        loop {
-            let (status, body) = self.http("GET", "/readyz", None);
-            if done(status, &body) {
-                return (status, body);
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "waited 30 s for {what}; last /readyz: {status} {body:#}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Runs `agent` on `input` over a real WebSocket and returns its
-    /// terminal event.
-    fn run(&self, token: &str, agent: &str, input: &str) -> Value {
-        let url = format!("ws://{}/v1/ws", self.addr);
-        let token = token.to_string();
-        let (agent, input) = (agent.to_string(), input.to_string());
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("tokio");
-        runtime.block_on(async move {
-            let mut request = url.into_client_request().expect("request");
-            request.headers_mut().insert(
-                "authorization",
-                format!("Bearer {token}").parse().expect("header"),
-            );
-            let (mut ws, _) = tokio_tungstenite::connect_async(request)
-                .await
-                .expect("connect");
-            let start = json!({"type": "run.start", "id": "1", "agent": agent, "input": input});
-            ws.send(Message::Text(start.to_string().into()))
-                .await
-                .expect("send");
-            loop {
-                let frame = tokio::time::timeout(Duration::from_secs(20), ws.next())
-                    .await
-                    .expect("a frame in time")
-                    .expect("open socket")
-                    .expect("valid frame");
-                let Message::Text(text) = frame else { continue };
-                let value: Value = serde_json::from_str(&text).expect("JSON");
-                assert_ne!(value["type"], "error", "run.start refused: {value}");
-                if value["type"] == "agent_completed" || value["type"] == "agent_error" {
-                    return value;
-                }
-            }
-        })
-    }
-}
-
-fn listening_addr(stdout: ChildStdout) -> String {
-    let mut lines = BufReader::new(stdout);
-    let mut seen = Vec::new();
-    let addr = loop {
-        let mut line = String::new();
-        let read = lines.read_line(&mut line).expect("read serve's stdout");
-        assert!(read > 0, "netra serve exited; it printed {seen:?}");
-        if let Some(rest) = line.strip_prefix("netra listening on http://") {
-            break rest
-                .split_whitespace()
-                .next()
-                .expect("an address")
-                .to_string();
-        }
-        seen.push(line);
-    };
-    std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
-    addr
-}
-
-/// A port nothing listens on (taken from the OS, then released).
-fn closed_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
-}
-
-/// An OpenAI-compatible endpoint's model list on `port`, answering until
-/// dropped; counts the requests it served.
-struct FakeLlm {
-    stop: Arc<AtomicBool>,
-    served: Arc<AtomicUsize>,
-}
-
-impl FakeLlm {
-    fn start(port: u16) -> Self {
-        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the LLM port");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let stop = Arc::new(AtomicBool::new(false));
-        let served = Arc::new(AtomicUsize::new(0));
-        let (stopping, counting) = (stop.clone(), served.clone());
-        std::thread::spawn(move || {
-            while !stopping.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((mut stream, _)) => {
-                        let _ = stream.set_nonblocking(false);
-                        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-                        let mut head = [0u8; 1024];
-                        let n = stream.read(&mut head).unwrap_or(0);
-                        let request = String::from_utf8_lossy(&head[..n]).to_string();
-                        let body = r#"{"object":"list","data":[{"id":"m","object":"model"}]}"#;
-                        let status = if request.starts_with("GET /v1/models ") {
-                            "200 OK"
-                        } else {
-                            "404 Not Found"
-                        };
-                        let _ = write!(
-                            stream,
-                            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                            body.len()
-                        );
-                        counting.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        Self { stop, served }
-    }
-}
-
-impl Drop for FakeLlm {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
+use support::{CALCULATOR, FakeLlm, Plugin, Server, closed_port};
 
 fn node<'a>(readyz: &'a Value, id: &str) -> &'a Value {
     readyz["nodes"]
@@ -579,7 +304,17 @@ fn the_example_manifests_serve_in_dev_mode() {
         names.push(name);
     }
     names.sort();
-    assert_eq!(names, ["calculator", "clock", "helper", "notes", "text"]);
+    assert_eq!(
+        names,
+        [
+            "assistant",
+            "calculator",
+            "clock",
+            "helper",
+            "notes",
+            "text"
+        ]
+    );
     let args: Vec<String> = [
         "serve",
         "--listen",

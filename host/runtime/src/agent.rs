@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use wasmtime::component::Component;
 
+use crate::bindings::llm::{ChatRequest, ChatResponse, LlmError};
 use crate::bindings::{
     AGENT_EXPORT, AgentDescriptor, AgentPluginPre, Message, RunContext, ToolDescriptor, ToolError,
 };
@@ -31,7 +32,17 @@ pub trait AgentHost: Send + Sync + 'static {
     fn list_tools(&self) -> Vec<ToolDescriptor>;
     /// Calls a tool for this run.
     fn call_tool(self: Arc<Self>, name: String, arguments: String) -> ToolCallFuture;
+    /// Runs one chat completion for this run with a model its grant allows;
+    /// the host streams the tokens to the client while the guest waits. By
+    /// default no model is granted.
+    fn chat(self: Arc<Self>, request: ChatRequest) -> ChatFuture {
+        let _ = request;
+        Box::pin(async { Err(LlmError::Denied("no language model is granted".into())) })
+    }
 }
+
+/// What [`AgentHost::chat`] returns.
+pub type ChatFuture = Pin<Box<dyn Future<Output = Result<ChatResponse, LlmError>> + Send>>;
 
 /// A loaded agent plugin. Cheap to clone.
 #[derive(Clone)]

@@ -24,10 +24,16 @@ mod plugin;
 mod stdio;
 mod store;
 
-pub use agent::{AgentHost, AgentPlugin, ToolCallFuture};
+pub use agent::{AgentHost, AgentPlugin, ChatFuture, ToolCallFuture};
 pub use bindings::{
     AgentDescriptor, AgentError, Message, Role, RunContext, ToolDescriptor, ToolError,
 };
+/// The `llm` interface's types, as agents send and receive them.
+pub mod llm {
+    pub use crate::bindings::llm::{
+        ChatMessage, ChatRequest, ChatResponse, LlmError, ToolCall, Usage,
+    };
+}
 pub use cache::CacheOutcome;
 pub use config::{Limits, RuntimeConfig};
 pub use engine::Runtime;

@@ -8,6 +8,7 @@ pub mod deps;
 pub mod health;
 pub mod http;
 pub mod ids;
+pub mod llm;
 pub mod protocol;
 pub mod ready;
 pub mod recovery;
@@ -26,7 +27,7 @@ pub use ready::Readiness;
 pub use recovery::recover_interrupted;
 pub use registry::{Grants, PluginGrant, Registry};
 pub use retention::Retention;
-pub use runs::{RunLimits, Runs};
+pub use runs::{RunLimits, Runs, Services};
 
 /// Limits and timings of sessions.
 #[derive(Clone, Debug)]

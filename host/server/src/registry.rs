@@ -20,6 +20,8 @@ pub struct AgentEntry {
     pub version: String,
     /// The tools it may call; `None` means every tool.
     pub allowed_tools: Option<BTreeSet<String>>,
+    /// The models it may use: `provider` or `provider/model` entries.
+    pub llm: Vec<String>,
 }
 
 /// A tool that agents can call.
@@ -40,6 +42,8 @@ pub struct Grants {
     /// Agents not in `agent_tools` may call no tool (`netra serve` with a
     /// configuration file: deny by default).
     pub deny_unlisted: bool,
+    /// Per agent plugin: its `llm` grant (`provider` or `provider/model`).
+    pub agent_llm: BTreeMap<String, Vec<String>>,
     /// Plugin files (names without `.wasm`) not to load: refused.
     pub skip: BTreeSet<String>,
     /// Plugin names in the order to load them (what a plugin needs first);
@@ -230,12 +234,18 @@ impl Registry {
             .or_else(|| grants.agent_tools.get(&name))
             .cloned()
             .or_else(|| grants.deny_unlisted.then(BTreeSet::new));
+        let llm = grants
+            .agent_llm
+            .get(plugin.name())
+            .cloned()
+            .unwrap_or_default();
         self.agents.insert(
             name,
             AgentEntry {
                 plugin,
                 version,
                 allowed_tools,
+                llm,
             },
         );
     }

@@ -13,9 +13,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
+use netra_llm::Delta;
 use netra_runtime::{
-    AgentHost, InvokeError, Message, Role, RunContext, ToolCallFuture, ToolDescriptor, ToolError,
-    ToolInstance, tool_error_message,
+    AgentHost, ChatFuture, InvokeError, Message, Role, RunContext, ToolCallFuture, ToolDescriptor,
+    ToolError, ToolInstance, llm, tool_error_message,
 };
 use netra_store::{NewRun, NewThread, RunRecord, Store, StoreError, StoredMessage, ThreadSummary};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -23,7 +24,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::deps::{Dependencies, Unavailable};
 use crate::ids;
-use crate::protocol::{ErrorCode, ToolFailure};
+use crate::llm::Models;
+use crate::protocol::{ErrorCode, ToolFailure, Usage};
 use crate::registry::{Registry, ToolEntry};
 use crate::run_log::{Outbox, RunEnd, RunEvents, RunLog, RunLogSpec};
 
@@ -76,6 +78,8 @@ pub struct Runs {
     registry: Arc<Registry>,
     /// What each agent needs and whether it is there now.
     deps: Option<Arc<Dependencies>>,
+    /// The language models agents may be granted.
+    models: Option<Arc<Models>>,
     store: Arc<dyn Store>,
     limits: RunLimits,
     global: Arc<Semaphore>,
@@ -94,6 +98,15 @@ struct ActiveRun {
     owner: String,
     log: Arc<RunLog>,
     cancel: CancellationToken,
+}
+
+/// What runs use besides the registry and the store.
+#[derive(Clone, Default)]
+pub struct Services {
+    /// The dependency graph; `None` starts every run.
+    pub deps: Option<Arc<Dependencies>>,
+    /// The language models; `None` denies every `llm.chat`.
+    pub models: Option<Arc<Models>>,
 }
 
 /// What the session learns about a run it started.
@@ -115,20 +128,22 @@ pub enum Followed {
 impl Runs {
     /// Runs served from `registry`, recorded in `store`.
     pub fn new(registry: Arc<Registry>, store: Arc<dyn Store>, limits: RunLimits) -> Arc<Self> {
-        Self::with_dependencies(registry, store, limits, None)
+        Self::with_services(registry, store, limits, Services::default())
     }
 
-    /// [`Runs::new`], with runs of an agent whose dependencies are degraded
-    /// or down ending at once with `dependency_unavailable`.
-    pub fn with_dependencies(
+    /// [`Runs::new`] with the host's services: runs of an agent whose
+    /// dependencies are degraded or down end at once with
+    /// `dependency_unavailable`; agents reach the models they are granted.
+    pub fn with_services(
         registry: Arc<Registry>,
         store: Arc<dyn Store>,
         limits: RunLimits,
-        deps: Option<Arc<Dependencies>>,
+        services: Services,
     ) -> Arc<Self> {
         Arc::new(Self {
             registry,
-            deps,
+            deps: services.deps,
+            models: services.models,
             store,
             global: Arc::new(Semaphore::new(limits.global)),
             limits,
@@ -287,9 +302,15 @@ impl Runs {
         };
         let tools = self.registry.tools_for(&agent);
         let registry = self.registry.clone();
+        let llm = Llm {
+            models: self.models.clone(),
+            plugin: agent.plugin.name().to_string(),
+            grant: agent.llm.clone(),
+        };
         tokio::spawn(async move {
             execute(
                 registry,
+                llm,
                 agent.plugin,
                 ctx,
                 input,
@@ -520,6 +541,7 @@ fn to_message(message: StoredMessage) -> Message {
 #[allow(clippy::too_many_arguments)]
 async fn execute(
     registry: Arc<Registry>,
+    llm: Llm,
     agent: netra_runtime::AgentPlugin,
     ctx: RunContext,
     input: String,
@@ -538,6 +560,8 @@ async fn execute(
         instances: tokio::sync::Mutex::new(HashMap::new()),
         abort: abort.clone(),
         violation: Mutex::new(None),
+        llm,
+        usage: Mutex::new(None),
     });
     let run = agent.run(ctx, input, history, host.clone());
     let result = tokio::select! {
@@ -555,9 +579,14 @@ async fn execute(
         end.failed("tool_denied", message.unwrap_or_default(), false);
         return;
     }
+    let usage = host
+        .usage
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
     match result {
-        None => end.cancelled(None),
-        Some(Ok(answer)) => end.completed(answer, None),
+        None => end.cancelled(usage),
+        Some(Ok(answer)) => end.completed(answer, usage),
         Some(Err(err)) => {
             let retryable = matches!(
                 err,
@@ -604,6 +633,19 @@ struct RunHost {
     /// Fired when the agent breaks its grant; the run then ends with an error.
     abort: CancellationToken,
     violation: Mutex<Option<String>>,
+    /// The models this run's agent may use.
+    llm: Llm,
+    /// Tokens used by the run's completions so far.
+    usage: Mutex<Option<Usage>>,
+}
+
+/// An agent's access to language models.
+struct Llm {
+    models: Option<Arc<Models>>,
+    /// The agent's plugin (file) name, for messages.
+    plugin: String,
+    /// Its `llm` grant.
+    grant: Vec<String>,
 }
 
 impl AgentHost for RunHost {
@@ -621,6 +663,35 @@ impl AgentHost for RunHost {
 
     fn call_tool(self: Arc<Self>, name: String, arguments: String) -> ToolCallFuture {
         Box::pin(async move { self.call(&name, &arguments).await })
+    }
+
+    fn chat(self: Arc<Self>, request: llm::ChatRequest) -> ChatFuture {
+        Box::pin(async move {
+            let llm = &self.llm;
+            let route = match &llm.models {
+                Some(models) => models.route(&llm.plugin, &llm.grant, request.model.as_deref()),
+                None => Err(format!(
+                    "plugin {} is granted no language model (no provider is configured)",
+                    llm.plugin
+                )),
+            }
+            .map_err(llm::LlmError::Denied)?;
+            let events = &self.events;
+            // Tokens reach the client while the guest waits for the answer.
+            let mut sink = |delta: Delta| match delta {
+                Delta::Content(text) => events.message_delta(text),
+                Delta::Reasoning(text) => events.thinking(text),
+            };
+            let response = route.chat(request, &mut sink).await?;
+            let mut usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner);
+            let total = usage.get_or_insert(Usage {
+                prompt_tokens: 0,
+                completion_tokens: 0,
+            });
+            total.prompt_tokens += u64::from(response.usage.prompt_tokens);
+            total.completion_tokens += u64::from(response.usage.completion_tokens);
+            Ok(response)
+        })
     }
 }
 

@@ -1,0 +1,296 @@
+//! The LLM capability through the real `netra serve`: the `assistant` agent
+//! against a local server speaking OpenAI's streamed chat-completions format.
+
+mod support;
+
+use serde_json::{Value, json};
+
+use support::{CALCULATOR, FakeOpenAi, Plugin, Server, chunk, sse};
+
+const ASSISTANT: Plugin = Plugin {
+    guest: "assistant",
+    manifest: r#"name = "assistant"
+version = "0.1.0"
+kind = "agent"
+[needs]
+tools = ["calculate"]
+"#,
+};
+
+fn config(llm: &FakeOpenAi) -> String {
+    format!(
+        r#"
+[llm.fake]
+base_url = "{}"
+models = ["fake-1"]
+
+[plugin.assistant]
+tools = ["calculate"]
+llm = ["fake"]
+"#,
+        llm.base_url()
+    )
+}
+
+/// The model asks for two calculations, with the tool calls' ids, names and
+/// arguments split across chunks, then answers in three content chunks.
+fn two_tool_calls_then_an_answer() -> Vec<Vec<support::Piece>> {
+    let call = |index: u32, id: Option<&str>, name: Option<&str>, arguments: &str| {
+        let mut function = json!({ "arguments": arguments });
+        if let Some(name) = name {
+            function["name"] = json!(name);
+        }
+        let mut call = json!({ "index": index, "function": function });
+        if let Some(id) = id {
+            call["id"] = json!(id);
+            call["type"] = json!("function");
+        }
+        chunk(json!({ "tool_calls": [call] }), None, None)
+    };
+    vec![
+        sse(&[
+            chunk(json!({ "role": "assistant", "content": null }), None, None),
+            call(0, Some("call_1"), Some("calculate"), ""),
+            call(0, None, None, "{\"expression\":"),
+            call(0, None, None, "\"2+3\"}"),
+            call(1, Some("call_2"), Some("calculate"), "{\"expr"),
+            call(1, None, None, "ession\":\"3*4\"}"),
+            chunk(json!({}), Some("tool_calls"), None),
+            chunk(json!({}), None, Some((20, 10))),
+        ]),
+        sse(&[
+            chunk(json!({ "role": "assistant", "content": "" }), None, None),
+            chunk(json!({ "content": "2+3 is 5" }), None, None),
+            chunk(json!({ "content": " and 3*4" }), None, None),
+            chunk(json!({ "content": " is 12." }), None, None),
+            chunk(json!({}), Some("stop"), None),
+            chunk(json!({}), None, Some((30, 7))),
+        ]),
+    ]
+}
+
+/// `assistant` answers a question that needs two tool calls: the client sees
+/// tool_executing / tool_completed for each, the answer as message_delta
+/// tokens, then agent_completed with the summed usage; the model got the
+/// tools' results back with their call ids.
+#[test]
+fn the_assistant_calls_two_tools_and_streams_its_answer() {
+    let llm = FakeOpenAi::start(two_tool_calls_then_an_answer());
+    let server = Server::start(&[CALCULATOR, ASSISTANT], "refuse", &config(&llm));
+    let token = server.token("dana", &[]);
+    let events = server.run_events(&token, "assistant", "what are 2+3 and 3*4?");
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or_default())
+        .collect();
+    let last = events.last().cloned().unwrap_or(Value::Null);
+    assert_eq!(last["type"], "agent_completed", "{events:#?}");
+
+    let executing: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "tool_executing")
+        .collect();
+    assert_eq!(executing.len(), 2, "{kinds:?}");
+    assert_eq!(executing[0]["tool"], "calculate");
+    assert_eq!(executing[0]["arguments"], json!({ "expression": "2+3" }));
+    assert_eq!(executing[1]["arguments"], json!({ "expression": "3*4" }));
+    let completed: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "tool_completed")
+        .collect();
+    assert_eq!(completed.len(), 2, "{kinds:?}");
+    assert!(
+        completed.iter().all(|c| c.get("ok").is_some()),
+        "{completed:?}"
+    );
+
+    let streamed: String = events
+        .iter()
+        .filter(|e| e["type"] == "message_delta")
+        .filter_map(|e| e["text"].as_str())
+        .collect();
+    assert_eq!(streamed, "2+3 is 5 and 3*4 is 12.");
+    assert!(
+        kinds.iter().filter(|k| **k == "message_delta").count() >= 3,
+        "{kinds:?}"
+    );
+    assert_eq!(last["output"], "2+3 is 5 and 3*4 is 12.");
+    assert_eq!(
+        last["usage"],
+        json!({ "prompt_tokens": 50, "completion_tokens": 17 })
+    );
+
+    let requests = llm.chat_requests();
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+    assert_eq!(requests[0]["model"], "fake-1");
+    assert_eq!(requests[0]["stream"], true);
+    assert_eq!(requests[0]["tools"][0]["function"]["name"], "calculate");
+    let second = requests[1]["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let tool_answers: Vec<(&str, &str)> = second
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| {
+            (
+                m["tool_call_id"].as_str().unwrap_or_default(),
+                m["content"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(tool_answers.len(), 2, "{second:#?}");
+    assert_eq!(tool_answers[0].0, "call_1");
+    assert!(tool_answers[0].1.contains('5'), "{tool_answers:?}");
+    assert_eq!(tool_answers[1].0, "call_2");
+    assert!(tool_answers[1].1.contains("12"), "{tool_answers:?}");
+    let assistant_turn = second
+        .iter()
+        .find(|m| m["role"] == "assistant")
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(
+        assistant_turn["tool_calls"][1]["id"], "call_2",
+        "{second:#?}"
+    );
+}
+
+/// An agent without an `llm` grant is denied the model with the key to
+/// change, and the run ends with that error.
+#[test]
+fn a_model_not_granted_is_denied() {
+    let llm = FakeOpenAi::start(two_tool_calls_then_an_answer());
+    let config = config(&llm).replace("llm = [\"fake\"]", "");
+    let server = Server::start(&[CALCULATOR, ASSISTANT], "refuse", &config);
+    let token = server.token("erin", &[]);
+    let last = server.run(&token, "assistant", "what is 2+3?");
+    assert_eq!(last["type"], "agent_error", "{last}");
+    assert!(
+        last["message"].to_string().contains("plugin.assistant.llm"),
+        "{last}"
+    );
+    assert!(llm.chat_requests().is_empty());
+}
+
+/// An answer in two halves with `pause` between them.
+fn a_paused_answer(pause: support::Piece) -> Vec<support::Piece> {
+    let mut pieces = sse(&[chunk(json!({ "content": "first half," }), None, None)]);
+    // Drop the `[DONE]` of the first part: the stream goes on after the pause.
+    pieces.pop();
+    pieces.push(pause);
+    pieces.extend(
+        sse(&[
+            chunk(json!({ "content": " second half" }), Some("stop"), None),
+            chunk(json!({}), None, Some((5, 4))),
+        ])
+        .into_iter()
+        .skip(1),
+    );
+    pieces
+}
+
+/// Streaming is real: with a provider that pauses mid-stream, the first
+/// message_delta reaches the client before the provider's stream has ended.
+#[test]
+fn tokens_reach_the_client_while_the_provider_is_still_streaming() {
+    let pause = std::time::Duration::from_millis(1500);
+    let llm = FakeOpenAi::start(vec![a_paused_answer(support::Piece::Pause(pause))]);
+    let server = Server::start(&[CALCULATOR, ASSISTANT], "refuse", &config(&llm));
+    let token = server.token("finn", &[]);
+    let events = server.run_events_at(&token, "assistant", "say it in halves", false);
+    let (last_at, last) = events.last().cloned().expect("events");
+    assert_eq!(last["output"], "first half, second half", "{last}");
+    let first_delta = events
+        .iter()
+        .find(|(_, e)| e["type"] == "message_delta")
+        .map(|(at, _)| *at)
+        .expect("a message_delta");
+    let stream_end = llm
+        .finished
+        .lock()
+        .ok()
+        .and_then(|f| f.first().copied())
+        .expect("the provider's stream ended");
+    assert!(
+        first_delta < stream_end,
+        "the first delta arrived {:?} after the provider's stream ended",
+        first_delta.duration_since(stream_end)
+    );
+    assert!(last_at >= stream_end);
+}
+
+/// Cancelling a run while the model streams closes the upstream request.
+#[test]
+fn cancel_during_streaming_closes_the_upstream_request() {
+    let wait = support::Piece::AwaitClose(std::time::Duration::from_secs(10));
+    let llm = FakeOpenAi::start(vec![a_paused_answer(wait)]);
+    let server = Server::start(&[CALCULATOR, ASSISTANT], "refuse", &config(&llm));
+    let token = server.token("gale", &[]);
+    let events = server.run_events_at(&token, "assistant", "say it slowly", true);
+    let (_, last) = events.last().cloned().expect("events");
+    assert_eq!(last["type"], "agent_completed", "{last}");
+    assert_eq!(last["outcome"], "cancelled", "{last}");
+    assert_eq!(last["output"], "first half,");
+    // The provider's connection is closed once the run is cancelled.
+    let start = std::time::Instant::now();
+    while !llm.closed.load(std::sync::atomic::Ordering::Relaxed) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "the upstream request was not closed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// 429 with Retry-After, then success: the run succeeds after the retry.
+/// A dead endpoint: its breaker opens and runs fail with
+/// dependency_unavailable (retryable) without a request going out.
+#[test]
+fn rate_limits_are_retried_and_a_dead_endpoint_fails_fast() {
+    let limited = vec![support::Piece::Bytes(
+        "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Type: application/json\r\nContent-Length: 60\r\nConnection: close\r\n\r\n{\"error\":{\"message\":\"slow down\",\"type\":\"rate_limit_error\"}}".to_string(),
+    )];
+    let answer = sse(&[
+        chunk(json!({ "content": "done" }), Some("stop"), None),
+        chunk(json!({}), None, Some((3, 1))),
+    ]);
+    let llm = FakeOpenAi::start(vec![limited, answer]);
+    let server = Server::start(&[CALCULATOR, ASSISTANT], "refuse", &config(&llm));
+    let token = server.token("hale", &[]);
+    let last = server.run(&token, "assistant", "anything");
+    assert_eq!(last["type"], "agent_completed", "{last}");
+    assert_eq!(last["output"], "done");
+    assert_eq!(llm.chat_requests().len(), 2);
+
+    // A closed port: the start checks open the breaker.
+    let port = support::closed_port();
+    let dead = format!(
+        r#"
+[llm.fake]
+base_url = "http://127.0.0.1:{port}/v1"
+models = ["fake-1"]
+
+[health]
+failure_threshold = 1
+start_attempts = 1
+open_for = "1h"
+max_open_for = "1h"
+
+[plugin.assistant]
+tools = ["calculate"]
+llm = ["fake"]
+"#
+    );
+    let server = Server::start(&[CALCULATOR, ASSISTANT], "refuse", &dead);
+    server.wait_readyz("the breaker to open", |_, body| {
+        body["endpoints"][0]["state"] == "open"
+    });
+    let token = server.token("ivy", &[]);
+    for _ in 0..3 {
+        let last = server.run(&token, "assistant", "anything");
+        assert_eq!(last["type"], "agent_error", "{last}");
+        assert_eq!(last["code"], "dependency_unavailable", "{last}");
+        assert_eq!(last["retryable"], true, "{last}");
+        assert!(last["message"].to_string().contains("breaker"), "{last}");
+    }
+}
