@@ -22,6 +22,7 @@ fn main() -> Result<()> {
         ["demo"] => demo(),
         ["bench", "runtime"] => bench_runtime(),
         ["bench", "server"] => bench_server(),
+        ["bench", "breaker"] => bench_breaker(),
         ["ci"] => ci(),
         _ => {
             eprintln!(
@@ -32,6 +33,7 @@ fn main() -> Result<()> {
                  demo           build the plugins and run the demo\n  \
                  bench runtime  benchmark fresh-instance calls (see BENCHMARKS.md)\n  \
                  bench server   loadgen against a release server (memory vs SQLite store), idle-session RSS\n  \
+                 bench breaker  how fast a run fails while its model endpoint's breaker is open, beside a helper run\n  \
                  ci             fmt --check, clippy -D warnings, then test"
             );
             bail!("unknown or missing command: {args:?}");
@@ -290,6 +292,116 @@ fn bench_server() -> Result<()> {
     Ok(())
 }
 
+/// How fast runs fail while their model endpoint's circuit breaker is open:
+/// `assistant` granted a provider on a closed port, measured with loadgen
+/// (one session, so latency is the path itself) beside `helper` runs (a real
+/// run with a tool call) on the same server in the same invocation.
+fn bench_breaker() -> Result<()> {
+    use std::io::{Read, Write};
+
+    plugins()?;
+    let mut build = cargo();
+    build.args(["build", "--release", "--package", "netra"]);
+    run(build)?;
+    let root = root();
+    let netra = root.join("target").join("release").join("netra");
+    let dir = root.join("target").join("bench-breaker");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let config = format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+data_dir = {data:?}
+
+[plugins]
+dir = {plugins:?}
+
+[llm.dead]
+base_url = "http://127.0.0.1:{dead_port}/v1"
+models = ["none"]
+
+[health]
+failure_threshold = 1
+start_attempts = 1
+open_for = "1h"
+max_open_for = "1h"
+
+[plugin.assistant]
+tools = ["calculate"]
+llm = ["dead"]
+
+[plugin.helper]
+tools = ["calculate", "now", "slugify", "text_stats", "note_save", "note_list", "note_get", "note_delete"]
+"#,
+        data = dir.join("data").display().to_string(),
+        plugins = root.join("target").join("plugins").display().to_string(),
+    );
+    let file = dir.join("netra.toml");
+    std::fs::write(&file, config)?;
+    let mut server = BenchServer::spawn(
+        Command::new(&netra).arg("serve").arg("--config").arg(&file),
+        dir.join("data"),
+        "breaker",
+    )?;
+    // Wait for the start check to open the breaker.
+    let http = server
+        .url
+        .trim_start_matches("ws://")
+        .trim_end_matches("/v1/ws")
+        .to_string();
+    let started = std::time::Instant::now();
+    loop {
+        let mut stream = std::net::TcpStream::connect(&http)?;
+        write!(
+            stream,
+            "GET /readyz HTTP/1.1\r\nHost: netra\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut body = String::new();
+        stream.read_to_string(&mut body)?;
+        if body.contains("\"state\":\"open\"") {
+            break;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            bail!("the breaker did not open: {body}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut figures = Vec::new();
+    for (agent, input) in [("assistant", "what is 2+3*4"), ("helper", "what is 2+3*4")] {
+        let mut load = Command::new(&netra);
+        load.args(["loadgen", "--url", &server.url, "--agent", agent])
+            .args(["--input", input, "--sessions", "1", "--runs", "500"])
+            .args(["--warmup", "20", "--json", "--data-dir"])
+            .arg(&server.data);
+        eprintln!("$ {load:?}");
+        let out = load.output().context("running loadgen")?;
+        let report: Value = serde_json::from_slice(&out.stdout).with_context(|| {
+            format!("loadgen printed {:?}", String::from_utf8_lossy(&out.stdout))
+        })?;
+        figures.push((agent, report));
+    }
+    server.stop();
+    println!("\nagent       p50 ms   p99 ms   completed  agent_error codes");
+    for (agent, report) in &figures {
+        println!(
+            "{agent:<10} {:>7.3}  {:>7.3}  {:>9}  {}",
+            report["latency_ms"]["p50"].as_f64().unwrap_or(0.0),
+            report["latency_ms"]["p99"].as_f64().unwrap_or(0.0),
+            report["runs"],
+            report["error_codes"],
+        );
+    }
+    let p50 = |i: usize| figures[i].1["latency_ms"]["p50"].as_f64().unwrap_or(0.0);
+    println!(
+        "fail-fast (assistant, breaker open) / helper run p50 = {:.2}x",
+        p50(0) / p50(1).max(f64::MIN_POSITIVE)
+    );
+    Ok(())
+}
+
 /// A release `netra serve` on a fresh data dir, killed when dropped.
 struct BenchServer {
     child: Child,
@@ -300,19 +412,26 @@ struct BenchServer {
 
 impl BenchServer {
     fn start(netra: &Path, store: &str) -> Result<Self> {
-        use std::io::{BufRead, BufReader};
-        use std::process::Stdio;
-
         let root = root();
         let data = root.join("target").join(format!("bench-data-{store}"));
         let _ = std::fs::remove_dir_all(&data);
         std::fs::create_dir_all(&data)?;
-        let mut child = Command::new(netra)
+        let mut command = Command::new(netra);
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--max-runs", "1024"])
             .args(["--store", store, "--data-dir"])
             .arg(&data)
             .arg("--plugins")
-            .arg(root.join("target").join("plugins"))
+            .arg(root.join("target").join("plugins"));
+        Self::spawn(&mut command, data, store)
+    }
+
+    /// Starts `command` (a `netra serve`) whose data dir is `data`.
+    fn spawn(command: &mut Command, data: PathBuf, what: &str) -> Result<Self> {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+
+        let mut child = command
             .stdout(Stdio::piped())
             .spawn()
             .context("starting netra serve")?;
@@ -340,8 +459,15 @@ impl BenchServer {
         // Keep draining the server's stdout so it never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         server.url = format!("ws://{addr}/v1/ws");
-        eprintln!("server pid {pid} ({store} store) on {}", server.url);
+        eprintln!("server pid {pid} ({what}) on {}", server.url);
         Ok(server)
+    }
+}
+
+impl BenchServer {
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
