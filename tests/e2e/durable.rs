@@ -289,6 +289,7 @@ async fn runs_a_crash_left_running_end_with_host_restarted() {
             plugin_version: "0.1.0".into(),
             input: "what is 1+1".into(),
             started_at: SystemTime::now(),
+            parent_run_id: None,
         };
         store.begin_run(Some(thread), run, Box::new(|r| r.unwrap()));
         let base =

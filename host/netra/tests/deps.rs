@@ -312,6 +312,7 @@ fn the_example_manifests_serve_in_dev_mode() {
             "clock",
             "helper",
             "notes",
+            "supervisor",
             "text"
         ]
     );

@@ -294,3 +294,177 @@ llm = ["fake"]
         assert!(last["message"].to_string().contains("breaker"), "{last}");
     }
 }
+
+/// A completion that calls one tool (an agent, for the supervisor).
+fn calls(tool: &str, arguments: Value) -> Vec<support::Piece> {
+    sse(&[
+        chunk(
+            json!({ "tool_calls": [{
+                "index": 0, "id": format!("call_{tool}"), "type": "function",
+                "function": { "name": tool, "arguments": arguments.to_string() },
+            }] }),
+            None,
+            None,
+        ),
+        chunk(json!({}), Some("tool_calls"), Some((10, 5))),
+    ])
+}
+
+/// A completion that answers `text`.
+fn answers(text: &str) -> Vec<support::Piece> {
+    sse(&[
+        chunk(json!({ "content": text }), Some("stop"), None),
+        chunk(json!({}), None, Some((10, 5))),
+    ])
+}
+
+const SUPERVISOR: Plugin = Plugin {
+    guest: "supervisor",
+    manifest: r#"name = "supervisor"
+version = "0.1.0"
+kind = "agent"
+"#,
+};
+
+const HELPER: Plugin = Plugin {
+    guest: "helper",
+    manifest: r#"name = "helper"
+version = "0.1.0"
+kind = "agent"
+[needs]
+tools = ["calculate"]
+"#,
+};
+
+/// `supervisor` delegates to `helper` and `assistant`: each is a nested run
+/// of its own whose events reach the client with `parent_run_id`, between
+/// the supervisor's tool_executing and tool_completed for it.
+#[test]
+fn the_supervisor_delegates_to_nested_runs() {
+    let llm = FakeOpenAi::start(vec![
+        // supervisor: delegate to helper, then (next step) to assistant
+        calls("helper", json!({ "input": "what is 2+3*4" })),
+        calls("assistant", json!({ "input": "what is 10/4" })),
+        // assistant (nested): calculate, then answer
+        calls("calculate", json!({ "expression": "10/4" })),
+        answers("10/4 is 2.5"),
+        // supervisor: the combined answer
+        answers("2+3*4 is 14 and 10/4 is 2.5."),
+    ]);
+    let config = format!(
+        r#"
+[llm.fake]
+base_url = "{}"
+models = ["fake-1"]
+
+[plugin.supervisor]
+tools = ["helper", "assistant"]
+llm = ["fake"]
+
+[plugin.assistant]
+tools = ["calculate"]
+llm = ["fake"]
+
+[plugin.helper]
+tools = ["calculate"]
+"#,
+        llm.base_url()
+    );
+    let server = Server::start(
+        &[CALCULATOR, ASSISTANT, HELPER, SUPERVISOR],
+        "refuse",
+        &config,
+    );
+    let token = server.token("jay", &[]);
+    let events = server.run_events(&token, "supervisor", "what are 2+3*4 and 10/4?");
+    let last = events.last().cloned().unwrap_or(Value::Null);
+    assert_eq!(last["type"], "agent_completed", "{events:#?}");
+    assert_eq!(last["output"], "2+3*4 is 14 and 10/4 is 2.5.");
+    let root = last["run_id"].as_str().unwrap_or_default().to_string();
+
+    let nested_starts: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "agent_started" && e["run_id"] != root.as_str())
+        .collect();
+    let agents: Vec<&str> = nested_starts
+        .iter()
+        .map(|e| e["agent"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(agents, ["helper", "assistant"], "{events:#?}");
+    for nested in &nested_starts {
+        assert_eq!(nested["parent_run_id"], root.as_str(), "{nested}");
+        assert_ne!(nested["run_id"], root.as_str());
+    }
+    // Every event of a nested run carries the parent, and each nested run
+    // has exactly one terminal event, between the supervisor's tool events.
+    for nested in &nested_starts {
+        let id = nested["run_id"].as_str().unwrap_or_default();
+        let its: Vec<&Value> = events.iter().filter(|e| e["run_id"] == id).collect();
+        assert!(its.iter().all(|e| e["parent_run_id"] == root.as_str()));
+        assert_eq!(
+            its.iter()
+                .filter(|e| e["type"] == "agent_completed" || e["type"] == "agent_error")
+                .count(),
+            1
+        );
+        let seqs: Vec<u64> = its.iter().filter_map(|e| e["seq"].as_u64()).collect();
+        assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    }
+    let position = |pred: &dyn Fn(&Value) -> bool| events.iter().position(pred);
+    let executing_helper =
+        position(&|e| e["type"] == "tool_executing" && e["tool"] == "helper").expect("delegated");
+    let helper_done =
+        position(&|e| e["type"] == "agent_completed" && e["parent_run_id"] == root.as_str())
+            .expect("helper answered");
+    let completed_helper =
+        position(&|e| e["type"] == "tool_completed" && e["tool"] == "helper").expect("result");
+    assert!(executing_helper < helper_done && helper_done < completed_helper);
+    let helper_result = &events[completed_helper]["ok"];
+    assert!(helper_result.to_string().contains("14"), "{helper_result}");
+    // The nested assistant called its own tool in its own run.
+    assert!(events.iter().any(|e| e["type"] == "tool_executing"
+        && e["tool"] == "calculate"
+        && e["parent_run_id"] == root.as_str()
+        && e["arguments"] == json!({ "expression": "10/4" })));
+}
+
+/// A supervisor that delegates to itself stops at the delegation depth
+/// limit, and the run the client started ends with a clear agent_error.
+#[test]
+fn a_delegation_cycle_ends_at_the_depth_limit() {
+    let again = || calls("supervisor", json!({ "input": "delegate again" }));
+    let llm = FakeOpenAi::start((0..8).map(|_| again()).collect());
+    let config = format!(
+        r#"
+[llm.fake]
+base_url = "{}"
+models = ["fake-1"]
+
+[plugin.supervisor]
+tools = ["supervisor"]
+llm = ["fake"]
+"#,
+        llm.base_url()
+    );
+    let server = Server::start(&[CALCULATOR, SUPERVISOR], "refuse", &config);
+    let token = server.token("kim", &[]);
+    let events = server.run_events(&token, "supervisor", "loop forever");
+    let last = events.last().cloned().unwrap_or(Value::Null);
+    assert_eq!(last["type"], "agent_error", "{last}");
+    assert_eq!(last["code"], "delegation_too_deep", "{last}");
+    assert_eq!(last["retryable"], false);
+    let message = last["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("delegation depth limit (4)")
+            && message.matches("supervisor").count() == 6,
+        "{message}"
+    );
+    // Root + 4 nested runs called the model, one each; the 5th delegation
+    // was refused before a run started.
+    assert_eq!(llm.chat_requests().len(), 5);
+    let starts = events
+        .iter()
+        .filter(|e| e["type"] == "agent_started")
+        .count();
+    assert_eq!(starts, 5, "{events:#?}");
+}

@@ -48,9 +48,13 @@ pub fn recover_interrupted(store: &dyn Store) -> Result<Vec<String>, StoreError>
             ts_ms: unix_ms(now),
             frame: frame.into(),
         };
-        let message = NewMessage {
-            role: Role::User,
-            content: run.input.clone(),
+        // A nested run's input never was a message of the thread.
+        let messages = match run.parent_run_id {
+            Some(_) => Vec::new(),
+            None => vec![NewMessage {
+                role: Role::User,
+                content: run.input.clone(),
+            }],
         };
         let end = RunEnd {
             status: RunStatus::Failed,
@@ -62,7 +66,7 @@ pub fn recover_interrupted(store: &dyn Store) -> Result<Vec<String>, StoreError>
         let id = run.id.clone();
         store.end_run(
             terminal,
-            vec![message],
+            messages,
             end,
             Box::new(move |result| {
                 let _ = tx.send((id, result));

@@ -192,6 +192,15 @@ impl RunLog {
         &self.thread_id
     }
 
+    /// The queues following the run now (a nested run's events go to them too).
+    pub fn followers(&self) -> Vec<Outbox> {
+        self.durable()
+            .subscribers
+            .iter()
+            .map(|(outbox, _)| outbox.clone())
+            .collect()
+    }
+
     /// Sets what runs once the terminal event has been stored (or failed).
     pub fn on_closed(&self, hook: OnClosed) {
         *self
@@ -380,6 +389,10 @@ impl RunLog {
                 completion_tokens: u.completion_tokens,
             }),
         };
+        if self.parent_run_id.is_some() {
+            // A nested run talks to its parent agent, not to the thread.
+            messages.clear();
+        }
         (end, messages)
     }
 
@@ -673,6 +686,7 @@ mod tests {
             plugin_version: "1".into(),
             input: "question".into(),
             started_at: SystemTime::now(),
+            parent_run_id: None,
         };
         store.begin_run(Some(thread), run, Box::new(|r| r.unwrap()));
         let unstarted = RunLog::create(RunLogSpec {

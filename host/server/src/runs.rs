@@ -26,7 +26,7 @@ use crate::deps::{Dependencies, Unavailable};
 use crate::ids;
 use crate::llm::Models;
 use crate::protocol::{ErrorCode, ToolFailure, Usage};
-use crate::registry::{Registry, ToolEntry};
+use crate::registry::{AgentEntry, Registry, ToolEntry};
 use crate::run_log::{Outbox, RunEnd, RunEvents, RunLog, RunLogSpec};
 
 /// Limits on runs.
@@ -264,6 +264,7 @@ impl Runs {
             plugin_version: agent.version.clone(),
             input: input.clone(),
             started_at: SystemTime::now(),
+            parent_run_id: None,
         };
         let recorded = log.clone();
         self.store.begin_run(
@@ -300,27 +301,10 @@ impl Runs {
             thread_id,
             run_id,
         };
-        let tools = self.registry.tools_for(&agent);
-        let registry = self.registry.clone();
-        let llm = Llm {
-            models: self.models.clone(),
-            plugin: agent.plugin.name().to_string(),
-            grant: agent.llm.clone(),
-        };
+        let host = RunHost::new(self, &agent, ctx, events, Vec::new());
         tokio::spawn(async move {
-            execute(
-                registry,
-                llm,
-                agent.plugin,
-                ctx,
-                input,
-                history,
-                tools,
-                events,
-                end,
-                cancel,
-            )
-            .await;
+            // The run's end is in its log; nothing waits for the result here.
+            let _ = drive(host, agent.plugin, input, history, end, cancel).await;
         });
         Ok(())
     }
@@ -538,32 +522,26 @@ fn to_message(message: StoredMessage) -> Message {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn execute(
-    registry: Arc<Registry>,
-    llm: Llm,
+/// How a run that did not answer ended.
+struct Failure {
+    /// Its `agent_error` code (`cancelled` for a cancelled run).
+    code: String,
+    /// What went wrong.
+    message: String,
+}
+
+/// Runs `agent` for `host`'s run until it answers, fails, breaks its grant
+/// or `cancel` fires, and ends the run's log accordingly.
+async fn drive(
+    host: Arc<RunHost>,
     agent: netra_runtime::AgentPlugin,
-    ctx: RunContext,
     input: String,
     history: Vec<Message>,
-    tools: BTreeMap<String, ToolEntry>,
-    events: RunEvents,
     end: RunEnd,
     cancel: CancellationToken,
-) {
-    let abort = CancellationToken::new();
-    let host = Arc::new(RunHost {
-        ctx: ctx.clone(),
-        events,
-        tools,
-        registry,
-        instances: tokio::sync::Mutex::new(HashMap::new()),
-        abort: abort.clone(),
-        violation: Mutex::new(None),
-        llm,
-        usage: Mutex::new(None),
-    });
-    let run = agent.run(ctx, input, history, host.clone());
+) -> Result<String, Failure> {
+    let abort = host.abort.clone();
+    let run = agent.run(host.ctx.clone(), input, history, host.clone());
     let result = tokio::select! {
         result = run => Some(result),
         () = cancel.cancelled() => None,
@@ -571,13 +549,14 @@ async fn execute(
     };
     // A grant violation wins even if the agent finished in the meantime.
     if abort.is_cancelled() {
-        let message = host
+        let (code, message) = host
             .violation
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        end.failed("tool_denied", message.unwrap_or_default(), false);
-        return;
+            .take()
+            .unwrap_or_else(|| ("tool_denied".to_string(), String::new()));
+        end.failed(&code, message.clone(), false);
+        return Err(Failure { code, message });
     }
     let usage = host
         .usage
@@ -585,15 +564,26 @@ async fn execute(
         .unwrap_or_else(PoisonError::into_inner)
         .take();
     match result {
-        None => end.cancelled(usage),
-        Some(Ok(answer)) => end.completed(answer, usage),
+        None => {
+            end.cancelled(usage);
+            Err(Failure {
+                code: "cancelled".into(),
+                message: "the run was cancelled".into(),
+            })
+        }
+        Some(Ok(answer)) => {
+            end.completed(answer.clone(), usage);
+            Ok(answer)
+        }
         Some(Err(err)) => {
             let retryable = matches!(
                 err,
                 InvokeError::Capacity(_)
                     | InvokeError::Agent(netra_runtime::AgentError::Unavailable(_))
             );
-            end.failed(err.code(), err.to_string(), retryable);
+            let (code, message) = (err.code().to_string(), err.to_string());
+            end.failed(&code, message.clone(), retryable);
+            Err(Failure { code, message })
         }
     }
 }
@@ -622,6 +612,13 @@ impl Drop for RunGuard {
     }
 }
 
+/// How deep agents may delegate to agents: a run started by a client is at
+/// depth 0; a delegation that would start a run deeper ends the chain.
+pub const MAX_DELEGATION_DEPTH: usize = 4;
+
+/// The arguments of an agent called as a tool.
+const DELEGATION_SCHEMA: &str = r#"{"type":"object","properties":{"input":{"type":"string","description":"The task for the agent, in words."}},"required":["input"]}"#;
+
 /// What an agent run's imports talk to.
 struct RunHost {
     ctx: RunContext,
@@ -632,7 +629,16 @@ struct RunHost {
     instances: tokio::sync::Mutex<HashMap<String, ToolInstance>>,
     /// Fired when the agent breaks its grant; the run then ends with an error.
     abort: CancellationToken,
-    violation: Mutex<Option<String>>,
+    /// The `agent_error` (code, message) the broken rule ends the run with.
+    violation: Mutex<Option<(String, String)>>,
+    /// Agents it may delegate to, called like tools (agent-as-tool).
+    agents: BTreeMap<String, AgentEntry>,
+    /// The agents from the root run down to this one.
+    chain: Vec<String>,
+    /// Where nested runs are recorded.
+    store: Arc<dyn Store>,
+    /// The host's runs (a nested run's host is made from them).
+    runs: Arc<Runs>,
     /// The models this run's agent may use.
     llm: Llm,
     /// Tokens used by the run's completions so far.
@@ -658,7 +664,17 @@ impl AgentHost for RunHost {
     }
 
     fn list_tools(&self) -> Vec<ToolDescriptor> {
-        self.tools.values().map(|t| t.descriptor.clone()).collect()
+        let tools = self.tools.values().map(|t| t.descriptor.clone());
+        let agents = self.agents.iter().map(|(name, entry)| ToolDescriptor {
+            name: name.clone(),
+            description: format!(
+                "Delegates a task to the agent {name}: {}",
+                entry.plugin.descriptor().description
+            ),
+            input_schema: DELEGATION_SCHEMA.to_string(),
+            output_schema: None,
+        });
+        tools.chain(agents).collect()
     }
 
     fn call_tool(self: Arc<Self>, name: String, arguments: String) -> ToolCallFuture {
@@ -696,7 +712,156 @@ impl AgentHost for RunHost {
 }
 
 impl RunHost {
+    /// The host of a run of `agent` started by `runs`; `chain` are the
+    /// agents above it (empty for a run a client started).
+    fn new(
+        runs: &Arc<Runs>,
+        agent: &AgentEntry,
+        ctx: RunContext,
+        events: RunEvents,
+        mut chain: Vec<String>,
+    ) -> Arc<Self> {
+        chain.push(agent.plugin.descriptor().name.clone());
+        let agents = agent
+            .allowed_tools
+            .iter()
+            .flatten()
+            .filter_map(|name| Some((name.clone(), runs.registry.agent(name)?.clone())))
+            .collect();
+        Arc::new(RunHost {
+            ctx,
+            events,
+            tools: runs.registry.tools_for(agent),
+            registry: runs.registry.clone(),
+            instances: tokio::sync::Mutex::new(HashMap::new()),
+            abort: CancellationToken::new(),
+            violation: Mutex::new(None),
+            agents,
+            chain,
+            store: runs.store.clone(),
+            runs: runs.clone(),
+            llm: Llm {
+                models: runs.models.clone(),
+                plugin: agent.plugin.name().to_string(),
+                grant: agent.llm.clone(),
+            },
+            usage: Mutex::new(None),
+        })
+    }
+
+    /// Runs the agent `name` as a tool call of this run: a nested run of its
+    /// own (fresh instances, its own run id and events, linked by
+    /// `parent_run_id`) whose events go to this run's followers; its answer
+    /// is the call's result.
+    async fn delegate(
+        &self,
+        name: &str,
+        agent: AgentEntry,
+        arguments: &str,
+    ) -> Result<String, ToolError> {
+        let span = self.events.tool_call(name, arguments);
+        let input = match serde_json::from_str::<serde_json::Value>(arguments) {
+            Ok(serde_json::Value::Object(map)) => match map.get("input") {
+                Some(serde_json::Value::String(input)) => input.clone(),
+                _ => String::new(),
+            },
+            Ok(serde_json::Value::String(input)) => input,
+            _ => String::new(),
+        };
+        if input.trim().is_empty() {
+            let err = ToolError::InvalidArguments(format!(
+                "call the agent {name} with {{\"input\": \"the task\"}}"
+            ));
+            span.finish(Err(failure(&err)));
+            return Err(err);
+        }
+        if self.chain.len() > MAX_DELEGATION_DEPTH {
+            // A chain this deep is a cycle in all likelihood: end it here,
+            // and every run above it with the same error.
+            let message = format!(
+                "delegation depth limit ({MAX_DELEGATION_DEPTH}) reached: {} -> {name}",
+                self.chain.join(" -> ")
+            );
+            let err = ToolError::Denied(message.clone());
+            span.finish(Err(failure(&err)));
+            self.break_rule("delegation_too_deep", message);
+            return Err(err);
+        }
+        let run_id = ids::run_id();
+        let cancel = CancellationToken::new();
+        let unstarted = RunLog::create(RunLogSpec {
+            run_id: run_id.clone(),
+            thread_id: self.ctx.thread_id.clone(),
+            parent_run_id: Some(self.ctx.run_id.clone()),
+            input: input.clone(),
+            store: self.store.clone(),
+            abort: cancel.clone(),
+        });
+        for outbox in self.events.log().followers() {
+            unstarted.subscribe(outbox);
+        }
+        let recorded = unstarted.log().clone();
+        self.store.begin_run(
+            None,
+            NewRun {
+                id: run_id.clone(),
+                thread_id: self.ctx.thread_id.clone(),
+                user: self.ctx.user_id.clone(),
+                agent: name.to_string(),
+                plugin_version: agent.version.clone(),
+                input: input.clone(),
+                started_at: SystemTime::now(),
+                parent_run_id: Some(self.ctx.run_id.clone()),
+            },
+            Box::new(move |result| {
+                if let Err(err) = result {
+                    tracing::error!(run_id = %recorded.run_id(), "cannot record the nested run: {err}");
+                    recorded.abandon();
+                }
+            }),
+        );
+        let (events, end) = unstarted.start(name.to_string(), agent.version.clone());
+        let ctx = RunContext {
+            user_id: self.ctx.user_id.clone(),
+            thread_id: self.ctx.thread_id.clone(),
+            run_id,
+        };
+        let host = RunHost::new(&self.runs, &agent, ctx, events, self.chain.clone());
+        // Inline: cancelling this run drops the nested one with it.
+        let nested = drive(host, agent.plugin.clone(), input, Vec::new(), end, cancel).await;
+        match nested {
+            Ok(answer) => {
+                let result = serde_json::json!({ "output": answer }).to_string();
+                span.finish(Ok(&result));
+                Ok(result)
+            }
+            Err(failed) => {
+                let err = ToolError::Failed(format!(
+                    "agent {name} failed ({}): {}",
+                    failed.code, failed.message
+                ));
+                span.finish(Err(failure(&err)));
+                if failed.code == "delegation_too_deep" {
+                    self.break_rule("delegation_too_deep", failed.message);
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Ends the run with `agent_error {code}`: the agent broke a rule.
+    fn break_rule(&self, code: &str, message: String) {
+        *self
+            .violation
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some((code.to_string(), message));
+        self.abort.cancel();
+    }
+
     async fn call(&self, name: &str, arguments: &str) -> Result<String, ToolError> {
+        if let Some(agent) = self.agents.get(name) {
+            return self.delegate(name, agent.clone(), arguments).await;
+        }
         let span = self.events.tool_call(name, arguments);
         let Some(entry) = self.tools.get(name) else {
             if self.registry.tools().any(|t| t.descriptor.name == name) {
@@ -708,7 +873,8 @@ impl RunHost {
                 *self
                     .violation
                     .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = Some(message);
+                    .unwrap_or_else(PoisonError::into_inner) =
+                    Some(("tool_denied".to_string(), message));
                 self.abort.cancel();
                 return Err(err);
             }

@@ -49,6 +49,7 @@ fn main() {
                 plugin_version: "1".into(),
                 input: "what is 2+3*4".into(),
                 started_at: SystemTime::now(),
+                parent_run_id: None,
             },
             Box::new(ok),
         );

@@ -89,6 +89,8 @@ struct Run {
     events_pruned: bool,
     /// Frames by seq. Event timestamps are not kept: nothing reads them.
     events: BTreeMap<u64, Arc<str>>,
+    /// The run that started it, if any.
+    parent_run_id: Option<String>,
 }
 
 impl Run {
@@ -107,6 +109,7 @@ impl Run {
             usage: self.usage,
             last_seq: self.events.last_key_value().map_or(0, |(seq, _)| *seq),
             events_pruned: self.events_pruned,
+            parent_run_id: self.parent_run_id.clone(),
         }
     }
 }
@@ -258,6 +261,7 @@ impl Tables {
                 usage: None,
                 events_pruned: false,
                 events: BTreeMap::new(),
+                parent_run_id: run.parent_run_id,
             },
         );
     }

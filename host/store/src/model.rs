@@ -165,6 +165,8 @@ pub struct NewRun {
     pub input: String,
     /// When it started.
     pub started_at: SystemTime,
+    /// The run that started it (agent-as-tool), if any.
+    pub parent_run_id: Option<String>,
 }
 
 /// How a run ended.
@@ -209,6 +211,8 @@ pub struct RunRecord {
     pub last_seq: u64,
     /// Whether retention deleted the run's events.
     pub events_pruned: bool,
+    /// The run that started it (agent-as-tool), if any.
+    pub parent_run_id: Option<String>,
 }
 
 /// One event of a run's log.

@@ -12,6 +12,7 @@ use crate::{StoreError, StoreOptions};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_clustered_logs.sql"),
+    include_str!("migrations/0003_nested_runs.sql"),
 ];
 
 /// The schema version this build writes.

@@ -106,7 +106,8 @@ impl Readers {
 const RUN_COLUMNS: &str = "r.id, r.thread_id, r.user_id, r.agent, r.plugin_version, r.status, \
      r.input, r.started_at, r.ended_at, r.error_code, r.prompt_tokens, r.completion_tokens, \
      r.events_pruned, \
-     (SELECT COALESCE(MAX(e.seq), 0) FROM run_events e WHERE e.run_id = r.id)";
+     (SELECT COALESCE(MAX(e.seq), 0) FROM run_events e WHERE e.run_id = r.id), \
+     r.parent_run_id";
 
 fn run_record(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     let status: String = row.get(5)?;
@@ -134,6 +135,7 @@ fn run_record(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         usage,
         events_pruned: row.get(12)?,
         last_seq: u64::try_from(row.get::<_, i64>(13)?).unwrap_or(0),
+        parent_run_id: row.get(14)?,
     })
 }
 
@@ -167,7 +169,7 @@ fn insert_thread(conn: &Connection, thread: &NewThread) -> Result<(), StoreError
 fn insert_run(conn: &Connection, run: &NewRun) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO runs (id, thread_id, user_id, agent, plugin_version, status, \
-         started_at, input) VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7)",
+         started_at, input, parent_run_id) VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8)",
     )?
     .execute((
         &run.id,
@@ -177,6 +179,7 @@ fn insert_run(conn: &Connection, run: &NewRun) -> Result<(), StoreError> {
         &run.plugin_version,
         to_ms(run.started_at),
         &run.input,
+        &run.parent_run_id,
     ))
     .map_err(|err| match constraint_code(&err) {
         Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => {

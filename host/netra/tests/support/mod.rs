@@ -219,6 +219,8 @@ impl Server {
                 .expect("send");
             let mut events = Vec::new();
             let mut cancelled = false;
+            // Nested runs end too; the run started here ends last.
+            let mut root: Option<String> = None;
             loop {
                 let frame = tokio::time::timeout(Duration::from_secs(30), ws.next())
                     .await
@@ -230,6 +232,9 @@ impl Server {
                 let value: Value = serde_json::from_str(&text).expect("JSON");
                 assert_ne!(value["type"], "error", "command refused: {value}");
                 if value["type"] == "ack" {
+                    if value["ref"] == "1" {
+                        root = value["run_id"].as_str().map(String::from);
+                    }
                     continue;
                 }
                 if cancel && value["type"] == "message_delta" && !cancelled {
@@ -239,7 +244,9 @@ impl Server {
                         .await
                         .expect("send cancel");
                 }
-                let terminal = value["type"] == "agent_completed" || value["type"] == "agent_error";
+                let terminal = (value["type"] == "agent_completed"
+                    || value["type"] == "agent_error")
+                    && value["run_id"].as_str() == root.as_deref();
                 events.push((at, value));
                 if terminal {
                     return events;

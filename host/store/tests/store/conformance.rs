@@ -135,6 +135,8 @@ fn threads_messages_and_runs_round_trip(store: &Arc<dyn Store>) {
     // Times are kept in whole milliseconds; times before 1970 become 1970.
     let mut run_2 = new_run("run_2", "thr_1", "alice");
     run_2.started_at = at(2_000) + Duration::from_micros(999);
+    // A nested run (agent-as-tool) knows its parent.
+    run_2.parent_run_id = Some("run_1".into());
     store.create_run(&run_2).unwrap();
     store
         .append_messages(
@@ -183,7 +185,10 @@ fn threads_messages_and_runs_round_trip(store: &Arc<dyn Store>) {
     assert_eq!(run.started_at, at(1_000));
     assert_eq!((run.ended_at, run.last_seq, run.usage), (None, 0, None));
     assert_eq!((run.error_code, run.events_pruned), (None, false));
-    assert_eq!(store.run("run_2").unwrap().unwrap().started_at, at(2_000));
+    let run_2 = store.run("run_2").unwrap().unwrap();
+    assert_eq!(run_2.started_at, at(2_000));
+    assert_eq!(run_2.parent_run_id.as_deref(), Some("run_1"));
+    assert_eq!(run.parent_run_id, None);
 
     for seq in 1..=3 {
         append(store, event("run_1", seq)).unwrap();

@@ -39,6 +39,7 @@ fn new_run(id: &str, thread_id: &str, user: &str) -> NewRun {
         plugin_version: "0.1.0".into(),
         input: "hello".into(),
         started_at: at(1_000),
+        parent_run_id: None,
     }
 }
 

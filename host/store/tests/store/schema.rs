@@ -5,13 +5,13 @@ use crate::{ended, open, thread_and_run};
 #[test]
 fn migrations_apply_once_and_reopen_is_a_no_op() {
     let (_dir, path, store) = open();
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), 3);
     thread_and_run(&store, "thr_1", "run_1", "alice");
     drop(store);
 
     for _ in 0..2 {
         let store = SqliteStore::open(&path, StoreOptions::default()).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 2);
+        assert_eq!(store.schema_version().unwrap(), 3);
         assert_eq!(
             store.thread_owner("thr_1").unwrap().as_deref(),
             Some("alice")
@@ -21,7 +21,7 @@ fn migrations_apply_once_and_reopen_is_a_no_op() {
 }
 
 #[test]
-fn a_version_1_database_keeps_its_events_and_messages_through_migration_2() {
+fn a_version_1_database_keeps_its_events_and_messages_through_migrations_2_and_3() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("netra.db");
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -41,7 +41,7 @@ fn a_version_1_database_keeps_its_events_and_messages_through_migration_2() {
     drop(conn);
 
     let store = SqliteStore::open(&path, StoreOptions::default()).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), 3);
     assert_eq!(
         store.events_after("run_1", 0, 10).unwrap(),
         [r#"{"seq":1}"#, r#"{"seq":2}"#]
@@ -49,7 +49,8 @@ fn a_version_1_database_keeps_its_events_and_messages_through_migration_2() {
     let messages = store.thread_messages("thr_1").unwrap();
     assert_eq!(messages.len(), 2);
     assert_eq!(messages[1].content, "hello");
-    assert_eq!(store.run("run_1").unwrap().unwrap().last_seq, 2);
+    let run = store.run("run_1").unwrap().unwrap();
+    assert_eq!((run.last_seq, run.parent_run_id), (2, None));
     assert_eq!(store.integrity_check().unwrap(), ["ok"]);
 }
 

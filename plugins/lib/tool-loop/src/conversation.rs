@@ -4,10 +4,6 @@
 use netra_sdk::llm::{ChatMessage, ChatResponse, Role};
 use netra_sdk::{Message, Role as ThreadRole};
 
-/// The system prompt when none is configured.
-pub const SYSTEM_PROMPT: &str = "You are a helpful assistant. Use the tools you are given \
-     when they help answer the question; answer concisely.";
-
 /// The conversation of one run.
 pub struct Conversation {
     messages: Vec<ChatMessage>,
@@ -24,10 +20,7 @@ fn message(role: Role, content: String) -> ChatMessage {
 
 impl Conversation {
     /// The system prompt, the thread's history, then the user's input.
-    pub fn new(system: Option<String>, history: &[Message], input: String) -> Self {
-        let system = system
-            .filter(|s| !s.trim().is_empty())
-            .unwrap_or_else(|| SYSTEM_PROMPT.to_owned());
+    pub fn new(system: String, history: &[Message], input: String) -> Self {
         let mut messages = vec![message(Role::System, system)];
         messages.extend(history.iter().map(|m| {
             let role = match m.role {
@@ -85,7 +78,7 @@ mod tests {
                 content: "hello".into(),
             },
         ];
-        let mut c = Conversation::new(None, &history, "what is 2+3?".into());
+        let mut c = Conversation::new("be brief".into(), &history, "what is 2+3?".into());
         c.assistant(ChatResponse {
             content: String::new(),
             tool_calls: vec![ToolCall {
@@ -111,7 +104,7 @@ mod tests {
                 Role::Tool
             ]
         );
-        assert_eq!(c.messages()[0].content, SYSTEM_PROMPT);
+        assert_eq!(c.messages()[0].content, "be brief");
         assert_eq!(c.messages()[4].tool_calls.len(), 1);
         assert_eq!(c.messages()[5].tool_call_id.as_deref(), Some("call_1"));
     }
