@@ -468,3 +468,60 @@ llm = ["fake"]
         .count();
     assert_eq!(starts, 5, "{events:#?}");
 }
+
+/// Reasoning tokens (`reasoning_content`, as vLLM and llama.cpp send them)
+/// reach the client as agent_thinking, the answer as message_delta.
+#[test]
+fn reasoning_tokens_become_agent_thinking() {
+    let llm = FakeOpenAi::start(vec![sse(&[
+        chunk(
+            json!({ "reasoning_content": "the user wants " }),
+            None,
+            None,
+        ),
+        chunk(json!({ "reasoning_content": "a greeting" }), None, None),
+        chunk(json!({ "content": "hello" }), Some("stop"), None),
+        chunk(json!({}), None, Some((4, 9))),
+    ])]);
+    let server = Server::start(&[CALCULATOR, ASSISTANT], "refuse", &config(&llm));
+    let token = server.token("lou", &[]);
+    let events = server.run_events(&token, "assistant", "greet me");
+    let thinking: String = events
+        .iter()
+        .filter(|e| e["type"] == "agent_thinking")
+        .filter_map(|e| e["text"].as_str())
+        .collect();
+    assert_eq!(thinking, "the user wants a greeting", "{events:#?}");
+    let last = events.last().cloned().unwrap_or(Value::Null);
+    assert_eq!(last["output"], "hello");
+    assert_eq!(
+        last["usage"],
+        json!({ "prompt_tokens": 4, "completion_tokens": 9 })
+    );
+}
+
+/// A 500 is retried; a stream of malformed JSON ends the run with a clear,
+/// retryable error instead of a guess.
+#[test]
+fn server_errors_are_retried_and_malformed_streams_fail_clearly() {
+    let error = vec![support::Piece::Bytes(
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            .to_string(),
+    )];
+    let mut malformed = sse(&[]);
+    malformed.insert(
+        1,
+        support::Piece::Bytes("data: {\"choices\": [\n\n".to_string()),
+    );
+    let llm = FakeOpenAi::start(vec![error, answers("recovered"), malformed]);
+    let server = Server::start(&[CALCULATOR, ASSISTANT], "refuse", &config(&llm));
+    let token = server.token("max", &[]);
+    let last = server.run(&token, "assistant", "first");
+    assert_eq!(last["output"], "recovered", "{last}");
+    assert_eq!(llm.chat_requests().len(), 2);
+
+    let last = server.run(&token, "assistant", "second");
+    assert_eq!(last["type"], "agent_error", "{last}");
+    assert_eq!(last["code"], "dependency_unavailable", "{last}");
+    assert!(last["message"].to_string().contains("malformed"), "{last}");
+}
