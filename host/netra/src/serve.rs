@@ -11,7 +11,7 @@ use netra_auth::{AuthConfig, Authenticator, PublicKey, Secret};
 use netra_config::{Config, Value};
 use netra_llm::{Provider, ProviderConfig};
 use netra_runtime::{DirGrant, Limits, Runtime, RuntimeConfig, Sandbox};
-use netra_server::deps::{Dependencies, NodeState, PluginNode, llm_node, start_order};
+use netra_server::deps::{Dependencies, PluginNode, llm_node, start_order};
 use netra_server::health::{Health, HealthPolicy};
 use netra_server::llm::Models;
 use netra_server::ready::GoldenPath;
@@ -315,12 +315,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     ));
     for status in deps.statuses() {
         for reason in &status.reasons {
-            let state = match status.state {
-                NodeState::Ready => "ready",
-                NodeState::Degraded => "degraded",
-                NodeState::Refused => "refused",
-            };
-            eprintln!("warning: {} is {state}: {reason}", status.id);
+            eprintln!(
+                "warning: {} is {}: {reason}",
+                status.id,
+                status.state.as_str()
+            );
         }
     }
     let golden_path = config.health.golden_path.as_ref().map(|g| GoldenPath {

@@ -54,6 +54,17 @@ pub enum NodeState {
     Refused,
 }
 
+impl NodeState {
+    /// `ready`, `degraded` or `refused`, as `/readyz` writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ready => "ready",
+            Self::Degraded => "degraded",
+            Self::Refused => "refused",
+        }
+    }
+}
+
 /// One node of the graph with its live state.
 #[derive(Clone, Debug, Serialize)]
 pub struct NodeStatus {
@@ -91,6 +102,22 @@ struct Node {
     /// Node ids it depends on.
     needs: Vec<String>,
     notes: Vec<String>,
+    /// The cycle it is in (an index into the cycles found), if any.
+    cycle: Option<usize>,
+}
+
+impl Node {
+    /// A node of `kind` that needs `needs`, with no problems yet.
+    fn new(kind: &str, needs: Vec<String>) -> Self {
+        Self {
+            kind: kind.to_string(),
+            reasons: Vec::new(),
+            refused: false,
+            needs,
+            notes: Vec::new(),
+            cycle: None,
+        }
+    }
 }
 
 /// The graph.
@@ -129,27 +156,11 @@ impl Dependencies {
         store: &str,
     ) -> Self {
         let mut nodes = BTreeMap::new();
-        nodes.insert(
-            "store".to_string(),
-            Node {
-                kind: "store".into(),
-                reasons: Vec::new(),
-                refused: false,
-                needs: Vec::new(),
-                notes: vec![store.to_string()],
-            },
-        );
+        let mut store_node = Node::new("store", Vec::new());
+        store_node.notes.push(store.to_string());
+        nodes.insert("store".to_string(), store_node);
         for provider in providers {
-            nodes.insert(
-                llm_node(provider),
-                Node {
-                    kind: "llm".into(),
-                    reasons: Vec::new(),
-                    refused: false,
-                    needs: Vec::new(),
-                    notes: Vec::new(),
-                },
-            );
+            nodes.insert(llm_node(provider), Node::new("llm", Vec::new()));
         }
         // Who serves what, among the loaded plugins.
         let tool_owner: BTreeMap<&str, &str> = registry
@@ -206,23 +217,18 @@ impl Dependencies {
             if let Some(version) = &plugin.version {
                 notes.push(format!("version {version}"));
             }
-            nodes.insert(
-                id,
-                Node {
-                    kind,
-                    reasons: if loaded {
-                        reasons
-                    } else {
-                        plugin.refused.clone()
-                    },
-                    refused: !loaded,
-                    needs: needs.into_iter().collect(),
-                    notes,
-                },
-            );
+            let mut node = Node::new(&kind, needs.into_iter().collect());
+            node.reasons = if loaded {
+                reasons
+            } else {
+                plugin.refused.clone()
+            };
+            node.refused = !loaded;
+            node.notes = notes;
+            nodes.insert(id, node);
         }
         let (order, cycles) = topological(&nodes);
-        for cycle in cycles {
+        for (index, cycle) in cycles.into_iter().enumerate() {
             let path = cycle
                 .iter()
                 .chain(cycle.first())
@@ -232,6 +238,7 @@ impl Dependencies {
             for id in &cycle {
                 if let Some(node) = nodes.get_mut(id) {
                     node.reasons.push(format!("in a dependency cycle: {path}"));
+                    node.cycle = Some(index);
                 }
             }
         }
@@ -297,19 +304,8 @@ impl Dependencies {
 
     /// Whether `a` and `b` are in one cycle (each already says so).
     fn same_cycle(&self, a: &str, b: &str) -> bool {
-        let cycles = |id: &str| -> Vec<&String> {
-            self.nodes
-                .get(id)
-                .map(|n| {
-                    n.reasons
-                        .iter()
-                        .filter(|r| r.starts_with("in a dependency cycle"))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let theirs = cycles(b);
-        cycles(a).iter().any(|c| theirs.contains(c))
+        let cycle = |id: &str| self.nodes.get(id).and_then(|n| n.cycle);
+        cycle(a).is_some_and(|c| cycle(b) == Some(c))
     }
 
     /// Plugin node ids in start order.
@@ -435,16 +431,7 @@ pub fn start_order(plugins: &[PluginNode]) -> Vec<String> {
                     .map(|p| plugin_node(&p.name)),
             );
         }
-        nodes.insert(
-            plugin_node(&plugin.name),
-            Node {
-                kind: String::new(),
-                reasons: Vec::new(),
-                refused: false,
-                needs,
-                notes: Vec::new(),
-            },
-        );
+        nodes.insert(plugin_node(&plugin.name), Node::new("", needs));
     }
     let (order, _) = topological(&nodes);
     order
@@ -547,13 +534,7 @@ mod tests {
     use super::*;
 
     fn node(needs: &[&str]) -> Node {
-        Node {
-            kind: "agent".into(),
-            reasons: Vec::new(),
-            refused: false,
-            needs: needs.iter().map(|s| s.to_string()).collect(),
-            notes: Vec::new(),
-        }
+        Node::new("agent", needs.iter().map(|s| s.to_string()).collect())
     }
 
     #[test]

@@ -870,12 +870,7 @@ impl RunHost {
                 let message = format!("this agent is not granted the tool {name:?}");
                 let err = ToolError::Denied(message.clone());
                 span.finish(Err(failure(&err)));
-                *self
-                    .violation
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) =
-                    Some(("tool_denied".to_string(), message));
-                self.abort.cancel();
+                self.break_rule("tool_denied", message);
                 return Err(err);
             }
             let err = ToolError::NotFound(format!("no tool named {name:?}"));
