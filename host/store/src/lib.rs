@@ -1,5 +1,6 @@
-//! netra's store: threads, messages, runs, the per-run event log, plugin kv and
-//! the audit log. This is the only crate that speaks SQL.
+//! netra's store: threads, messages, runs, the per-run event log, plugin kv,
+//! the plugin version registry and the audit log. This is the only crate that
+//! speaks SQL.
 //!
 //! [`Store`] is the interface the host uses, with two implementations:
 //! - [`SqliteStore`] keeps everything in one SQLite file (WAL, numbered
@@ -40,8 +41,8 @@ pub use error::StoreError;
 pub use kv::{SqliteKv, StoreKv};
 pub use memory::MemoryStore;
 pub use model::{
-    AuditEntry, EventRecord, NewMessage, NewRun, NewThread, Role, RunEnd, RunRecord, RunStatus,
-    StoredMessage, ThreadSummary, Usage,
+    AuditEntry, AuditRecord, EventRecord, NewMessage, NewRun, NewThread, PluginState,
+    PluginVersion, Role, RunEnd, RunRecord, RunStatus, StoredMessage, ThreadSummary, Usage,
 };
 pub use options::{StoreOptions, Synchronous};
 pub use sqlite::SqliteStore;
@@ -147,6 +148,41 @@ pub trait Store: Send + Sync + 'static {
 
     /// Appends to the audit log, stamped with the current time.
     fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+
+    /// The audit log, newest first (by time, then by the order of writing),
+    /// at most `limit` entries.
+    fn audit_entries(&self, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Records a plugin version; `false`, changing nothing, if a version of
+    /// that plugin with that digest is already recorded.
+    /// [`StoreError::Invalid`] if its size does not fit SQLite's integers.
+    fn add_plugin_version(&self, version: &PluginVersion) -> Result<bool, StoreError>;
+
+    /// Every recorded version, or those of `plugin`: by plugin name, then
+    /// newest (`created_at`) first, then by digest.
+    fn plugin_versions(&self, plugin: Option<&str>) -> Result<Vec<PluginVersion>, StoreError>;
+
+    /// Forgets a plugin version. [`StoreError::NotFound`] if it is not
+    /// recorded, [`StoreError::Conflict`] if it is the plugin's active version.
+    fn delete_plugin_version(&self, plugin: &str, digest: &str) -> Result<(), StoreError>;
+
+    /// Makes a recorded version its plugin's active one and sets its
+    /// `activated_at` to `at`, in one write; a plugin without a state yet
+    /// gets one, enabled. [`StoreError::NotFound`] (changing nothing) if the
+    /// version is not recorded.
+    fn activate_plugin_version(
+        &self,
+        plugin: &str,
+        digest: &str,
+        at: SystemTime,
+    ) -> Result<(), StoreError>;
+
+    /// Enables or disables a plugin, keeping its active version; a plugin
+    /// without a state yet gets one, with no active version.
+    fn set_plugin_enabled(&self, plugin: &str, enabled: bool) -> Result<(), StoreError>;
+
+    /// The state of every plugin that has one, by plugin name.
+    fn plugin_states(&self) -> Result<Vec<PluginState>, StoreError>;
 
     /// Deletes at most `max_rows` events of runs that ended before
     /// `older_than`, oldest runs first; returns how many it deleted. Call it

@@ -7,6 +7,7 @@
 //! assertions against both. Times are kept as SQLite keeps them, in whole
 //! milliseconds clamped at the Unix epoch, so what comes back is equal too.
 
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -15,8 +16,9 @@ use std::time::SystemTime;
 
 use crate::model::{checked_end, from_ms, now_ms, to_i64, to_ms};
 use crate::{
-    AuditEntry, EventRecord, NewMessage, NewRun, NewThread, OnDurable, RunEnd, RunRecord,
-    RunStatus, Store, StoreError, StoredMessage, ThreadSummary, Usage,
+    AuditEntry, AuditRecord, EventRecord, NewMessage, NewRun, NewThread, OnDurable, PluginState,
+    PluginVersion, RunEnd, RunRecord, RunStatus, Store, StoreError, StoredMessage, ThreadSummary,
+    Usage,
 };
 
 /// How many ended runs one `prune_events` call looks at, at most (as in SQLite).
@@ -58,8 +60,12 @@ struct Tables {
     next_run: u64,
     /// Values by user, plugin and key.
     kv: HashMap<String, HashMap<String, BTreeMap<String, Vec<u8>>>>,
-    /// The audit log, with the time of each entry.
+    /// The audit log, with the time of each entry, in the order of writing.
     audit: Vec<(SystemTime, AuditEntry)>,
+    /// Plugin versions by plugin and digest, their times as stored.
+    plugin_versions: BTreeMap<String, BTreeMap<String, PluginVersion>>,
+    /// Plugin states by plugin. Their `updated_at` is not kept: nothing reads it.
+    plugin_states: BTreeMap<String, PluginState>,
 }
 
 struct Thread {
@@ -160,6 +166,10 @@ fn json_depth(text: &str) -> usize {
         }
     }
     deepest
+}
+
+fn plugin_version_not_found(plugin: &str, digest: &str) -> StoreError {
+    StoreError::NotFound(format!("plugin version {plugin}@{digest}"))
 }
 
 /// Runs a write's callback, as the SQLite writer does: a panic is logged.
@@ -365,6 +375,28 @@ impl Tables {
         }
         self.set_end(&run_id, end);
         Ok(())
+    }
+
+    fn plugin_version_mut(
+        &mut self,
+        plugin: &str,
+        digest: &str,
+    ) -> Result<&mut PluginVersion, StoreError> {
+        self.plugin_versions
+            .get_mut(plugin)
+            .and_then(|versions| versions.get_mut(digest))
+            .ok_or_else(|| plugin_version_not_found(plugin, digest))
+    }
+
+    /// The state of `plugin`, created (enabled, nothing active) if it has none.
+    fn plugin_state(&mut self, plugin: &str) -> &mut PluginState {
+        self.plugin_states
+            .entry(plugin.to_owned())
+            .or_insert_with(|| PluginState {
+                plugin: plugin.to_owned(),
+                active: None,
+                enabled: true,
+            })
     }
 
     fn prune_events(&mut self, older_than: SystemTime, max_rows: usize) -> usize {
@@ -660,6 +692,113 @@ impl Store for MemoryStore {
         }
         self.tables().audit.push((now(), entry.clone()));
         Ok(())
+    }
+
+    fn audit_entries(&self, max: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        let tables = self.tables();
+        // Newest first, and among entries of the same millisecond the last
+        // written first, as SQLite's `ORDER BY ts DESC, id DESC`. The clock
+        // may have gone back between entries, so the log is sorted, not reversed.
+        let mut order: Vec<usize> = (0..tables.audit.len()).collect();
+        order.sort_unstable_by_key(|&i| Reverse((tables.audit[i].0, i)));
+        Ok(order
+            .into_iter()
+            .take(max)
+            .map(|i| {
+                let (ts, entry) = &tables.audit[i];
+                AuditRecord {
+                    ts: *ts,
+                    entry: entry.clone(),
+                }
+            })
+            .collect())
+    }
+
+    fn add_plugin_version(&self, version: &PluginVersion) -> Result<bool, StoreError> {
+        to_i64(version.size, "plugin size")?;
+        let mut tables = self.tables();
+        let versions = tables
+            .plugin_versions
+            .entry(version.plugin.clone())
+            .or_default();
+        if versions.contains_key(&version.digest) {
+            return Ok(false);
+        }
+        versions.insert(
+            version.digest.clone(),
+            PluginVersion {
+                created_at: stored(version.created_at),
+                activated_at: version.activated_at.map(stored),
+                ..version.clone()
+            },
+        );
+        Ok(true)
+    }
+
+    fn plugin_versions(&self, plugin: Option<&str>) -> Result<Vec<PluginVersion>, StoreError> {
+        let tables = self.tables();
+        let by_plugin: Vec<&BTreeMap<String, PluginVersion>> = match plugin {
+            Some(plugin) => tables.plugin_versions.get(plugin).into_iter().collect(),
+            None => tables.plugin_versions.values().collect(),
+        };
+        let mut listed = Vec::new();
+        // The plugins come in name order; within one, newest first, then by
+        // digest, as SQLite's `ORDER BY plugin, created_at DESC, digest`.
+        for versions in by_plugin {
+            let mut newest_first: Vec<&PluginVersion> = versions.values().collect();
+            // Stable: versions of the same time stay in digest order.
+            newest_first.sort_by_key(|version| Reverse(version.created_at));
+            listed.extend(newest_first.into_iter().cloned());
+        }
+        Ok(listed)
+    }
+
+    fn delete_plugin_version(&self, plugin: &str, digest: &str) -> Result<(), StoreError> {
+        let mut guard = self.tables();
+        let tables = &mut *guard;
+        let Some(versions) = tables
+            .plugin_versions
+            .get_mut(plugin)
+            .filter(|versions| versions.contains_key(digest))
+        else {
+            return Err(plugin_version_not_found(plugin, digest));
+        };
+        let active = tables
+            .plugin_states
+            .get(plugin)
+            .and_then(|state| state.active.as_deref());
+        if active == Some(digest) {
+            return Err(StoreError::Conflict(format!(
+                "plugin version {plugin}@{digest} is the active version"
+            )));
+        }
+        versions.remove(digest);
+        // Drop an emptied plugin, so deleted plugins leave nothing behind.
+        if versions.is_empty() {
+            tables.plugin_versions.remove(plugin);
+        }
+        Ok(())
+    }
+
+    fn activate_plugin_version(
+        &self,
+        plugin: &str,
+        digest: &str,
+        at: SystemTime,
+    ) -> Result<(), StoreError> {
+        let mut tables = self.tables();
+        tables.plugin_version_mut(plugin, digest)?.activated_at = Some(stored(at));
+        tables.plugin_state(plugin).active = Some(digest.to_owned());
+        Ok(())
+    }
+
+    fn set_plugin_enabled(&self, plugin: &str, enabled: bool) -> Result<(), StoreError> {
+        self.tables().plugin_state(plugin).enabled = enabled;
+        Ok(())
+    }
+
+    fn plugin_states(&self) -> Result<Vec<PluginState>, StoreError> {
+        Ok(self.tables().plugin_states.values().cloned().collect())
     }
 
     fn prune_events(&self, older_than: SystemTime, max_rows: usize) -> Result<usize, StoreError> {

@@ -241,6 +241,52 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+/// An audit log line as read back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// When it was recorded (whole milliseconds).
+    pub ts: SystemTime,
+    /// What was recorded.
+    pub entry: AuditEntry,
+}
+
+/// A version of a plugin the host has seen (loaded from the plugins dir or uploaded).
+///
+/// Times are kept in whole milliseconds, not before 1970: that is what comes back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginVersion {
+    /// The plugin's name.
+    pub plugin: String,
+    /// The component's digest, `sha256:<64 hex>`: with the name, what
+    /// identifies the version.
+    pub digest: String,
+    /// Its manifest's version, if it has a manifest.
+    pub version: Option<String>,
+    /// `tool` or `agent`.
+    pub kind: String,
+    /// Bytes of the component.
+    pub size: u64,
+    /// Where it came from: `dir` or `upload`.
+    pub source: String,
+    /// When the host first saw it.
+    pub created_at: SystemTime,
+    /// Who added it: `host` or `admin:<user>`.
+    pub created_by: String,
+    /// When it last became the active version, if it ever did.
+    pub activated_at: Option<SystemTime>,
+}
+
+/// Which version of a plugin is active and whether it is enabled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginState {
+    /// The plugin's name.
+    pub plugin: String,
+    /// The digest of its active version, if one was activated.
+    pub active: Option<String>,
+    /// Whether it is enabled.
+    pub enabled: bool,
+}
+
 /// `t` as Unix milliseconds; times before 1970 are clamped to 0.
 pub(crate) fn to_ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)

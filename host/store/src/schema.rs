@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_clustered_logs.sql"),
     include_str!("migrations/0003_nested_runs.sql"),
+    include_str!("migrations/0004_plugin_versions.sql"),
 ];
 
 /// The schema version this build writes.

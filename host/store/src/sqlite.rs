@@ -11,8 +11,9 @@ use crate::model::{checked_end, from_ms, limit, now_ms, to_i64, to_ms};
 use crate::schema::{self, Target};
 use crate::writer::insert_event;
 use crate::{
-    AuditEntry, EventRecord, EventWriter, NewMessage, NewRun, NewThread, OnDurable, Role, RunEnd,
-    RunRecord, RunStatus, Store, StoreError, StoreOptions, StoredMessage, ThreadSummary, Usage,
+    AuditEntry, AuditRecord, EventRecord, EventWriter, NewMessage, NewRun, NewThread, OnDurable,
+    PluginState, PluginVersion, Role, RunEnd, RunRecord, RunStatus, Store, StoreError,
+    StoreOptions, StoredMessage, ThreadSummary, Usage,
 };
 
 /// How many ended runs one `prune_events` call looks at, at most. Bounds the
@@ -137,6 +138,27 @@ fn run_record(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         last_seq: u64::try_from(row.get::<_, i64>(13)?).unwrap_or(0),
         parent_run_id: row.get(14)?,
     })
+}
+
+const PLUGIN_VERSION_COLUMNS: &str = "plugin, digest, version, kind, size, source, created_at, \
+     created_by, activated_at";
+
+fn plugin_version(row: &Row<'_>) -> rusqlite::Result<PluginVersion> {
+    Ok(PluginVersion {
+        plugin: row.get(0)?,
+        digest: row.get(1)?,
+        version: row.get(2)?,
+        kind: row.get(3)?,
+        size: u64::try_from(row.get::<_, i64>(4)?).unwrap_or(0),
+        source: row.get(5)?,
+        created_at: from_ms(row.get(6)?),
+        created_by: row.get(7)?,
+        activated_at: row.get::<_, Option<i64>>(8)?.map(from_ms),
+    })
+}
+
+fn plugin_version_not_found(plugin: &str, digest: &str) -> StoreError {
+    StoreError::NotFound(format!("plugin version {plugin}@{digest}"))
 }
 
 fn bad_value(column: usize, what: &str, value: &str) -> rusqlite::Error {
@@ -596,6 +618,155 @@ impl Store for SqliteStore {
                 None => err.into(),
             })?;
             Ok(())
+        })
+    }
+
+    fn audit_entries(&self, max: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        self.readers.with(|conn| {
+            // `audit_by_ts` holds the rowid too, so this reads the index backwards.
+            let mut stmt = conn.prepare_cached(
+                "SELECT ts, actor, action, subject, detail FROM audit \
+                 ORDER BY ts DESC, id DESC LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([limit(max)], |row| {
+                Ok(AuditRecord {
+                    ts: from_ms(row.get(0)?),
+                    entry: AuditEntry {
+                        actor: row.get(1)?,
+                        action: row.get(2)?,
+                        subject: row.get(3)?,
+                        detail: row.get(4)?,
+                    },
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn add_plugin_version(&self, version: &PluginVersion) -> Result<bool, StoreError> {
+        let size = to_i64(version.size, "plugin size")?;
+        let version = version.clone();
+        self.writer.write(move |conn| {
+            let added = conn
+                .prepare_cached(&format!(
+                    "INSERT INTO plugin_versions ({PLUGIN_VERSION_COLUMNS}) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+                     ON CONFLICT (plugin, digest) DO NOTHING"
+                ))?
+                .execute((
+                    &version.plugin,
+                    &version.digest,
+                    &version.version,
+                    &version.kind,
+                    size,
+                    &version.source,
+                    to_ms(version.created_at),
+                    &version.created_by,
+                    version.activated_at.map(to_ms),
+                ))?;
+            Ok(added == 1)
+        })
+    }
+
+    fn plugin_versions(&self, plugin: Option<&str>) -> Result<Vec<PluginVersion>, StoreError> {
+        // One plugin's versions are a range of the primary key.
+        let filter = if plugin.is_some() {
+            "WHERE plugin = ?1"
+        } else {
+            ""
+        };
+        self.readers.with(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {PLUGIN_VERSION_COLUMNS} FROM plugin_versions {filter} \
+                 ORDER BY plugin, created_at DESC, digest"
+            ))?;
+            let rows = match plugin {
+                Some(plugin) => stmt.query_map([plugin], plugin_version)?,
+                None => stmt.query_map([], plugin_version)?,
+            };
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn delete_plugin_version(&self, plugin: &str, digest: &str) -> Result<(), StoreError> {
+        let (plugin, digest) = (plugin.to_owned(), digest.to_owned());
+        self.writer.write(move |conn| {
+            let recorded = conn
+                .prepare_cached("SELECT 1 FROM plugin_versions WHERE plugin = ?1 AND digest = ?2")?
+                .exists((&plugin, &digest))?;
+            if !recorded {
+                return Err(plugin_version_not_found(&plugin, &digest));
+            }
+            let active = conn
+                .prepare_cached("SELECT 1 FROM plugin_state WHERE plugin = ?1 AND active = ?2")?
+                .exists((&plugin, &digest))?;
+            if active {
+                return Err(StoreError::Conflict(format!(
+                    "plugin version {plugin}@{digest} is the active version"
+                )));
+            }
+            conn.prepare_cached("DELETE FROM plugin_versions WHERE plugin = ?1 AND digest = ?2")?
+                .execute((&plugin, &digest))?;
+            Ok(())
+        })
+    }
+
+    fn activate_plugin_version(
+        &self,
+        plugin: &str,
+        digest: &str,
+        at: SystemTime,
+    ) -> Result<(), StoreError> {
+        let (plugin, digest, at) = (plugin.to_owned(), digest.to_owned(), to_ms(at));
+        // The job runs in a savepoint of its own: both changes commit or neither.
+        self.writer.write(move |conn| {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE plugin_versions SET activated_at = ?3 \
+                     WHERE plugin = ?1 AND digest = ?2",
+                )?
+                .execute((&plugin, &digest, at))?;
+            if changed == 0 {
+                return Err(plugin_version_not_found(&plugin, &digest));
+            }
+            conn.prepare_cached(
+                "INSERT INTO plugin_state (plugin, active, enabled, updated_at) \
+                 VALUES (?1, ?2, 1, ?3) \
+                 ON CONFLICT (plugin) \
+                 DO UPDATE SET active = excluded.active, updated_at = excluded.updated_at",
+            )?
+            .execute((&plugin, &digest, now_ms()))?;
+            Ok(())
+        })
+    }
+
+    fn set_plugin_enabled(&self, plugin: &str, enabled: bool) -> Result<(), StoreError> {
+        let plugin = plugin.to_owned();
+        self.writer.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO plugin_state (plugin, active, enabled, updated_at) \
+                 VALUES (?1, NULL, ?2, ?3) \
+                 ON CONFLICT (plugin) \
+                 DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at",
+            )?
+            .execute((&plugin, enabled, now_ms()))?;
+            Ok(())
+        })
+    }
+
+    fn plugin_states(&self) -> Result<Vec<PluginState>, StoreError> {
+        self.readers.with(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT plugin, active, enabled FROM plugin_state ORDER BY plugin",
+            )?;
+            let rows = stmt.query_map([], |row| {
+                Ok(PluginState {
+                    plugin: row.get(0)?,
+                    active: row.get(1)?,
+                    enabled: row.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
         })
     }
 

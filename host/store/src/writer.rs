@@ -1,7 +1,8 @@
 //! The writer: one thread, one write connection, one ordered queue, group commit.
 //!
 //! Every write of a [`SqliteStore`](crate::SqliteStore) (events, runs,
-//! threads, messages, kv, audit, pruning) goes through this queue, so:
+//! threads, messages, kv, audit, plugin versions, pruning) goes through this
+//! queue, so:
 //! - writes commit in the order they were submitted, whoever submitted them
 //!   (a run's `finish_run` queued after its last event commits after it);
 //! - there is exactly one SQLite writer per database, so writers never wait on

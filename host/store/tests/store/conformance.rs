@@ -5,14 +5,14 @@
 //! rely on the trait.
 
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use netra_store::{
-    AuditEntry, EventRecord, NewMessage, NewRun, NewThread, OnDurable, Role, RunEnd, RunStatus,
-    Store, StoreError, Usage,
+    AuditEntry, EventRecord, NewMessage, NewRun, NewThread, OnDurable, PluginState, PluginVersion,
+    Role, RunEnd, RunStatus, Store, StoreError, Usage,
 };
 
-use crate::{at, ended, event, frame, new_run};
+use crate::{at, digest, ended, event, frame, new_run, plugin_version};
 
 /// Declares `sqlite::<check>` and `memory::<check>` tests for each check.
 macro_rules! conformance {
@@ -61,6 +61,11 @@ conformance!(
     running_runs_are_oldest_first,
     prune_deletes_only_old_ended_runs_events_in_bounded_steps,
     audit_details_must_be_json,
+    audit_entries_are_newest_first_and_limited,
+    plugin_versions_are_recorded_once_and_listed_in_order,
+    activating_a_version_makes_it_active,
+    the_active_or_a_missing_version_cannot_be_deleted,
+    plugins_are_enabled_and_disabled,
 );
 
 fn msg(role: Role, content: &str) -> NewMessage {
@@ -949,4 +954,272 @@ fn audit_details_must_be_json(store: &Arc<dyn Store>) {
         let r = store.audit(&entry(&detail));
         assert!(is_invalid(&r), "{detail:?}: {r:?}");
     }
+}
+
+fn audit_entries_are_newest_first_and_limited(store: &Arc<dyn Store>) {
+    assert!(store.audit_entries(10).unwrap().is_empty());
+    let entry = |i: usize| AuditEntry {
+        actor: "admin:root".into(),
+        action: format!("action.{i}"),
+        subject: format!("subject {i}"),
+        detail: format!(r#"{{"i":{i}}}"#),
+    };
+    // Entries are stamped in whole milliseconds.
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let before = at(now.as_millis() as u64);
+    for i in 0..5 {
+        store.audit(&entry(i)).unwrap();
+    }
+    // A refused entry is not in the log.
+    let mut refused = entry(5);
+    refused.detail = "not json".into();
+    assert!(is_invalid(&store.audit(&refused)));
+    let after = SystemTime::now();
+
+    // Several share a millisecond: among those, the last written comes first.
+    let all = store.audit_entries(usize::MAX).unwrap();
+    let entries: Vec<AuditEntry> = all.iter().map(|r| r.entry.clone()).collect();
+    assert_eq!(entries, (0..5).rev().map(entry).collect::<Vec<_>>());
+    assert!(all.iter().all(|r| before <= r.ts && r.ts <= after));
+    assert!(all.windows(2).all(|w| w[0].ts >= w[1].ts));
+
+    assert_eq!(store.audit_entries(2).unwrap(), all[..2]);
+    assert!(store.audit_entries(0).unwrap().is_empty());
+}
+
+fn plugin_versions_are_recorded_once_and_listed_in_order(store: &Arc<dyn Store>) {
+    assert!(store.plugin_versions(None).unwrap().is_empty());
+    // Times are kept in whole milliseconds; times before 1970 become 1970.
+    let helper_old = PluginVersion {
+        created_at: at(1_000) + Duration::from_micros(999),
+        activated_at: Some(UNIX_EPOCH - Duration::from_secs(1)),
+        ..plugin_version("helper", 'a', 1_000)
+    };
+    let helper_new = PluginVersion {
+        version: None,
+        kind: "agent".into(),
+        size: i64::MAX as u64,
+        source: "upload".into(),
+        created_by: "admin:root".into(),
+        ..plugin_version("helper", 'c', 3_000)
+    };
+    // As new as helper_new: the smaller digest comes first.
+    let helper_tie = plugin_version("helper", 'b', 3_000);
+    let echo_old = plugin_version("echo", 'f', 500);
+    // The same bytes under another name are another version.
+    let echo_new = plugin_version("echo", 'a', 2_000);
+    for version in [&helper_old, &helper_new, &helper_tie, &echo_old, &echo_new] {
+        assert!(store.add_plugin_version(version).unwrap(), "{version:?}");
+    }
+
+    // A version already recorded is left as it is, whatever else differs.
+    let again = PluginVersion {
+        version: Some("9.9.9".into()),
+        size: 1,
+        created_at: at(9_000),
+        activated_at: None,
+        ..helper_old.clone()
+    };
+    assert!(!store.add_plugin_version(&again).unwrap());
+    // A size SQLite cannot hold is refused, and nothing is recorded.
+    let too_big = PluginVersion {
+        size: u64::MAX,
+        ..plugin_version("huge", 'a', 1_000)
+    };
+    assert!(is_invalid(&store.add_plugin_version(&too_big)));
+
+    let stored_old = PluginVersion {
+        created_at: at(1_000),
+        activated_at: Some(UNIX_EPOCH),
+        ..helper_old
+    };
+    let helper = [helper_tie, helper_new, stored_old];
+    let mut all = vec![echo_new, echo_old];
+    all.extend(helper.iter().cloned());
+    assert_eq!(store.plugin_versions(None).unwrap(), all);
+    assert_eq!(store.plugin_versions(Some("helper")).unwrap(), helper);
+    assert!(store.plugin_versions(Some("huge")).unwrap().is_empty());
+    assert!(store.plugin_versions(Some("nope")).unwrap().is_empty());
+    // Recording versions gives no plugin a state.
+    assert!(store.plugin_states().unwrap().is_empty());
+}
+
+fn activated_at(store: &Arc<dyn Store>, plugin: &str, digest: &str) -> Option<SystemTime> {
+    store
+        .plugin_versions(Some(plugin))
+        .unwrap()
+        .into_iter()
+        .find(|v| v.digest == digest)
+        .unwrap()
+        .activated_at
+}
+
+fn state(plugin: &str, active: Option<char>, enabled: bool) -> PluginState {
+    PluginState {
+        plugin: plugin.into(),
+        active: active.map(digest),
+        enabled,
+    }
+}
+
+fn activating_a_version_makes_it_active(store: &Arc<dyn Store>) {
+    for version in [
+        plugin_version("helper", 'a', 1_000),
+        plugin_version("helper", 'b', 2_000),
+    ] {
+        store.add_plugin_version(&version).unwrap();
+    }
+    // An unknown version is refused, and no state is created for it.
+    let r = store.activate_plugin_version("helper", &digest('c'), at(5_000));
+    assert!(is_not_found(&r), "{r:?}");
+    let r = store.activate_plugin_version("nope", &digest('a'), at(5_000));
+    assert!(is_not_found(&r), "{r:?}");
+    assert!(store.plugin_states().unwrap().is_empty());
+
+    store
+        .activate_plugin_version(
+            "helper",
+            &digest('a'),
+            at(5_000) + Duration::from_micros(500),
+        )
+        .unwrap();
+    assert_eq!(
+        store.plugin_states().unwrap(),
+        [state("helper", Some('a'), true)]
+    );
+    assert_eq!(activated_at(store, "helper", &digest('a')), Some(at(5_000)));
+    assert_eq!(activated_at(store, "helper", &digest('b')), None);
+
+    // Switching: the previous version keeps the time it was last activated.
+    store
+        .activate_plugin_version("helper", &digest('b'), at(6_000))
+        .unwrap();
+    assert_eq!(
+        store.plugin_states().unwrap(),
+        [state("helper", Some('b'), true)]
+    );
+    assert_eq!(activated_at(store, "helper", &digest('a')), Some(at(5_000)));
+    assert_eq!(activated_at(store, "helper", &digest('b')), Some(at(6_000)));
+
+    // Back again: the time is the latest activation.
+    store
+        .activate_plugin_version("helper", &digest('a'), at(7_000))
+        .unwrap();
+    assert_eq!(activated_at(store, "helper", &digest('a')), Some(at(7_000)));
+    // A refused activation changes nothing.
+    assert!(is_not_found(&store.activate_plugin_version(
+        "helper",
+        &digest('c'),
+        at(8_000)
+    )));
+    assert_eq!(
+        store.plugin_states().unwrap(),
+        [state("helper", Some('a'), true)]
+    );
+}
+
+fn the_active_or_a_missing_version_cannot_be_deleted(store: &Arc<dyn Store>) {
+    for version in [
+        plugin_version("helper", 'a', 1_000),
+        plugin_version("helper", 'b', 2_000),
+    ] {
+        store.add_plugin_version(&version).unwrap();
+    }
+    store
+        .activate_plugin_version("helper", &digest('a'), at(5_000))
+        .unwrap();
+
+    let r = store.delete_plugin_version("helper", &digest('a'));
+    match &r {
+        Err(StoreError::Conflict(message)) => assert!(message.contains("active"), "{message}"),
+        _ => panic!("deleting the active version: {r:?}"),
+    }
+    let r = store.delete_plugin_version("helper", &digest('c'));
+    assert!(is_not_found(&r), "{r:?}");
+    let r = store.delete_plugin_version("nope", &digest('a'));
+    assert!(is_not_found(&r), "{r:?}");
+
+    store.delete_plugin_version("helper", &digest('b')).unwrap();
+    let r = store.delete_plugin_version("helper", &digest('b'));
+    assert!(is_not_found(&r), "{r:?}");
+    assert_eq!(
+        store.plugin_versions(None).unwrap(),
+        [PluginVersion {
+            activated_at: Some(at(5_000)),
+            ..plugin_version("helper", 'a', 1_000)
+        }]
+    );
+    assert!(is_not_found(&store.activate_plugin_version(
+        "helper",
+        &digest('b'),
+        at(6_000)
+    )));
+
+    // A deleted version can be recorded again; once another is active, the
+    // formerly active one can go.
+    assert!(
+        store
+            .add_plugin_version(&plugin_version("helper", 'b', 2_000))
+            .unwrap()
+    );
+    store
+        .activate_plugin_version("helper", &digest('b'), at(6_000))
+        .unwrap();
+    store.delete_plugin_version("helper", &digest('a')).unwrap();
+    assert_eq!(
+        store.plugin_states().unwrap(),
+        [state("helper", Some('b'), true)]
+    );
+    let left: Vec<String> = store
+        .plugin_versions(None)
+        .unwrap()
+        .into_iter()
+        .map(|v| v.digest)
+        .collect();
+    assert_eq!(left, [digest('b')]);
+}
+
+fn plugins_are_enabled_and_disabled(store: &Arc<dyn Store>) {
+    // A plugin without a state gets one, with nothing active.
+    store.set_plugin_enabled("echo", false).unwrap();
+    assert_eq!(store.plugin_states().unwrap(), [state("echo", None, false)]);
+
+    store
+        .add_plugin_version(&plugin_version("helper", 'a', 1_000))
+        .unwrap();
+    store
+        .add_plugin_version(&plugin_version("helper", 'b', 2_000))
+        .unwrap();
+    store
+        .activate_plugin_version("helper", &digest('a'), at(5_000))
+        .unwrap();
+    // Disabling keeps the active version, and activating keeps it disabled.
+    store.set_plugin_enabled("helper", false).unwrap();
+    store
+        .activate_plugin_version("helper", &digest('b'), at(6_000))
+        .unwrap();
+    // A plugin whose name sorts before the others by bytes ('Z' < 'e').
+    store.set_plugin_enabled("Zeta", true).unwrap();
+    assert_eq!(
+        store.plugin_states().unwrap(),
+        [
+            state("Zeta", None, true),
+            state("echo", None, false),
+            state("helper", Some('b'), false),
+        ]
+    );
+
+    // Setting the same value twice is fine; each toggle is kept.
+    store.set_plugin_enabled("echo", true).unwrap();
+    store.set_plugin_enabled("echo", true).unwrap();
+    store.set_plugin_enabled("helper", true).unwrap();
+    store.set_plugin_enabled("Zeta", false).unwrap();
+    assert_eq!(
+        store.plugin_states().unwrap(),
+        [
+            state("Zeta", None, false),
+            state("echo", None, true),
+            state("helper", Some('b'), true),
+        ]
+    );
 }

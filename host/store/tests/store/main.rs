@@ -4,6 +4,7 @@
 mod conformance;
 mod kv;
 mod memory;
+mod plugins;
 mod retention;
 mod schema;
 mod threads;
@@ -14,7 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use netra_store::{
-    EventRecord, NewRun, RunEnd, RunStatus, SqliteStore, Store, StoreError, StoreOptions,
+    EventRecord, NewRun, PluginVersion, RunEnd, RunStatus, SqliteStore, Store, StoreError,
+    StoreOptions,
 };
 use tempfile::TempDir;
 
@@ -81,4 +83,24 @@ fn append_sync(store: &SqliteStore, event: EventRecord) -> Result<(), StoreError
         }),
     );
     rx.recv().unwrap()
+}
+
+/// A digest made of one hex digit repeated, `sha256:aaaa...`.
+fn digest(hex: char) -> String {
+    format!("sha256:{}", hex.to_string().repeat(64))
+}
+
+/// A tool version loaded from the plugins directory, created at `created_ms`.
+fn plugin_version(plugin: &str, hex: char, created_ms: u64) -> PluginVersion {
+    PluginVersion {
+        plugin: plugin.into(),
+        digest: digest(hex),
+        version: Some("0.1.0".into()),
+        kind: "tool".into(),
+        size: 12_345,
+        source: "dir".into(),
+        created_at: at(created_ms),
+        created_by: "host".into(),
+        activated_at: None,
+    }
 }
