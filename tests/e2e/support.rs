@@ -140,6 +140,7 @@ impl TestServer {
             auth: auth.clone(),
             runs: Runs::new(registry(), store.clone(), limits),
             readiness: None,
+            catalog: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -8,10 +8,22 @@ pub fn guests_dir() -> PathBuf {
     PathBuf::from(env!("NETRA_GUESTS_DIR"))
 }
 
-/// The path of the guest component built from crate `crate_name` (dashes
-/// become underscores, as cargo names the output).
+/// The path of the guest component built from crate `crate_name`.
+///
+/// Cargo names a library's output after its crate name, in which dashes become
+/// underscores (`fixture-agent-echo` -> `fixture_agent_echo.wasm`), but keeps a
+/// binary's name as it is (`fixture-wrong-world` -> `fixture-wrong-world.wasm`).
+/// Every plugin is a library (`cdylib`); the few binary fixtures are found by
+/// the second rule when no library output of that name exists.
 pub fn guest(crate_name: &str) -> PathBuf {
-    guests_dir().join(format!("{}.wasm", crate_name.replace('-', "_")))
+    let dir = guests_dir();
+    let library = dir.join(format!("{}.wasm", crate_name.replace('-', "_")));
+    let binary = dir.join(format!("{crate_name}.wasm"));
+    if !library.exists() && binary.exists() {
+        binary
+    } else {
+        library
+    }
 }
 
 /// The bytes of a guest component; panics with a clear message if missing.

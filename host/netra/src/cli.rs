@@ -44,6 +44,8 @@ pub enum Command {
     Chat(crate::client::chat::ChatArgs),
     /// Load a running host with concurrent sessions and check every event.
     Loadgen(crate::client::loadgen::LoadgenArgs),
+    /// Manage the plugins of a running host through its admin HTTP API.
+    Admin(crate::admin::AdminArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -172,6 +174,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(ConfigCommand::Check { config }) => Ok(check_config(config.as_deref())),
         Command::Chat(args) => crate::client::chat::chat(args).await,
         Command::Loadgen(args) => crate::client::loadgen::loadgen(args).await,
+        Command::Admin(args) => crate::admin::admin(args).await,
         Command::Plugin(PluginCommand::Inspect { file }) => {
             let runtime = Runtime::new(RuntimeConfig {
                 cache_dir,

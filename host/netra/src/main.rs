@@ -3,6 +3,7 @@
 //! `netra plugin inspect` and `netra tool call` go through exactly the runtime
 //! the server uses, so what works here works when served.
 
+mod admin;
 mod cli;
 mod client;
 mod serve;

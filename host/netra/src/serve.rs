@@ -10,14 +10,14 @@ use anyhow::Context;
 use netra_auth::{AuthConfig, Authenticator, PublicKey, Secret};
 use netra_config::{Config, Value};
 use netra_llm::{Provider, ProviderConfig};
-use netra_runtime::{DirGrant, Limits, Runtime, RuntimeConfig, Sandbox};
-use netra_server::deps::{Dependencies, PluginNode, llm_node, start_order};
+use netra_runtime::{Runtime, RuntimeConfig};
+use netra_server::catalog::{Catalog, CatalogSettings, plan};
+use netra_server::deps::llm_node;
 use netra_server::health::{Health, HealthPolicy};
 use netra_server::llm::Models;
 use netra_server::ready::GoldenPath;
 use netra_server::{
-    App, Grants, PluginGrant, Readiness, Registry, Retention, RunLimits, Runs, ServerConfig,
-    Services, recover_interrupted,
+    App, Readiness, Retention, RunLimits, Runs, ServerConfig, Services, recover_interrupted,
 };
 use netra_store::{MemoryStore, SqliteStore, Store, StoreKv, StoreOptions, Synchronous};
 use tokio_util::sync::CancellationToken;
@@ -185,7 +185,7 @@ fn configuration(args: &ServeArgs) -> anyhow::Result<Config> {
 /// Runs the server until Ctrl-C.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = configuration(&args)?;
-    let data_dir = &config.server.data_dir;
+    let data_dir = &config.server.data_dir.clone();
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
     let (auth, dev) = authenticator(&config)?;
@@ -198,99 +198,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .max(16),
         ..RuntimeConfig::default()
     })?;
-    let runtime_limits = |limits: netra_config::PluginLimits| Limits {
-        memory_bytes: usize::try_from(limits.memory).unwrap_or(usize::MAX),
-        deadline: limits.deadline,
-        fuel: limits.fuel,
-        ..Limits::default()
-    };
-    let plan = plan_plugins(&config);
-    let grants = Grants {
-        agent_tools: plan.agent_tools.clone(),
-        agent_llm: plan
-            .grants
-            .iter()
-            .filter(|(_, grant)| !grant.llm.is_empty())
-            .map(|(name, grant)| (name.clone(), grant.llm.clone()))
-            .collect(),
-        deny_unlisted: plan.deny_unlisted,
-        skip: plan.skip.clone(),
-        order: plan.order.clone(),
-        limits: BTreeMap::new(),
-        agent_limits: Some(runtime_limits(config.limits.agent)),
-        tool_limits: Some(runtime_limits(config.limits.tool)),
-        // Plugins' key-value data lives in the store, scoped to (user, plugin).
-        kv: Some(Arc::new(StoreKv::new(store.clone()))),
-        plugins: plan
-            .grants
-            .iter()
-            .map(|(name, plugin)| {
-                let grant = PluginGrant {
-                    config: plugin.config.clone(),
-                    kv: plugin.kv,
-                    memory_bytes: plugin
-                        .limits
-                        .memory
-                        .map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
-                    deadline: plugin.limits.deadline,
-                    fuel: plugin.limits.fuel,
-                    sandbox: sandbox(name, plugin),
-                };
-                (name.clone(), grant)
-            })
-            .collect(),
-    };
-    let plugins_dir = &config.plugins.dir;
-    let (registry, failures) = Registry::load_dir(&runtime, plugins_dir, &grants)
-        .await
-        .with_context(|| format!("cannot read plugins dir {}", plugins_dir.display()))?;
-    let mut nodes = plan.nodes;
-    for failure in &failures {
-        eprintln!("warning: {} not loaded: {}", failure.file, failure.error);
-        let stem = Path::new(&failure.file)
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if let Some(node) = nodes.iter_mut().find(|n| n.name == stem) {
-            node.refused
-                .push(format!("failed to load: {}", failure.error));
-        }
-    }
-    // Kinds the manifests did not tell come from the loaded components.
-    for node in &mut nodes {
-        if node.kind.is_none() {
-            if registry.agents().any(|a| a.plugin.name() == node.name) {
-                node.kind = Some("agent".into());
-            } else if registry.tools().any(|t| t.plugin.name() == node.name) {
-                node.kind = Some("tool".into());
-            }
-        }
-    }
-    // What plugins import but are not granted: their calls will fail.
-    let gaps = registry
-        .agents()
-        .map(|a| (a.plugin.name().to_string(), a.plugin.capability_gaps()))
-        .chain(
-            registry
-                .tools()
-                .map(|t| (t.plugin.name().to_string(), t.plugin.capability_gaps())),
-        )
-        .filter(|(_, gaps)| !gaps.is_empty())
-        .collect::<BTreeMap<_, _>>();
-    for (plugin, gaps) in gaps {
-        for gap in gaps {
-            eprintln!("warning: plugin {plugin} {gap}");
-        }
-    }
-    let agents: Vec<_> = registry
-        .agents()
-        .map(|a| a.plugin.descriptor().name.clone())
-        .collect();
-    let tools: Vec<_> = registry
-        .tools()
-        .map(|t| t.descriptor.name.clone())
-        .collect();
-
     let health = Health::new(HealthPolicy {
         interval: config.health.interval,
         timeout: config.health.timeout,
@@ -306,29 +213,48 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         netra_config::StoreKind::Memory => "memory".to_string(),
         netra_config::StoreKind::Sqlite => format!("sqlite {}", config.store.path.display()),
     };
-    let deps = Arc::new(Dependencies::build(
-        &registry,
-        nodes,
-        &config.llm.keys().cloned().collect(),
-        health.clone(),
-        &store_note,
-    ));
-    for status in deps.statuses() {
-        for reason in &status.reasons {
-            eprintln!(
-                "warning: {} is {}: {reason}",
-                status.id,
-                status.state.as_str()
-            );
-        }
+    let plugins_dir = config.plugins.dir.clone();
+    if !plugins_dir.is_dir() {
+        anyhow::bail!("cannot read plugins dir {}", plugins_dir.display());
     }
+    let config = Arc::new(config);
+    let opened = Catalog::open(CatalogSettings {
+        config: config.clone(),
+        runtime,
+        store: store.clone(),
+        health: health.clone(),
+        // Plugins' key-value data lives in the store, scoped to (user, plugin).
+        kv: Some(Arc::new(StoreKv::new(store.clone()))),
+        versions_dir: data_dir.join("plugins"),
+        store_note,
+    })
+    .await
+    .with_context(|| format!("cannot load the plugins of {}", plugins_dir.display()))?;
+    for warning in &opened.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let catalog = opened.catalog;
+    let current = opened.current;
+    let served = current.get();
+    let agents: Vec<_> = served
+        .registry
+        .agents()
+        .map(|a| a.plugin.descriptor().name.clone())
+        .collect();
+    let tools: Vec<_> = served
+        .registry
+        .tools()
+        .map(|t| t.descriptor.name.clone())
+        .collect();
+    drop(served);
+
     let golden_path = config.health.golden_path.as_ref().map(|g| GoldenPath {
         agent: g.agent.clone(),
         input: g.input.clone(),
         expect: g.expect.clone(),
         timeout: g.timeout,
     });
-    let readiness = Readiness::new(deps.clone(), health.clone(), golden_path);
+    let readiness = Readiness::new(current.clone(), health.clone(), golden_path);
 
     let mut models = Models::new();
     for (name, provider) in &config.llm {
@@ -347,14 +273,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         models.add(name, client, provider.models.clone(), Some(health.clone()));
     }
     let runs = Runs::with_services(
-        Arc::new(registry),
+        current,
         store.clone(),
         RunLimits {
             per_user: usize::try_from(config.limits.max_runs_per_user).unwrap_or(usize::MAX),
             global: usize::try_from(config.limits.max_runs).unwrap_or(usize::MAX),
         },
         Services {
-            deps: Some(deps),
             models: Some(Arc::new(models)),
         },
     );
@@ -370,6 +295,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         auth: auth.clone(),
         runs: runs.clone(),
         readiness: Some(readiness.clone()),
+        catalog: Some(catalog.clone()),
     });
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
@@ -413,6 +339,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ));
     }
     let server = tokio::spawn(netra_server::http::serve(listener, app, shutdown.clone()));
+    // Versions dropped into the plugins dir are validated and activated.
+    let _watch = netra_server::catalog::watch::spawn(catalog, shutdown.clone())
+        .with_context(|| format!("cannot watch the plugins dir {}", plugins_dir.display()))?;
     // Endpoints first (bounded retries), then the golden path, which waits
     // for nothing else; both in the background so /healthz answers at once.
     {
@@ -434,28 +363,26 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What the plugins directory holds and what each plugin gets, decided from
-/// the manifests and the configuration before anything is loaded.
-struct PluginPlan {
-    /// Every plugin file, with its needs and, if refused, why.
-    nodes: Vec<PluginNode>,
-    /// The grant of every plugin with a manifest or a `[plugin.NAME]` section.
-    grants: BTreeMap<String, netra_config::PluginConfig>,
-    /// Per agent plugin: the tools it may call.
-    agent_tools: BTreeMap<String, BTreeSet<String>>,
-    /// Whether agents without a tools grant get none.
-    deny_unlisted: bool,
-    /// Refused plugins: not loaded.
-    skip: BTreeSet<String>,
-    /// Load order.
-    order: Vec<String>,
-}
-
 /// For `netra config check`: prints what each plugin in the plugins
 /// directory would get, from its manifest and grant, without loading any.
 /// False if a plugin would be refused.
 pub fn check_plugins(config: &Config) -> bool {
-    let plan = plan_plugins(config);
+    let dir = &config.plugins.dir;
+    let found = plan::scan_dir(dir);
+    let origins: Vec<String> = found
+        .iter()
+        .map(|(name, _)| dir.join(format!("{name}.toml")).display().to_string())
+        .collect();
+    let offered: Vec<plan::Offered<'_>> = found
+        .iter()
+        .zip(&origins)
+        .map(|((name, manifest), origin)| plan::Offered {
+            name,
+            manifest: manifest.as_deref(),
+            origin,
+        })
+        .collect();
+    let plan = plan::plan(config, &offered, &BTreeSet::new());
     if plan.nodes.is_empty() {
         println!("  no plugins in {}", config.plugins.dir.display());
         return true;
@@ -481,137 +408,6 @@ pub fn check_plugins(config: &Config) -> bool {
         }
     }
     ok
-}
-
-/// Reads the manifests (`NAME.toml` beside `NAME.wasm`) and compares each
-/// plugin's needs with its grant. With a configuration file the grant is
-/// what `[plugin.NAME]` says (deny by default: an agent with no `tools` list
-/// calls no tool); without one (dev mode) a plugin's manifest grants the
-/// tools and agents it needs, and an agent without a manifest may call every
-/// tool. Files, environment and network are only ever granted by the
-/// configuration.
-fn plan_plugins(config: &Config) -> PluginPlan {
-    let dev = config.file.is_none();
-    let dir = &config.plugins.dir;
-    let mut stems: Vec<String> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "wasm"))
-        .filter_map(|path| path.file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .collect();
-    stems.sort();
-    let mut plan = PluginPlan {
-        nodes: Vec::new(),
-        grants: config.plugin.clone(),
-        agent_tools: BTreeMap::new(),
-        deny_unlisted: !dev,
-        skip: BTreeSet::new(),
-        order: Vec::new(),
-    };
-    for stem in stems {
-        let mut node = PluginNode {
-            name: stem.clone(),
-            ..PluginNode::default()
-        };
-        let grant = config.plugin.get(&stem);
-        if grant.is_some_and(|g| !g.enabled) {
-            node.refused
-                .push(format!("disabled (plugin.{stem}.enabled = false)"));
-        }
-        let manifest_file = dir.join(format!("{stem}.toml"));
-        if manifest_file.exists() {
-            node.manifest = true;
-            match netra_config::Manifest::load(&manifest_file) {
-                Err(problems) => node
-                    .refused
-                    .extend(problems.0.iter().map(|p| format!("invalid manifest: {p}"))),
-                Ok(manifest) if manifest.name != stem => node.refused.push(format!(
-                    "its manifest names it {:?}, but the file is {stem}.wasm",
-                    manifest.name
-                )),
-                Ok(manifest) => {
-                    let defaults = match manifest.kind {
-                        netra_config::PluginKind::Agent => config.limits.agent,
-                        netra_config::PluginKind::Tool => config.limits.tool,
-                    };
-                    let mut grant = grant.cloned().unwrap_or_default();
-                    if dev && grant.tools.is_none() {
-                        grant.tools = Some(
-                            manifest
-                                .needs
-                                .tools
-                                .iter()
-                                .chain(&manifest.needs.agents)
-                                .cloned()
-                                .collect(),
-                        );
-                    }
-                    let granted = grant.limits.over(defaults);
-                    let missing =
-                        netra_config::manifest::ungranted(&manifest, Some(&grant), granted);
-                    if !missing.is_empty() {
-                        match config.plugins.ungranted {
-                            netra_config::Ungranted::Refuse => node.refused.extend(missing),
-                            netra_config::Ungranted::Degrade => node.ungranted = missing,
-                        }
-                    }
-                    // The plugin runs with the tighter of asked and granted.
-                    let limits = netra_config::manifest::effective_limits(&manifest, granted);
-                    grant.limits = netra_config::LimitOverrides {
-                        memory: Some(limits.memory),
-                        deadline: Some(limits.deadline),
-                        fuel: limits.fuel,
-                    };
-                    node.kind = Some(manifest.kind.as_str().to_string());
-                    node.version = Some(manifest.version.clone());
-                    node.needs_tools = manifest.needs.tools.clone();
-                    node.needs_agents = manifest.needs.agents.clone();
-                    node.needs_llm = manifest.needs.llm_providers();
-                    plan.grants.insert(stem.clone(), grant);
-                }
-            }
-        }
-        if let Some(tools) = plan.grants.get(&stem).and_then(|g| g.tools.clone()) {
-            plan.agent_tools.insert(stem.clone(), tools);
-        }
-        if !node.refused.is_empty() {
-            plan.skip.insert(stem.clone());
-        }
-        plan.nodes.push(node);
-    }
-    plan.order = start_order(&plan.nodes);
-    plan
-}
-
-/// The directories and environment variables a plugin's grant lists; a
-/// granted variable the host does not have is left out, with a warning.
-fn sandbox(name: &str, plugin: &netra_config::PluginConfig) -> Sandbox {
-    let env = plugin
-        .env
-        .iter()
-        .filter_map(|var| match std::env::var(var) {
-            Ok(value) => Some((var.clone(), value)),
-            Err(_) => {
-                eprintln!("warning: plugin {name} is granted ${var}, which is not set");
-                None
-            }
-        })
-        .collect();
-    let dirs = plugin
-        .files
-        .iter()
-        .map(|grant| DirGrant {
-            host: grant.host.clone(),
-            guest: grant.guest.clone(),
-            writable: grant.writable,
-        })
-        .collect();
-    Sandbox {
-        env,
-        dirs,
-        network: plugin.network.clone(),
-    }
 }
 
 /// Opens the store and closes the runs a previous process left running.

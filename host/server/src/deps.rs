@@ -308,6 +308,21 @@ impl Dependencies {
         cycle(a).is_some_and(|c| cycle(b) == Some(c))
     }
 
+    /// The structural problems of plugin `name` (its own and those of what
+    /// it needs; endpoint health aside); empty when it is whole or unknown.
+    pub fn problems(&self, name: &str) -> &[String] {
+        self.blocked
+            .get(&plugin_node(name))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether plugin `name` is in the graph and was refused.
+    pub fn is_refused(&self, name: &str) -> bool {
+        self.nodes
+            .get(&plugin_node(name))
+            .is_some_and(|n| n.refused)
+    }
+
     /// Plugin node ids in start order.
     pub fn order(&self) -> &[String] {
         &self.order

@@ -56,7 +56,9 @@ async fn route(request: Request<Incoming>, app: Arc<App>) -> Result<Response<Bod
     let response = match (request.method(), request.uri().path()) {
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/readyz") => readyz(&app),
-        (&Method::POST, "/v1/admin/self-check") => self_check(&request, &app).await,
+        (_, path) if path == "/v1/admin" || path.starts_with("/v1/admin/") => {
+            crate::admin::route(request, &app).await
+        }
         (_, "/v1/ws") => upgrade(request, app),
         _ => json(StatusCode::NOT_FOUND, "not_found", "no such route"),
     };
@@ -77,43 +79,6 @@ fn readyz(app: &App) -> Response<Body> {
         StatusCode::SERVICE_UNAVAILABLE
     };
     json_value(status, &readiness.report())
-}
-
-/// Runs the golden path now (admin only) and answers with its result.
-async fn self_check(request: &Request<Incoming>, app: &App) -> Response<Body> {
-    if let Err(response) = admin(request, app) {
-        return response;
-    }
-    let Some(readiness) = &app.readiness else {
-        return json_value(
-            StatusCode::OK,
-            &serde_json::json!({ "state": "not_configured" }),
-        );
-    };
-    let result = readiness.self_check(&app.runs).await;
-    json_value(StatusCode::OK, &serde_json::json!(result))
-}
-
-/// The admin API's gate: no or a bad token is 401, a token without the
-/// `admin` role is 403.
-#[allow(clippy::result_large_err)]
-fn admin(request: &Request<Incoming>, app: &App) -> Result<(), Response<Body>> {
-    match app.auth.authenticate(request.headers()) {
-        Ok(principal) if principal.is_admin() => Ok(()),
-        Ok(_) => Err(json(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "the admin API needs a token with the admin role",
-        )),
-        Err(rejection) => {
-            let mut response = json(StatusCode::UNAUTHORIZED, "unauthorized", &rejection.reason);
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer error=\"invalid_token\""),
-            );
-            Err(response)
-        }
-    }
 }
 
 fn upgrade(mut request: Request<Incoming>, app: Arc<App>) -> Response<Body> {

@@ -4,6 +4,8 @@
 //! Data flows one way: frame -> [`protocol`] -> [`session`] -> [`runs`] ->
 //! `netra-runtime` (fresh instances) -> [`run_log`] -> subscribers' queues.
 
+pub mod admin;
+pub mod catalog;
 pub mod deps;
 pub mod health;
 pub mod http;
@@ -72,4 +74,7 @@ pub struct App {
     pub runs: Arc<Runs>,
     /// What `/readyz` reports; `None` reports ready with nothing checked.
     pub readiness: Option<Arc<Readiness>>,
+    /// The plugins' versions, for the admin API and `plugins.changed`;
+    /// `None` serves a fixed registry.
+    pub catalog: Option<Arc<catalog::Catalog>>,
 }

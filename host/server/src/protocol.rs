@@ -294,8 +294,13 @@ pub struct AgentInfo {
     pub name: String,
     /// What it does.
     pub description: String,
-    /// The version that new runs use.
+    /// The version that new runs use: its manifest's `version`, else the
+    /// start of its digest.
     pub version: String,
+    /// The content hash of that version (`sha256:...`), when the host keeps
+    /// versions (hot-loading).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
     /// `ready` or `degraded`.
     pub state: &'static str,
     /// Why it is degraded.

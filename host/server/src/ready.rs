@@ -16,7 +16,7 @@ use crate::deps::Dependencies;
 use crate::health::Health;
 use crate::protocol::timestamp_of;
 use crate::run_log::Outbox;
-use crate::runs::Runs;
+use crate::runs::{Current, Runs};
 
 /// The user the self-check runs as (its threads are stored under it).
 pub const SELF_CHECK_USER: &str = "netra:self-check";
@@ -84,7 +84,8 @@ impl GoldenPathResult {
 
 /// What `/readyz` reports.
 pub struct Readiness {
-    deps: Arc<Dependencies>,
+    /// The served plugins, whose graph is reported.
+    current: Arc<Current>,
     health: Arc<Health>,
     golden_path: Option<GoldenPath>,
     result: Mutex<GoldenPathResult>,
@@ -93,10 +94,10 @@ pub struct Readiness {
 }
 
 impl Readiness {
-    /// Readiness over the graph `deps` and endpoints `health`, gated by
-    /// `golden_path` if one is configured.
+    /// Readiness over the graph of the `current` plugins and endpoints
+    /// `health`, gated by `golden_path` if one is configured.
     pub fn new(
-        deps: Arc<Dependencies>,
+        current: Arc<Current>,
         health: Arc<Health>,
         golden_path: Option<GoldenPath>,
     ) -> Arc<Self> {
@@ -107,7 +108,7 @@ impl Readiness {
             None => GoldenPathResult::NotConfigured,
         };
         Arc::new(Self {
-            deps,
+            current,
             health,
             golden_path,
             result: Mutex::new(result),
@@ -115,9 +116,9 @@ impl Readiness {
         })
     }
 
-    /// The dependency graph.
-    pub fn dependencies(&self) -> &Arc<Dependencies> {
-        &self.deps
+    /// The dependency graph of the plugins served now.
+    pub fn dependencies(&self) -> Option<Arc<Dependencies>> {
+        self.current.get().deps.clone()
     }
 
     fn result(&self) -> GoldenPathResult {
@@ -138,7 +139,7 @@ impl Readiness {
         serde_json::json!({
             "ready": golden_path.is_ok(),
             "golden_path": golden_path,
-            "nodes": self.deps.statuses(),
+            "nodes": self.dependencies().map(|deps| deps.statuses()).unwrap_or_default(),
             "endpoints": self.health.snapshot(),
         })
     }

@@ -18,6 +18,8 @@ pub struct AgentEntry {
     pub plugin: AgentPlugin,
     /// Its version as shown to clients.
     pub version: String,
+    /// The content hash of that version, when the host keeps versions.
+    pub digest: Option<String>,
     /// The tools it may call; `None` means every tool.
     pub allowed_tools: Option<BTreeSet<String>>,
     /// The models it may use: `provider` or `provider/model` entries.
@@ -117,6 +119,18 @@ impl PluginGrant {
 pub struct Registry {
     agents: BTreeMap<String, AgentEntry>,
     tools: BTreeMap<String, ToolEntry>,
+    /// Tools two plugins provide: (tool, the plugin kept, the one ignored).
+    conflicts: Vec<(String, String, String)>,
+}
+
+/// How a version is shown: its label (the manifest's `version`) and its
+/// content hash.
+#[derive(Clone, Debug, Default)]
+pub struct VersionTag {
+    /// What clients see as the version.
+    pub label: String,
+    /// `sha256:...` of the version's content.
+    pub digest: String,
 }
 
 /// A plugin file that could not be loaded.
@@ -161,34 +175,8 @@ impl Registry {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let wasm = std::fs::read(&file)?;
-            let grant = grants.plugins.get(&name).cloned().unwrap_or_default();
-            let mut settings = PluginSettings::new(&name);
-            settings.kv = grant.kv.then(|| grants.kv.clone()).flatten();
-            settings.config = grant.config.clone();
-            settings.sandbox = grant.sandbox.clone();
-            let explicit = grants.limits.get(&name).cloned();
-            settings.limits = explicit
-                .clone()
-                .or_else(|| grant.limits(grants.tool_limits.clone()));
-            match runtime.load_plugin(wasm.clone(), settings.clone()).await {
-                Ok(Plugin::Tool(tool)) => registry.add_tool(tool),
-                Ok(Plugin::Agent(agent)) => {
-                    let agent_limits =
-                        explicit.or_else(|| grant.limits(grants.agent_limits.clone()));
-                    if agent_limits != settings.limits {
-                        // Reload with agent limits; the component comes from the cache.
-                        settings.limits = agent_limits;
-                        match runtime.load_agent(wasm, settings).await {
-                            Ok(agent) => registry.add_agent(agent, grants),
-                            Err(error) => failures.push(LoadFailure {
-                                file: file.display().to_string(),
-                                error,
-                            }),
-                        }
-                    } else {
-                        registry.add_agent(agent, grants);
-                    }
-                }
+            match Self::load_one(runtime, &name, wasm, grants).await {
+                Ok(plugin) => registry.add(plugin, grants, None),
                 Err(error) => {
                     tracing::error!(file = %file.display(), "plugin not loaded: {error}");
                     failures.push(LoadFailure {
@@ -199,6 +187,58 @@ impl Registry {
             }
         }
         Ok((registry, failures))
+    }
+
+    /// Compiles, links and describes the plugin `name` from `wasm`, with the
+    /// grant and the limits `grants` give it (the defaults of its kind unless
+    /// set for it).
+    pub async fn load_one(
+        runtime: &Runtime,
+        name: &str,
+        wasm: Vec<u8>,
+        grants: &Grants,
+    ) -> Result<Plugin, LoadError> {
+        let grant = grants.plugins.get(name).cloned().unwrap_or_default();
+        let mut settings = PluginSettings::new(name);
+        settings.kv = grant.kv.then(|| grants.kv.clone()).flatten();
+        settings.config = grant.config.clone();
+        settings.sandbox = grant.sandbox.clone();
+        let explicit = grants.limits.get(name).cloned();
+        settings.limits = explicit
+            .clone()
+            .or_else(|| grant.limits(grants.tool_limits.clone()));
+        let plugin = runtime.load_plugin(wasm.clone(), settings.clone()).await?;
+        if let Plugin::Agent(_) = plugin {
+            let agent_limits = explicit.or_else(|| grant.limits(grants.agent_limits.clone()));
+            if agent_limits != settings.limits {
+                // Reload with agent limits; the component comes from the cache.
+                settings.limits = agent_limits;
+                return Ok(Plugin::Agent(runtime.load_agent(wasm, settings).await?));
+            }
+        }
+        Ok(plugin)
+    }
+
+    /// Adds a loaded plugin with its grants; `version` says how clients see
+    /// it (by default the start of its component's hash).
+    pub fn add(&mut self, plugin: Plugin, grants: &Grants, version: Option<VersionTag>) {
+        match plugin {
+            Plugin::Tool(tool) => self.add_tool(tool),
+            Plugin::Agent(agent) => {
+                let name = agent.descriptor().name.clone();
+                self.add_agent(agent, grants);
+                if let (Some(tag), Some(entry)) = (version, self.agents.get_mut(&name)) {
+                    entry.version = tag.label;
+                    entry.digest = Some(tag.digest);
+                }
+            }
+        }
+    }
+
+    /// Tools two plugins provide: (tool, the plugin that provides it here,
+    /// the plugin ignored).
+    pub fn conflicts(&self) -> &[(String, String, String)] {
+        &self.conflicts
     }
 
     /// Adds every tool of a tool plugin; a name already taken keeps its
@@ -212,6 +252,11 @@ impl Registry {
                     ignored = %plugin.name(),
                     "two plugins provide the same tool"
                 );
+                self.conflicts.push((
+                    descriptor.name.clone(),
+                    existing.plugin.name().to_string(),
+                    plugin.name().to_string(),
+                ));
                 continue;
             }
             self.tools.insert(
@@ -244,6 +289,7 @@ impl Registry {
             AgentEntry {
                 plugin,
                 version,
+                digest: None,
                 allowed_tools,
                 llm,
             },

@@ -10,7 +10,7 @@
 //! history of the runs before it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::SystemTime;
 
 use netra_llm::Delta;
@@ -22,7 +22,7 @@ use netra_store::{NewRun, NewThread, RunRecord, Store, StoreError, StoredMessage
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::deps::{Dependencies, Unavailable};
+use crate::deps::Dependencies;
 use crate::ids;
 use crate::llm::Models;
 use crate::protocol::{ErrorCode, ToolFailure, Usage};
@@ -73,11 +73,45 @@ impl RunRefused {
 /// Longest thread title, in characters (taken from the first message).
 const TITLE_CHARS: usize = 80;
 
+/// What runs are served from: the plugins and their dependency graph.
+/// Hot-loading builds a new one and swaps it in whole; a run reads it once,
+/// when it starts, and keeps it to its end (nested runs included), so every
+/// run uses one version of every plugin throughout.
+pub struct Served {
+    /// The plugins.
+    pub registry: Arc<Registry>,
+    /// What each agent needs and whether it is there now; `None` starts
+    /// every run.
+    pub deps: Option<Arc<Dependencies>>,
+}
+
+/// The [`Served`] plugins now, swapped atomically.
+pub struct Current(RwLock<Arc<Served>>);
+
+impl Current {
+    /// Serving `served`.
+    pub fn new(served: Served) -> Arc<Self> {
+        Arc::new(Self(RwLock::new(Arc::new(served))))
+    }
+
+    /// What new runs are served from.
+    pub fn get(&self) -> Arc<Served> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Makes `served` what new runs use; runs going keep theirs.
+    pub fn swap(&self, served: Served) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(served);
+    }
+}
+
 /// All runs of the host.
 pub struct Runs {
-    registry: Arc<Registry>,
-    /// What each agent needs and whether it is there now.
-    deps: Option<Arc<Dependencies>>,
+    /// The plugins and graph new runs are served from.
+    current: Arc<Current>,
     /// The language models agents may be granted.
     models: Option<Arc<Models>>,
     store: Arc<dyn Store>,
@@ -100,11 +134,9 @@ struct ActiveRun {
     cancel: CancellationToken,
 }
 
-/// What runs use besides the registry and the store.
+/// What runs use besides the plugins and the store.
 #[derive(Clone, Default)]
 pub struct Services {
-    /// The dependency graph; `None` starts every run.
-    pub deps: Option<Arc<Dependencies>>,
     /// The language models; `None` denies every `llm.chat`.
     pub models: Option<Arc<Models>>,
 }
@@ -128,21 +160,25 @@ pub enum Followed {
 impl Runs {
     /// Runs served from `registry`, recorded in `store`.
     pub fn new(registry: Arc<Registry>, store: Arc<dyn Store>, limits: RunLimits) -> Arc<Self> {
-        Self::with_services(registry, store, limits, Services::default())
+        let current = Current::new(Served {
+            registry,
+            deps: None,
+        });
+        Self::with_services(current, store, limits, Services::default())
     }
 
-    /// [`Runs::new`] with the host's services: runs of an agent whose
-    /// dependencies are degraded or down end at once with
-    /// `dependency_unavailable`; agents reach the models they are granted.
+    /// Runs served from `current` (which hot-loading swaps) with the host's
+    /// services: runs of an agent whose dependencies are degraded or down
+    /// end at once with `dependency_unavailable`; agents reach the models
+    /// they are granted.
     pub fn with_services(
-        registry: Arc<Registry>,
+        current: Arc<Current>,
         store: Arc<dyn Store>,
         limits: RunLimits,
         services: Services,
     ) -> Arc<Self> {
         Arc::new(Self {
-            registry,
-            deps: services.deps,
+            current,
             models: services.models,
             store,
             global: Arc::new(Semaphore::new(limits.global)),
@@ -151,14 +187,14 @@ impl Runs {
         })
     }
 
-    /// The registry the runs use.
-    pub fn registry(&self) -> &Arc<Registry> {
-        &self.registry
+    /// What new runs are served from now.
+    pub fn served(&self) -> Arc<Served> {
+        self.current.get()
     }
 
-    /// Why a run of `agent` would fail fast now, if it would.
-    pub fn unavailable(&self, agent: &str) -> Option<Unavailable> {
-        self.deps.as_ref()?.check_agent(agent).err()
+    /// The plugins new runs use now.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.current.get().registry.clone()
     }
 
     /// The store the runs are recorded in.
@@ -195,10 +231,20 @@ impl Runs {
         outbox: Outbox,
         acknowledge: impl FnOnce(Result<&StartedRun, RunRefused>) + Send + 'static,
     ) -> Result<(), RunRefused> {
-        let agent = self.registry.agent(agent_name).cloned().ok_or_else(|| {
+        // One read: the whole run, nested runs included, uses these plugins.
+        let served = self.current.get();
+        let agent = served.registry.agent(agent_name).cloned().ok_or_else(|| {
+            let refused = served
+                .deps
+                .as_ref()
+                .filter(|deps| deps.is_refused(agent_name))
+                .map(|deps| deps.problems(agent_name).join("; "));
             RunRefused::new(
                 ErrorCode::UnknownAgent,
-                format!("no agent named {agent_name:?}"),
+                match refused {
+                    Some(why) => format!("agent {agent_name:?} is not served: {why}"),
+                    None => format!("no agent named {agent_name:?}"),
+                },
             )
         })?;
         let permit = self.global.clone().try_acquire_owned().map_err(|_| {
@@ -284,7 +330,7 @@ impl Runs {
         );
 
         let (events, end) = unstarted.start(agent_name.to_string(), agent.version.clone());
-        if let Some(deps) = &self.deps
+        if let Some(deps) = &served.deps
             && let Err(unavailable) = deps.check_agent(agent_name)
         {
             // Fail fast: the agent would only wait on what is missing.
@@ -301,7 +347,7 @@ impl Runs {
             thread_id,
             run_id,
         };
-        let host = RunHost::new(self, &agent, ctx, events, Vec::new());
+        let host = RunHost::new(self, &served.registry, &agent, ctx, events, Vec::new());
         tokio::spawn(async move {
             // The run's end is in its log; nothing waits for the result here.
             let _ = drive(host, agent.plugin, input, history, end, cancel).await;
@@ -712,10 +758,11 @@ impl AgentHost for RunHost {
 }
 
 impl RunHost {
-    /// The host of a run of `agent` started by `runs`; `chain` are the
-    /// agents above it (empty for a run a client started).
+    /// The host of a run of `agent` from `registry`, started by `runs`;
+    /// `chain` are the agents above it (empty for a run a client started).
     fn new(
         runs: &Arc<Runs>,
+        registry: &Arc<Registry>,
         agent: &AgentEntry,
         ctx: RunContext,
         events: RunEvents,
@@ -726,13 +773,13 @@ impl RunHost {
             .allowed_tools
             .iter()
             .flatten()
-            .filter_map(|name| Some((name.clone(), runs.registry.agent(name)?.clone())))
+            .filter_map(|name| Some((name.clone(), registry.agent(name)?.clone())))
             .collect();
         Arc::new(RunHost {
             ctx,
             events,
-            tools: runs.registry.tools_for(agent),
-            registry: runs.registry.clone(),
+            tools: registry.tools_for(agent),
+            registry: registry.clone(),
             instances: tokio::sync::Mutex::new(HashMap::new()),
             abort: CancellationToken::new(),
             violation: Mutex::new(None),
@@ -826,7 +873,14 @@ impl RunHost {
             thread_id: self.ctx.thread_id.clone(),
             run_id,
         };
-        let host = RunHost::new(&self.runs, &agent, ctx, events, self.chain.clone());
+        let host = RunHost::new(
+            &self.runs,
+            &self.registry,
+            &agent,
+            ctx,
+            events,
+            self.chain.clone(),
+        );
         // Inline: cancelling this run drops the nested one with it.
         let nested = drive(host, agent.plugin.clone(), input, Vec::new(), end, cancel).await;
         match nested {

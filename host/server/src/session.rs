@@ -60,6 +60,9 @@ where
     let mut abuse = Strikes::default();
     let idle = tokio::time::sleep(config.idle_timeout);
     tokio::pin!(idle);
+    // `plugins.changed` notices; a session that lags behind misses some and
+    // is told to list again.
+    let mut changes = app.catalog.as_ref().map(|catalog| catalog.subscribe());
 
     let close = loop {
         tokio::select! {
@@ -93,6 +96,20 @@ where
                     tracing::debug!(user = %session.user, "socket error: {err}");
                     break None;
                 }
+            },
+            change = next_change(&mut changes) => match change {
+                Ok(frame) => {
+                    session.outbox.push(frame);
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    let frame = serde_json::json!({
+                        "type": "plugins.changed",
+                        "change": "many",
+                        "missed": missed,
+                    });
+                    session.outbox.push(frame.to_string().into());
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => changes = None,
             },
             () = overflow.cancelled() => {
                 break Some(Control::Close(1013, "send queue full: the client is not reading fast enough"));
@@ -128,6 +145,16 @@ where
     // The writer ends once it has sent the close frame or its channels close.
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
     tracing::debug!(user = %session.user, "session closed");
+}
+
+/// The next `plugins.changed` frame; never, without a catalog.
+async fn next_change(
+    changes: &mut Option<tokio::sync::broadcast::Receiver<Arc<str>>>,
+) -> Result<Arc<str>, tokio::sync::broadcast::error::RecvError> {
+    match changes {
+        Some(changes) => changes.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn write_loop<S>(
@@ -376,16 +403,22 @@ impl Session {
                 }
             }
             CommandKind::AgentsList => {
-                let agents = runs
-                    .registry()
+                let served = runs.served();
+                let agents = served
+                    .registry
                     .agents()
                     .map(|a| {
                         let name = &a.plugin.descriptor().name;
-                        let reason = runs.unavailable(name).map(|u| u.reason);
+                        let reason = served
+                            .deps
+                            .as_ref()
+                            .and_then(|deps| deps.check_agent(name).err())
+                            .map(|u| u.reason);
                         AgentInfo {
                             name: name.clone(),
                             description: a.plugin.descriptor().description.clone(),
                             version: a.version.clone(),
+                            digest: a.digest.clone(),
                             state: if reason.is_some() {
                                 "degraded"
                             } else {

@@ -19,7 +19,13 @@ impl Agent for Helper {
 
     fn run(_ctx: &Context, input: String, _history: Vec<Message>) -> Result<String, AgentError> {
         let route = route::route(&input);
-        events::thinking(route.plan());
+        // The version lets a client tell which build of the helper answered,
+        // for example after a new version has been hot-loaded.
+        events::thinking(format!(
+            "{} (helper {})",
+            route.plan(),
+            env!("CARGO_PKG_VERSION")
+        ));
         let answer = match route.tool_call() {
             Some((tool, arguments)) => {
                 log::debug(format!("calling `{tool}` with {arguments}"));

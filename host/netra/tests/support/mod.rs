@@ -21,7 +21,9 @@ pub struct Server {
     child: Child,
     pub addr: String,
     data: tempfile::TempDir,
-    _plugins: tempfile::TempDir,
+    plugins: tempfile::TempDir,
+    /// The arguments `netra serve` was started with.
+    args: Vec<String>,
     /// What `netra config check` said about the configuration served.
     pub check: Option<std::process::Output>,
 }
@@ -102,11 +104,27 @@ impl Server {
             child,
             addr: String::new(),
             data,
-            _plugins: dir,
+            plugins: dir,
+            args: args.to_vec(),
             check: None,
         };
         server.addr = listening_addr(stdout);
         server
+    }
+
+    /// The plugins dir it serves (and watches).
+    pub fn plugins_dir(&self) -> &std::path::Path {
+        self.plugins.path()
+    }
+
+    /// Stops the server and starts it again on the same data and plugins.
+    pub fn restart(mut self) -> Self {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let args = std::mem::take(&mut self.args);
+        let data = std::mem::replace(&mut self.data, tempfile::tempdir().expect("tempdir"));
+        let plugins = std::mem::replace(&mut self.plugins, tempfile::tempdir().expect("tempdir"));
+        Self::spawn(&args, data, plugins)
     }
 
     pub fn state_dir(&self) -> std::path::PathBuf {
@@ -132,6 +150,18 @@ impl Server {
 
     /// An HTTP/1.1 request; returns (status, JSON body).
     pub fn http(&self, method: &str, path: &str, token: Option<&str>) -> (u16, Value) {
+        self.http_body(method, path, token, "application/json", b"")
+    }
+
+    /// An HTTP/1.1 request with a body; returns (status, JSON body).
+    pub fn http_body(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: &[u8],
+    ) -> (u16, Value) {
         let mut stream = TcpStream::connect(&self.addr).expect("connect");
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
@@ -141,9 +171,11 @@ impl Server {
             .unwrap_or_default();
         write!(
             stream,
-            "{method} {path} HTTP/1.1\r\nHost: netra\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: netra\r\n{auth}Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
         )
         .expect("write request");
+        stream.write_all(body).expect("write body");
         let mut response = String::new();
         stream.read_to_string(&mut response).expect("read response");
         let status = response
@@ -169,6 +201,43 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Sends `run.start` for `agent` over a real WebSocket and returns the
+    /// `error` it is refused with.
+    pub fn start_error(&self, token: &str, agent: &str, input: &str) -> Value {
+        let url = format!("ws://{}/v1/ws", self.addr);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio");
+        runtime.block_on(async move {
+            let mut request = url.into_client_request().expect("request");
+            request.headers_mut().insert(
+                "authorization",
+                format!("Bearer {token}").parse().expect("header"),
+            );
+            let (mut ws, _) = tokio_tungstenite::connect_async(request)
+                .await
+                .expect("connect");
+            let start = json!({"type": "run.start", "id": "1", "agent": agent, "input": input});
+            ws.send(Message::Text(start.to_string().into()))
+                .await
+                .expect("send");
+            loop {
+                let frame = tokio::time::timeout(Duration::from_secs(30), ws.next())
+                    .await
+                    .expect("a frame in time")
+                    .expect("open socket")
+                    .expect("valid frame");
+                let Message::Text(text) = frame else { continue };
+                let value: Value = serde_json::from_str(&text).expect("JSON");
+                assert_ne!(value["type"], "ack", "the run was started: {value}");
+                if value["type"] == "error" {
+                    return value;
+                }
+            }
+        })
     }
 
     /// Runs `agent` on `input` over a real WebSocket and returns its

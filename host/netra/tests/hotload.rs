@@ -1,0 +1,569 @@
+//! Hot-loading through the real `netra serve`: versions uploaded, activated
+//! and rolled back over the admin API and dropped into the watched plugins
+//! dir, swapped under load without a failed run; broken candidates rejected
+//! with their reasons while the active version keeps serving; the admin
+//! role required on every route.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use support::{Plugin, Server};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+const HELPER_V2: &str = r#"name = "helper"
+version = "0.2.0"
+kind = "agent"
+description = "The helper, version two."
+
+[needs]
+tools = ["calculate", "now", "slugify", "text_stats", "note_save", "note_list", "note_get", "note_delete"]
+"#;
+
+/// The helper and every tool it needs, with their real manifests.
+fn plugins() -> Vec<Plugin> {
+    vec![
+        Plugin {
+            guest: "calculator",
+            manifest: include_str!("../../../plugins/calculator/plugin.toml"),
+        },
+        Plugin {
+            guest: "clock",
+            manifest: include_str!("../../../plugins/clock/plugin.toml"),
+        },
+        Plugin {
+            guest: "text",
+            manifest: include_str!("../../../plugins/text/plugin.toml"),
+        },
+        Plugin {
+            guest: "notes",
+            manifest: include_str!("../../../plugins/notes/plugin.toml"),
+        },
+        Plugin {
+            guest: "helper",
+            manifest: include_str!("../../../plugins/helper/plugin.toml"),
+        },
+    ]
+}
+
+const CONFIG: &str = r#"
+[plugin.helper]
+tools = ["calculate", "now", "slugify", "text_stats", "note_save", "note_list", "note_get", "note_delete"]
+"#;
+
+fn serve() -> Server {
+    Server::start(&plugins(), "refuse", CONFIG)
+}
+
+/// A multipart/form-data body with a `wasm` part and, if given, a `manifest` part.
+fn multipart(wasm: &[u8], manifest: Option<&str>) -> (String, Vec<u8>) {
+    let boundary = "netra-test-boundary-7d1c0f9a";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"wasm\"; filename=\"plugin.wasm\"\r\nContent-Type: application/wasm\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(wasm);
+    body.extend_from_slice(b"\r\n");
+    if let Some(manifest) = manifest {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"manifest\"; filename=\"plugin.toml\"\r\n\r\n{manifest}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+fn upload(
+    server: &Server,
+    token: &str,
+    name: &str,
+    wasm: &[u8],
+    manifest: Option<&str>,
+    activate: bool,
+) -> (u16, Value) {
+    let (content_type, body) = multipart(wasm, manifest);
+    let path = if activate {
+        format!("/v1/admin/plugins/{name}/versions")
+    } else {
+        format!("/v1/admin/plugins/{name}/versions?activate=false")
+    };
+    server.http_body("POST", &path, Some(token), &content_type, &body)
+}
+
+fn activate(server: &Server, token: &str, name: &str, version: &str) -> (u16, Value) {
+    let body = json!({ "version": version }).to_string();
+    server.http_body(
+        "POST",
+        &format!("/v1/admin/plugins/{name}/activate"),
+        Some(token),
+        "application/json",
+        body.as_bytes(),
+    )
+}
+
+/// The active version of `name` as the admin API reports it.
+fn active_version(server: &Server, token: &str, name: &str) -> Option<String> {
+    let (status, plugin) = server.http("GET", &format!("/v1/admin/plugins/{name}"), Some(token));
+    assert_eq!(status, 200, "{plugin}");
+    plugin["active"]["version"].as_str().map(String::from)
+}
+
+/// The version `agent_started` reports and the one the agent itself says
+/// in its first `agent_thinking` (`... (helper 0.2.0)`).
+fn versions_of(events: &[Value]) -> (String, String) {
+    let started = events
+        .iter()
+        .find(|e| e["type"] == "agent_started")
+        .and_then(|e| e["version"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    let said = events
+        .iter()
+        .find(|e| e["type"] == "agent_thinking")
+        .and_then(|e| e["text"].as_str())
+        .and_then(|text| text.rsplit_once("(helper "))
+        .map(|(_, rest)| rest.trim_end_matches(')').to_string())
+        .unwrap_or_default();
+    (started, said)
+}
+
+/// Writes `bytes` to `dir/name` the safe way: a temporary name, then a rename.
+fn drop_in(dir: &Path, name: &str, bytes: &[u8]) {
+    let tmp = dir.join(format!(".{name}.partial"));
+    std::fs::write(&tmp, bytes).expect("write the temporary file");
+    std::fs::rename(&tmp, dir.join(name)).expect("rename into place");
+}
+
+/// Polls until `done`, for at most 20 s.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "waited 20 s for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Panics unless `frame` matches the published schema of the wire types.
+fn check_schema(frame: &Value) {
+    static VALIDATOR: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let validator = VALIDATOR.get_or_init(|| {
+        let schema: Value =
+            serde_json::from_str(include_str!("../../../docs/protocol.schema.json"))
+                .expect("the schema is JSON");
+        jsonschema::validator_for(&schema).expect("a valid JSON Schema")
+    });
+    let errors: Vec<String> = validator
+        .iter_errors(frame)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{frame} violates the schema: {errors:?}");
+}
+
+/// Collects the `plugins.changed` frames a WebSocket session receives
+/// until `stop` is set; after each it lists the agents, and records the
+/// ack's agents beside the notice (`"agents"`).
+fn follow_changes(
+    server: &Server,
+    token: &str,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<Value>> {
+    let url = format!("ws://{}/v1/ws", server.addr);
+    let token = token.to_string();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio");
+        runtime.block_on(async move {
+            let mut request = url.into_client_request().expect("request");
+            request.headers_mut().insert(
+                "authorization",
+                format!("Bearer {token}").parse().expect("header"),
+            );
+            let (mut ws, _) = tokio_tungstenite::connect_async(request)
+                .await
+                .expect("connect");
+            // A ping's ack proves the session is up before changes start.
+            ws.send(Message::Text(
+                json!({"type": "ping", "id": "p"}).to_string().into(),
+            ))
+            .await
+            .expect("ping");
+            let mut changes = Vec::new();
+            let mut acked = false;
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(frame) = tokio::time::timeout(Duration::from_millis(100), ws.next()).await
+                else {
+                    continue;
+                };
+                let Some(Ok(Message::Text(text))) = frame else {
+                    continue;
+                };
+                let value: Value = serde_json::from_str(&text).expect("JSON");
+                if value["type"] == "ack" && !acked {
+                    acked = true;
+                    let _ = ready_tx.send(());
+                }
+                check_schema(&value);
+                if value["type"] == "plugins.changed" {
+                    changes.push(value);
+                    let list = json!({"type": "agents.list", "id": format!("l{}", changes.len())});
+                    ws.send(Message::Text(list.to_string().into()))
+                        .await
+                        .expect("agents.list");
+                } else if value["type"] == "ack"
+                    && let Some(n) = value["ref"].as_str().and_then(|r| r.strip_prefix('l'))
+                    && let Ok(n) = n.parse::<usize>()
+                    && let Some(change) = changes.get_mut(n - 1)
+                {
+                    change["agents"] = value["agents"].clone();
+                }
+            }
+            changes
+        })
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the session is up");
+    handle
+}
+
+#[test]
+fn versions_swap_under_load_without_a_failed_run() {
+    let server = serve();
+    let admin = server.token("ops", &["admin"]);
+    let user = server.token("alice", &[]);
+    let next = std::fs::read(netra_tests::guest("fixture-helper-next")).expect("helper v2");
+    let (status, body) = upload(&server, &admin, "helper", &next, Some(HELPER_V2), false);
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["activated"], false);
+    assert_eq!(
+        active_version(&server, &admin, "helper").as_deref(),
+        Some("0.1.0")
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let changes = follow_changes(&server, &user, stop.clone());
+    let runs: Vec<Vec<Value>> = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..3)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut runs = Vec::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        runs.push(server.run_events(&user, "helper", "what is 2+3*4"));
+                    }
+                    runs
+                })
+            })
+            .collect();
+        for round in 0..10 {
+            let version = if round % 2 == 0 { "0.2.0" } else { "0.1.0" };
+            let (status, body) = activate(&server, &admin, "helper", version);
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["active"]["version"], version);
+            std::thread::sleep(Duration::from_millis(150));
+        }
+        stop.store(true, Ordering::Relaxed);
+        clients
+            .into_iter()
+            .flat_map(|c| c.join().expect("client thread"))
+            .collect()
+    });
+    let changes = changes.join().expect("follower thread");
+
+    let mut seen = BTreeMap::new();
+    for events in &runs {
+        let last = events.last().expect("a terminal event");
+        assert_eq!(last["type"], "agent_completed", "a run failed: {last}");
+        assert!(
+            last["output"].as_str().is_some_and(|o| o.contains("14")),
+            "{last}"
+        );
+        let (started, said) = versions_of(events);
+        assert_eq!(started, said, "a run changed version part-way: {events:?}");
+        *seen.entry(started).or_insert(0) += 1;
+    }
+    assert!(runs.len() >= 10, "only {} runs completed", runs.len());
+    assert!(
+        seen.contains_key("0.1.0") && seen.contains_key("0.2.0"),
+        "versions seen: {seen:?}"
+    );
+    let activated: Vec<&Value> = changes
+        .iter()
+        .filter(|c| c["change"] == "activated" && c["plugin"] == "helper")
+        .collect();
+    assert_eq!(activated.len(), 10, "plugins.changed frames: {changes:?}");
+    assert_eq!(activated[0]["version"], "0.2.0");
+    assert!(
+        activated[0]["digest"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sha256:"))
+    );
+
+    let (status, audit) = server.http("GET", "/v1/admin/audit?limit=100", Some(&admin));
+    assert_eq!(status, 200, "{audit}");
+    let entries = audit["entries"].as_array().expect("entries");
+    let activations = entries
+        .iter()
+        .filter(|e| e["action"] == "plugin.activate" && e["subject"] == "helper")
+        .count();
+    assert_eq!(activations, 10, "{audit:#}");
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "plugin.upload" && e["actor"] == "admin:ops")
+    );
+}
+
+#[test]
+fn broken_candidates_are_rejected_with_every_reason_and_the_active_version_serves_on() {
+    let server = serve();
+    let admin = server.token("ops", &["admin"]);
+    let user = server.token("alice", &[]);
+    let helper_manifest = include_str!("../../../plugins/helper/plugin.toml");
+    let calculator_manifest = include_str!("../../../plugins/calculator/plugin.toml");
+
+    let rejected = |name: &str, wasm: &[u8], manifest: &str, expect: &str| {
+        let (status, body) = upload(&server, &admin, name, wasm, Some(manifest), true);
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["error"], "rejected");
+        let reasons = body["reasons"].to_string();
+        assert!(reasons.contains(expect), "expected {expect:?} in {reasons}");
+        // The active version is untouched and serves.
+        let last = server.run(&user, "helper", "what is 6*7");
+        assert_eq!(last["type"], "agent_completed", "{last}");
+        assert!(
+            last["output"].as_str().is_some_and(|o| o.contains("42")),
+            "{last}"
+        );
+        reasons
+    };
+    // Not a component at all.
+    rejected(
+        "helper",
+        b"\0asm\x0d\0\x01\0garbage",
+        helper_manifest,
+        "failed to load",
+    );
+    // A valid component of another world (a wasi:cli command).
+    let command = std::fs::read(netra_tests::guest("fixture-wrong-world")).expect("fixture");
+    rejected("helper", &command, helper_manifest, "failed to load");
+    // A tool whose describe traps.
+    let trap = std::fs::read(netra_tests::guest("fixture-describe-trap")).expect("fixture");
+    rejected("calculator", &trap, calculator_manifest, "describe");
+    // A tool component declared as an agent.
+    let calculator = std::fs::read(netra_tests::guest("calculator")).expect("calculator");
+    rejected(
+        "helper",
+        &calculator,
+        helper_manifest,
+        "implements the tool world",
+    );
+    // A new helper that needs a tool nobody provides.
+    let next = std::fs::read(netra_tests::guest("fixture-helper-next")).expect("helper v2");
+    let needs_missing = HELPER_V2.replace("\"note_delete\"]", "\"note_delete\", \"translate\"]");
+    rejected("helper", &next, &needs_missing, "translate");
+    // A calculator without its tool would leave the helper without one.
+    let echo = std::fs::read(netra_tests::guest("text")).expect("text");
+    let reasons = rejected(
+        "calculator",
+        &echo,
+        calculator_manifest,
+        "would leave plugin helper degraded",
+    );
+    assert!(reasons.contains("calculate"), "{reasons}");
+
+    // A corrupt file dropped into the watched dir is rejected too.
+    drop_in(server.plugins_dir(), "helper.wasm", b"not a component");
+    wait_for("the dropped-in file's rejection in the audit log", || {
+        let (_, audit) = server.http("GET", "/v1/admin/audit", Some(&admin));
+        audit["entries"].as_array().is_some_and(|e| {
+            e.iter()
+                .any(|e| e["action"] == "plugin.reject" && e["detail"]["source"] == "dir")
+        })
+    });
+    let (_, plugin) = server.http("GET", "/v1/admin/plugins/helper", Some(&admin));
+    assert_eq!(plugin["active"]["version"], "0.1.0", "{plugin}");
+    assert_eq!(plugin["state"], "ready", "{plugin}");
+    assert!(
+        plugin["last_rejection"]
+            .to_string()
+            .contains("failed to load"),
+        "{plugin}"
+    );
+    assert_eq!(
+        plugin["versions"].as_array().map(Vec::len),
+        Some(1),
+        "{plugin}"
+    );
+    let last = server.run(&user, "helper", "what is 6*7");
+    assert_eq!(last["type"], "agent_completed", "{last}");
+
+    let (_, audit) = server.http("GET", "/v1/admin/audit?limit=100", Some(&admin));
+    let rejections = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["action"] == "plugin.reject")
+        .count();
+    assert_eq!(rejections, 7, "{audit:#}");
+}
+
+#[test]
+fn rollback_drop_in_disable_and_delete_change_what_new_runs_get() {
+    let server = serve();
+    let admin = server.token("ops", &["admin"]);
+    let user = server.token("alice", &[]);
+    let next = std::fs::read(netra_tests::guest("fixture-helper-next")).expect("helper v2");
+
+    let (status, body) = upload(&server, &admin, "helper", &next, Some(HELPER_V2), true);
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["version"]["version"], "0.2.0");
+    let events = server.run_events(&user, "helper", "what is 1+1");
+    assert_eq!(versions_of(&events), ("0.2.0".into(), "0.2.0".into()));
+
+    let (status, body) = server.http("POST", "/v1/admin/plugins/helper/rollback", Some(&admin));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["active"]["version"], "0.1.0");
+    let events = server.run_events(&user, "helper", "what is 1+1");
+    assert_eq!(versions_of(&events).0, "0.1.0");
+
+    // A version dropped into the watched dir (write-then-rename), manifest first.
+    let stop = Arc::new(AtomicBool::new(false));
+    let changes = follow_changes(&server, &user, stop.clone());
+    let v3 = HELPER_V2.replace("0.2.0", "0.3.0");
+    drop_in(server.plugins_dir(), "helper.toml", v3.as_bytes());
+    drop_in(server.plugins_dir(), "helper.wasm", &next);
+    wait_for("the dropped-in version to be active", || {
+        active_version(&server, &admin, "helper").as_deref() == Some("0.3.0")
+    });
+    let events = server.run_events(&user, "helper", "what is 1+1");
+    assert_eq!(versions_of(&events).0, "0.3.0");
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    let changes = changes.join().expect("follower");
+    let change = changes
+        .iter()
+        .find(|c| c["plugin"] == "helper" && c["version"] == "0.3.0")
+        .unwrap_or_else(|| panic!("no notice of 0.3.0: {changes:?}"));
+    // agents.list sent right after the notice already lists the new version.
+    let listed = change["agents"]
+        .as_array()
+        .and_then(|agents| agents.iter().find(|a| a["name"] == "helper"))
+        .unwrap_or_else(|| panic!("no agents.list ack: {change}"));
+    assert_eq!(listed["version"], "0.3.0", "{listed}");
+    assert_eq!(listed["digest"], change["digest"], "{listed}");
+    let (_, plugin) = server.http("GET", "/v1/admin/plugins/helper", Some(&admin));
+    let dropped = plugin["versions"]
+        .as_array()
+        .and_then(|v| v.iter().find(|v| v["version"] == "0.3.0"))
+        .cloned()
+        .expect("the dropped-in version is kept");
+    assert_eq!(dropped["source"], "dir");
+    assert_eq!(dropped["created_by"], "host");
+
+    // Disable: runs are refused with the reason; enable serves again.
+    let (status, body) = server.http("POST", "/v1/admin/plugins/helper/disable", Some(&admin));
+    assert_eq!(status, 200, "{body}");
+    let refused = server.start_error(&user, "helper", "what is 1+1");
+    assert!(
+        refused.to_string().contains("disabled by an operator"),
+        "{refused}"
+    );
+    let (status, body) = server.http("POST", "/v1/admin/plugins/helper/enable", Some(&admin));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        server.run(&user, "helper", "what is 1+1")["type"],
+        "agent_completed"
+    );
+
+    // Delete: never the active version; an inactive one goes.
+    let (status, body) = server.http(
+        "DELETE",
+        "/v1/admin/plugins/helper/versions/0.3.0",
+        Some(&admin),
+    );
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = server.http(
+        "DELETE",
+        "/v1/admin/plugins/helper/versions/0.2.0",
+        Some(&admin),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server.http(
+        "DELETE",
+        "/v1/admin/plugins/helper/versions/0.2.0",
+        Some(&admin),
+    );
+    assert_eq!(status, 404, "{body}");
+
+    // The operator's choice survives a restart: roll back to 0.1.0, restart.
+    let (status, body) = server.http("POST", "/v1/admin/plugins/helper/rollback", Some(&admin));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["active"]["version"], "0.1.0");
+    let server = server.restart();
+    let admin = server.token("ops", &["admin"]);
+    let user = server.token("alice", &[]);
+    assert_eq!(
+        active_version(&server, &admin, "helper").as_deref(),
+        Some("0.1.0")
+    );
+    assert_eq!(
+        versions_of(&server.run_events(&user, "helper", "what is 1+1")).0,
+        "0.1.0"
+    );
+}
+
+#[test]
+fn every_admin_route_needs_a_token_with_the_admin_role() {
+    let server = serve();
+    let user = server.token("alice", &[]);
+    let routes = [
+        ("GET", "/v1/admin/plugins"),
+        ("GET", "/v1/admin/plugins/helper"),
+        ("POST", "/v1/admin/plugins/helper/versions"),
+        ("POST", "/v1/admin/plugins/helper/activate"),
+        ("POST", "/v1/admin/plugins/helper/rollback"),
+        ("POST", "/v1/admin/plugins/helper/disable"),
+        ("POST", "/v1/admin/plugins/helper/enable"),
+        ("DELETE", "/v1/admin/plugins/helper/versions/0.1.0"),
+        ("GET", "/v1/admin/audit"),
+        ("POST", "/v1/admin/self-check"),
+        ("GET", "/v1/admin/no-such-route"),
+    ];
+    for (method, path) in routes {
+        let (status, body) = server.http(method, path, None);
+        assert_eq!(status, 401, "{method} {path} without a token: {body}");
+        let (status, body) = server.http(method, path, Some("not.a.token"));
+        assert_eq!(status, 401, "{method} {path} with a bad token: {body}");
+        let (status, body) = server.http(method, path, Some(&user));
+        assert_eq!(status, 403, "{method} {path} without the role: {body}");
+        assert_eq!(body["error"], "forbidden");
+    }
+    // Nothing changed.
+    let admin = server.token("ops", &["admin"]);
+    let (_, plugin) = server.http("GET", "/v1/admin/plugins/helper", Some(&admin));
+    assert_eq!(plugin["enabled"], true, "{plugin}");
+    let (_, audit) = server.http("GET", "/v1/admin/audit", Some(&admin));
+    assert!(
+        !audit["entries"].to_string().contains("plugin.disable"),
+        "{audit}"
+    );
+}
