@@ -567,3 +567,116 @@ fn every_admin_route_needs_a_token_with_the_admin_role() {
         "{audit}"
     );
 }
+
+/// `netra admin ARGS` against `server`; (exit success, stdout, stderr).
+fn netra_admin(server: &Server, token: &str, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_netra"))
+        .arg("admin")
+        .args([
+            "--url",
+            &format!("http://{}", server.addr),
+            "--token",
+            token,
+        ])
+        .args(args)
+        .output()
+        .expect("netra admin runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn netra_admin_drives_the_api() {
+    let server = serve();
+    let admin = server.token("ops", &["admin"]);
+    let user = server.token("alice", &[]);
+    let files = tempfile::tempdir().expect("tempdir");
+    let wasm = files.path().join("helper.wasm");
+    let manifest = files.path().join("helper.toml");
+    std::fs::copy(netra_tests::guest("fixture-helper-next"), &wasm).expect("copy");
+    std::fs::write(&manifest, HELPER_V2).expect("manifest");
+    let (wasm, manifest) = (wasm.display().to_string(), manifest.display().to_string());
+
+    let (ok, out, err) = netra_admin(&server, &admin, &["list"]);
+    assert!(ok, "{err}");
+    let helper_line = out
+        .lines()
+        .find(|l| l.starts_with("helper"))
+        .unwrap_or_else(|| panic!("no helper line in {out}"));
+    assert!(
+        helper_line.contains("agent") && helper_line.contains("0.1.0"),
+        "{out}"
+    );
+    assert!(out.lines().any(|l| l.starts_with("calculator")), "{out}");
+
+    let upload = ["upload", "helper", "--wasm", &wasm, "--manifest", &manifest];
+    let (ok, out, err) = netra_admin(&server, &admin, &[&upload[..], &["--no-activate"]].concat());
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("0.2.0") && out.contains("not activated"),
+        "{out}"
+    );
+
+    let (ok, out, err) = netra_admin(&server, &admin, &["activate", "helper", "0.2.0"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("activated") && out.contains("0.2.0"), "{out}");
+    let events = server.run_events(&user, "helper", "what is 2+2");
+    assert_eq!(versions_of(&events).0, "0.2.0");
+
+    let (ok, out, err) = netra_admin(&server, &admin, &["rollback", "helper"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("rolled back") && out.contains("0.1.0"),
+        "{out}"
+    );
+
+    let (ok, out, err) = netra_admin(&server, &admin, &["--json", "show", "helper"]);
+    assert!(ok, "{err}");
+    let shown: Value = serde_json::from_str(&out).expect("--json prints JSON");
+    assert_eq!(shown["active"]["version"], "0.1.0");
+    assert_eq!(shown["versions"].as_array().map(Vec::len), Some(2));
+
+    // A rejected upload: exit 1, every reason on stderr.
+    let broken = files.path().join("broken.wasm");
+    std::fs::write(&broken, b"not a component").expect("write");
+    let broken = broken.display().to_string();
+    let (ok, _, err) = netra_admin(
+        &server,
+        &admin,
+        &[
+            "upload",
+            "helper",
+            "--wasm",
+            &broken,
+            "--manifest",
+            &manifest,
+        ],
+    );
+    assert!(!ok, "a rejected upload must fail");
+    assert!(
+        err.contains("rejected") && err.contains("failed to load"),
+        "{err}"
+    );
+
+    // Without the role: exit 1 with the reason.
+    let (ok, _, err) = netra_admin(&server, &user, &["list"]);
+    assert!(!ok);
+    assert!(err.contains("admin role"), "{err}");
+
+    let (ok, out, err) = netra_admin(&server, &admin, &["audit", "--limit", "10"]);
+    assert!(ok, "{err}");
+    for action in [
+        "plugin.upload",
+        "plugin.activate",
+        "plugin.rollback",
+        "plugin.reject",
+    ] {
+        assert!(
+            out.contains(action),
+            "{action} missing from the audit log: {out}"
+        );
+    }
+}
