@@ -31,7 +31,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
 
-use crate::deps::{Dependencies, PluginNode};
+use crate::deps::{Dependencies, NodeStatus, PluginNode};
 use crate::health::Health;
 use crate::protocol::timestamp_of;
 use crate::registry::{Registry, VersionTag};
@@ -233,6 +233,7 @@ pub struct Changed {
 }
 
 /// The plugins served and the versions behind them.
+#[derive(Default)]
 struct State {
     /// Per plugin: the version served (or that would be, if disabled).
     active: BTreeMap<String, Arc<Version>>,
@@ -355,9 +356,7 @@ impl Catalog {
         let mut state = State {
             active,
             disabled,
-            loaded: HashMap::new(),
-            previous: BTreeMap::new(),
-            rejected: BTreeMap::new(),
+            ..State::default()
         };
         let current = Current::new(Served {
             registry: Arc::new(Registry::default()),
@@ -367,13 +366,7 @@ impl Catalog {
         let catalog = Arc::new(Self {
             settings,
             current: current.clone(),
-            state: tokio::sync::Mutex::new(State {
-                active: BTreeMap::new(),
-                disabled: BTreeSet::new(),
-                loaded: HashMap::new(),
-                previous: BTreeMap::new(),
-                rejected: BTreeMap::new(),
-            }),
+            state: tokio::sync::Mutex::new(State::default()),
             changes,
         });
         let built = catalog.build(&state).await;
@@ -434,9 +427,10 @@ impl Catalog {
         let mut names: BTreeSet<String> = state.active.keys().cloned().collect();
         names.extend(versions.iter().map(|v| v.plugin.clone()));
         names.extend(state.rejected.keys().cloned());
+        let statuses = self.statuses();
         Ok(names
             .into_iter()
-            .map(|name| self.info(&state, &name, &versions))
+            .map(|name| info(&state, &statuses, &name, &versions))
             .collect())
     }
 
@@ -453,43 +447,22 @@ impl Catalog {
         {
             return Err(AdminError::NotFound(format!("plugin {name:?}")));
         }
-        Ok(self.info(&state, name, &versions))
+        Ok(info(&state, &self.statuses(), name, &versions))
     }
 
-    fn info(&self, state: &State, name: &str, versions: &[PluginVersion]) -> PluginInfo {
-        let active_digest = state.active.get(name).map(|v| v.digest.clone());
-        let versions: Vec<VersionInfo> = versions
-            .iter()
-            .filter(|v| v.plugin == name)
-            .map(|v| version_info(v, active_digest.as_deref()))
-            .collect();
-        let served = self.current.get();
-        let enabled = !state.disabled.contains(name);
-        let status = served.deps.as_ref().and_then(|deps| {
-            deps.statuses()
-                .into_iter()
-                .find(|s| s.id == format!("plugin.{name}"))
-        });
-        let (state_name, reasons, kind) = match (&status, enabled) {
-            (_, false) => ("disabled".to_string(), Vec::new(), None),
-            (Some(status), true) => (
-                status.state.as_str().to_string(),
-                status.reasons.clone(),
-                Some(status.kind.clone()),
-            ),
-            (None, true) => ("refused".to_string(), Vec::new(), None),
-        };
-        let active = versions.iter().find(|v| v.active).cloned();
-        PluginInfo {
-            name: name.to_string(),
-            kind: active.as_ref().map(|v| v.kind.clone()).or(kind),
-            enabled,
-            state: state_name,
-            reasons,
-            active,
-            versions,
-            last_rejection: state.rejected.get(name).cloned(),
-        }
+    /// Every node of the served graph, by id.
+    fn statuses(&self) -> BTreeMap<String, NodeStatus> {
+        self.current
+            .get()
+            .deps
+            .as_ref()
+            .map(|deps| {
+                deps.statuses()
+                    .into_iter()
+                    .map(|s| (s.id.clone(), s))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Validates an uploaded version of `name` and keeps it; with
@@ -1158,6 +1131,43 @@ impl Catalog {
             Ok(result) => result.map_err(AdminError::from),
             Err(err) => Err(AdminError::Internal(format!("store call failed: {err}"))),
         }
+    }
+}
+
+/// `name` as the admin API shows it; `statuses` are the served graph's nodes.
+fn info(
+    state: &State,
+    statuses: &BTreeMap<String, NodeStatus>,
+    name: &str,
+    versions: &[PluginVersion],
+) -> PluginInfo {
+    let active_digest = state.active.get(name).map(|v| v.digest.clone());
+    let versions: Vec<VersionInfo> = versions
+        .iter()
+        .filter(|v| v.plugin == name)
+        .map(|v| version_info(v, active_digest.as_deref()))
+        .collect();
+    let enabled = !state.disabled.contains(name);
+    let status = statuses.get(&format!("plugin.{name}"));
+    let (state_name, reasons, kind) = match (&status, enabled) {
+        (_, false) => ("disabled".to_string(), Vec::new(), None),
+        (Some(status), true) => (
+            status.state.as_str().to_string(),
+            status.reasons.clone(),
+            Some(status.kind.clone()),
+        ),
+        (None, true) => ("refused".to_string(), Vec::new(), None),
+    };
+    let active = versions.iter().find(|v| v.active).cloned();
+    PluginInfo {
+        name: name.to_string(),
+        kind: active.as_ref().map(|v| v.kind.clone()).or(kind),
+        enabled,
+        state: state_name,
+        reasons,
+        active,
+        versions,
+        last_rejection: state.rejected.get(name).cloned(),
     }
 }
 
