@@ -680,3 +680,92 @@ fn netra_admin_drives_the_api() {
         );
     }
 }
+
+#[test]
+fn a_new_plugin_is_added_and_bad_admin_requests_get_clear_errors() {
+    let server = serve();
+    let admin = server.token("ops", &["admin"]);
+    let user = server.token("alice", &[]);
+
+    // A plugin the host has never seen, uploaded: served at once.
+    let counter = std::fs::read(netra_tests::guest("fixture-counter")).expect("fixture");
+    let manifest = "name = \"counter\"\nversion = \"1.0.0\"\nkind = \"tool\"\n";
+    let (status, body) = upload(&server, &admin, "counter", &counter, Some(manifest), true);
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["version"]["kind"], "tool");
+    let (_, plugins) = server.http("GET", "/v1/admin/plugins", Some(&admin));
+    let names: Vec<&str> = plugins["plugins"]
+        .as_array()
+        .expect("plugins")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"counter") && names.contains(&"helper"),
+        "{names:?}"
+    );
+
+    // A manifest naming another plugin.
+    let (status, body) = upload(
+        &server,
+        &admin,
+        "counter",
+        &counter,
+        Some(&manifest.replace("\"counter\"", "\"other\"")),
+        true,
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["reasons"]
+            .to_string()
+            .contains("names it \\\"other\\\""),
+        "{body}"
+    );
+    // Not multipart.
+    let (status, body) = server.http_body(
+        "POST",
+        "/v1/admin/plugins/counter/versions",
+        Some(&admin),
+        "application/wasm",
+        &counter,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("multipart")),
+        "{body}"
+    );
+    // A multipart body without the component.
+    let (content_type, _) = multipart(b"", None);
+    let (status, body) = server.http_body(
+        "POST",
+        "/v1/admin/plugins/counter/versions",
+        Some(&admin),
+        &content_type,
+        b"--netra-test-boundary-7d1c0f9a--\r\n",
+    );
+    assert_eq!(status, 400, "{body}");
+    // A plugin name that is not a file name.
+    let (status, body) = upload(&server, &admin, "..", &counter, None, true);
+    assert!(status == 400 || status == 404, "{status} {body}");
+    // Activate: not JSON, an unknown version, an unknown plugin.
+    let (status, body) = server.http_body(
+        "POST",
+        "/v1/admin/plugins/helper/activate",
+        Some(&admin),
+        "application/json",
+        b"{not json",
+    );
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = activate(&server, &admin, "helper", "9.9.9");
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = activate(&server, &admin, "nobody", "1.0.0");
+    assert_eq!(status, 404, "{body}");
+    // Rollback with nothing to roll back to.
+    let (status, body) = server.http("POST", "/v1/admin/plugins/helper/rollback", Some(&admin));
+    assert_eq!(status, 409, "{body}");
+    // None of it disturbed the runs.
+    let last = server.run(&user, "helper", "what is 6*7");
+    assert_eq!(last["type"], "agent_completed", "{last}");
+}
