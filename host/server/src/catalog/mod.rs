@@ -17,6 +17,7 @@
 //! an operator's choice survives a restart.
 
 pub mod plan;
+mod version;
 pub mod watch;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -28,87 +29,19 @@ use netra_config::Config;
 use netra_runtime::{KvStore, Plugin, Runtime};
 use netra_store::{AuditEntry, PluginState, PluginVersion, Store, StoreError};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
 
 use crate::deps::{Dependencies, NodeStatus, PluginNode};
 use crate::health::Health;
 use crate::protocol::timestamp_of;
-use crate::registry::{Registry, VersionTag};
+use crate::registry::Registry;
+
 use crate::runs::{Current, Served};
+pub use version::{Version, VersionInfo, digest};
+use version::{is_plugin_name, read_version, short, version_info, write_atomic};
 
 /// Largest component an upload may carry.
 pub const MAX_UPLOAD_BYTES: usize = 64 << 20;
-
-/// The content hash of a version: SHA-256 over the component, a zero byte,
-/// and the manifest (nothing if there is none), as `sha256:HEX`. The
-/// manifest is part of a version: it decides what the plugin is granted.
-pub fn digest(wasm: &[u8], manifest: Option<&str>) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(wasm);
-    hasher.update([0u8]);
-    hasher.update(manifest.unwrap_or_default().as_bytes());
-    let hash = hasher.finalize();
-    let mut hex = String::with_capacity(7 + 64);
-    hex.push_str("sha256:");
-    for byte in hash {
-        hex.push_str(&format!("{byte:02x}"));
-    }
-    hex
-}
-
-/// One version of a plugin: its content.
-pub struct Version {
-    /// The plugin's name.
-    pub plugin: String,
-    /// Its content hash.
-    pub digest: String,
-    /// The component.
-    pub wasm: Arc<Vec<u8>>,
-    /// Its manifest's text.
-    pub manifest: Option<String>,
-    /// `dir` or `upload`.
-    pub source: String,
-}
-
-impl Version {
-    /// The version of `plugin` made of `wasm` and `manifest`.
-    pub fn new(plugin: &str, wasm: Vec<u8>, manifest: Option<String>, source: &str) -> Self {
-        Self {
-            plugin: plugin.to_string(),
-            digest: digest(&wasm, manifest.as_deref()),
-            wasm: Arc::new(wasm),
-            manifest,
-            source: source.to_string(),
-        }
-    }
-
-    /// Its manifest's `version`, if it has a readable manifest.
-    fn manifest_version(&self) -> Option<String> {
-        netra_config::Manifest::parse(self.manifest.as_deref()?)
-            .ok()
-            .map(|m| m.version)
-    }
-
-    /// How clients see it.
-    fn tag(&self) -> VersionTag {
-        VersionTag {
-            label: self
-                .manifest_version()
-                .unwrap_or_else(|| short(&self.digest).to_string()),
-            digest: self.digest.clone(),
-        }
-    }
-
-    fn hex(&self) -> &str {
-        self.digest.trim_start_matches("sha256:")
-    }
-}
-
-/// `sha256:` and the first 12 hex digits.
-fn short(digest: &str) -> &str {
-    digest.get(..19).unwrap_or(digest)
-}
 
 /// What the catalog works with.
 pub struct CatalogSettings {
@@ -173,27 +106,6 @@ impl std::fmt::Display for AdminError {
             }
         }
     }
-}
-
-/// A version as the admin API shows it.
-#[derive(Clone, Debug, Serialize)]
-pub struct VersionInfo {
-    /// Content hash.
-    pub digest: String,
-    /// Its manifest's version.
-    pub version: Option<String>,
-    /// `tool` or `agent`.
-    pub kind: String,
-    /// Bytes of the component.
-    pub size: u64,
-    /// `dir` or `upload`.
-    pub source: String,
-    /// When the host first saw it (RFC 3339).
-    pub created_at: String,
-    /// `host` or `admin:USER`.
-    pub created_by: String,
-    /// Whether new runs use it.
-    pub active: bool,
 }
 
 /// A plugin as the admin API shows it.
@@ -1199,19 +1111,6 @@ fn kind_of(built: &Built, version: &Version) -> String {
     }
 }
 
-fn version_info(record: &PluginVersion, active: Option<&str>) -> VersionInfo {
-    VersionInfo {
-        digest: record.digest.clone(),
-        version: record.version.clone(),
-        kind: record.kind.clone(),
-        size: record.size,
-        source: record.source.clone(),
-        created_at: timestamp_of(record.created_at),
-        created_by: record.created_by.clone(),
-        active: active == Some(record.digest.as_str()),
-    }
-}
-
 /// What plugins import but are not granted, per plugin.
 fn gaps(registry: &Registry) -> BTreeMap<String, Vec<String>> {
     registry
@@ -1230,42 +1129,4 @@ fn gaps(registry: &Registry) -> BTreeMap<String, Vec<String>> {
         }))
         .filter(|(_, gaps)| !gaps.is_empty())
         .collect()
-}
-
-/// Reads a kept version's content.
-fn read_version(dir: &Path, plugin: &str, digest: &str, source: &str) -> std::io::Result<Version> {
-    let hex = digest.trim_start_matches("sha256:");
-    let wasm = std::fs::read(dir.join(format!("{hex}.wasm")))?;
-    let manifest = match std::fs::read_to_string(dir.join(format!("{hex}.toml"))) {
-        Ok(text) => Some(text),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
-        Err(err) => return Err(err),
-    };
-    let version = Version::new(plugin, wasm, manifest, source);
-    if version.digest != digest {
-        return Err(std::io::Error::other(format!(
-            "the kept content of {digest} does not match its digest"
-        )));
-    }
-    Ok(version)
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename, so a
-/// reader never sees half a file.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if path.exists() {
-        return Ok(());
-    }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
-}
-
-/// Letters, digits, `-` and `_`: safe as a file name.
-fn is_plugin_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
