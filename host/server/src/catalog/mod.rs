@@ -307,7 +307,21 @@ impl Catalog {
             let kind = kind_of(&built, &version);
             if let Err(err) = catalog.keep(&version, &kind, "host", true).await {
                 warnings.push(format!("plugin {name}: version not recorded: {err}"));
+                continue;
             }
+            catalog
+                .audit(
+                    "host",
+                    "plugin.load",
+                    &name,
+                    serde_json::json!({
+                        "digest": version.digest,
+                        "version": version.manifest_version(),
+                        "source": version.source,
+                        "at": "start",
+                    }),
+                )
+                .await;
         }
         state.loaded = built.loaded;
         current.swap(Served {
