@@ -340,6 +340,15 @@ impl Chat {
                 }
                 self.term.line(&format!("error {code}: {message}"));
             }
+            HostMessage::Notice { kind, body } => {
+                let plugin = str_field(&body, "plugin").unwrap_or("plugins");
+                let change = str_field(&body, "change").unwrap_or("changed");
+                let version = str_field(&body, "version")
+                    .map(|v| format!(" {v}"))
+                    .unwrap_or_default();
+                self.term
+                    .line(&format!("({kind}: {plugin} {change}{version})"));
+            }
             HostMessage::Event(event) => {
                 let ours = matches!(
                     &self.busy,

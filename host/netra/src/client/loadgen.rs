@@ -229,6 +229,9 @@ struct Tally {
     gaps: u64,
     /// Events after their run's terminal event.
     after_terminal: u64,
+    /// `plugins.changed` notices received (not errors: plugins may change
+    /// under load).
+    notices: u64,
     /// `error` and `agent_error` codes and how often each came.
     codes: BTreeMap<String, u64>,
     /// Latency of each measured run, from sending `run.start` to its terminal event.
@@ -248,6 +251,7 @@ impl Tally {
         self.missing += other.missing;
         self.gaps += other.gaps;
         self.after_terminal += other.after_terminal;
+        self.notices += other.notices;
         for (code, count) in other.codes {
             *self.codes.entry(code).or_default() += count;
         }
@@ -393,6 +397,8 @@ impl Session {
                         return Ok(());
                     }
                 }
+                // Operators may change plugins while the load runs.
+                Ok(HostMessage::Notice { .. }) => self.tally.notices += 1,
                 Ok(HostMessage::Event(event)) => {
                     if let Some(recorded) = &mut self.recorded {
                         recorded.push(frame.to_string());
@@ -636,6 +642,7 @@ impl Report {
             "missing": t.missing,
             "gaps": t.gaps,
             "after_terminal": t.after_terminal,
+            "notices": t.notices,
             "ok": t.ok(),
         })
     }
@@ -672,8 +679,8 @@ impl Report {
             println!("error codes  {}", codes.join(", "));
         }
         println!(
-            "checks       acks {}/{}  misrouted {}  missing {}  gaps {}  after terminal {}",
-            t.acks, t.started, t.misrouted, t.missing, t.gaps, t.after_terminal
+            "checks       acks {}/{}  misrouted {}  missing {}  gaps {}  after terminal {}  plugin notices {}",
+            t.acks, t.started, t.misrouted, t.missing, t.gaps, t.after_terminal, t.notices
         );
         println!("result       {}", if t.ok() { "ok" } else { "FAILED" });
     }

@@ -110,6 +110,8 @@ pub enum HostMessage {
     },
     /// A run event.
     Event(Event),
+    /// A notice that is about no command and no run: `plugins.changed`.
+    Notice { kind: String, body: Value },
 }
 
 /// A run event: the fields every event has, and the whole message for the rest.
@@ -173,6 +175,10 @@ impl HostMessage {
                 reference: str_field(&body, "ref").map(String::from),
                 code: str_field(&body, "code").unwrap_or("unknown").to_string(),
                 message: str_field(&body, "message").unwrap_or("").to_string(),
+            }),
+            "plugins.changed" => Ok(Self::Notice {
+                kind: kind.to_string(),
+                body,
             }),
             other => {
                 let kind = EventKind::from_type(other);
