@@ -66,6 +66,11 @@ pub enum PluginCommand {
         /// The component (.wasm).
         file: PathBuf,
     },
+    /// Create a tool plugin (Rust, Python or JavaScript) that builds and
+    /// answers `greet` out of the box.
+    New(crate::scaffold::NewArgs),
+    /// Build a plugin directory into NAME.wasm, its manifest beside it.
+    Build(crate::scaffold::BuildArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -175,6 +180,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Chat(args) => crate::client::chat::chat(args).await,
         Command::Loadgen(args) => crate::client::loadgen::loadgen(args).await,
         Command::Admin(args) => crate::admin::admin(args).await,
+        Command::Plugin(PluginCommand::New(args)) => crate::scaffold::new(args),
+        Command::Plugin(PluginCommand::Build(args)) => crate::scaffold::build(args),
         Command::Plugin(PluginCommand::Inspect { file }) => {
             let runtime = Runtime::new(RuntimeConfig {
                 cache_dir,

@@ -6,6 +6,7 @@
 mod admin;
 mod cli;
 mod client;
+mod scaffold;
 mod serve;
 
 use std::process::ExitCode;
