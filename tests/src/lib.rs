@@ -31,3 +31,23 @@ pub fn guest_bytes(crate_name: &str) -> Vec<u8> {
     let path = guest(crate_name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read guest {}: {e}", path.display()))
 }
+
+/// The path of a Python (`lang` = `py`) or JavaScript (`js`) guest built by
+/// `cargo xtask plugins` into `target/guests/LANG/NAME.wasm`. Those need
+/// componentize-py / componentize-js, which `cargo xtask plugins` installs
+/// (pinned) into `target/tools/`; a missing component fails the test that
+/// needs it with that instruction, so CI never skips them.
+pub fn polyglot_guest(lang: &str, name: &str) -> PathBuf {
+    let path = guests_dir()
+        .join("..")
+        .join("..")
+        .join(lang)
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "{} is missing: build the Python and JavaScript plugins with `cargo xtask plugins` \
+         (the README's `cargo xtask test` does it first)",
+        path.display()
+    );
+    path
+}

@@ -2,9 +2,13 @@
 //!
 //! - `cargo xtask plugins`: build every plugin in `plugins/` for wasm32-wasip2
 //!   and copy the examples to `target/plugins/NAME.wasm`.
+//! - `cargo xtask tools`: install the pinned componentize-py (PyPI) and
+//!   componentize-js (npm) that build the Python and JavaScript plugins.
 //! - `cargo xtask test`: the whole test suite (what README.md and CI run).
 //! - `cargo xtask demo`: build the plugins and show them working.
 //! - `cargo xtask bench runtime`: the runtime benchmark (see BENCHMARKS.md).
+//! - `cargo xtask bench server|breaker|swap`: benchmarks against a release
+//!   `netra serve` (see BENCHMARKS.md).
 //! - `cargo xtask ci`: formatting, lints, then the test suite.
 
 use std::path::{Path, PathBuf};
@@ -13,27 +17,37 @@ use std::process::{Child, Command};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+mod polyglot;
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
         ["plugins"] => plugins().map(|_| ()),
+        ["tools"] => {
+            let root = root();
+            polyglot::install(&root, polyglot::Lang::Python)?;
+            polyglot::install(&root, polyglot::Lang::Js)
+        }
         ["test"] => test(),
         ["demo"] => demo(),
         ["bench", "runtime"] => bench_runtime(),
         ["bench", "server"] => bench_server(),
         ["bench", "breaker"] => bench_breaker(),
+        ["bench", "swap"] => bench_swap(),
         ["ci"] => ci(),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
                  commands:\n  \
                  plugins        build the plugins into target/plugins/, each with its manifest\n  \
+                 tools          install the pinned componentize-py and componentize-js\n  \
                  test           run the whole test suite\n  \
                  demo           build the plugins and run the demo\n  \
                  bench runtime  benchmark fresh-instance calls (see BENCHMARKS.md)\n  \
                  bench server   loadgen against a release server (memory vs SQLite store), idle-session RSS\n  \
                  bench breaker  how fast a run fails while its model endpoint's breaker is open, beside a helper run\n  \
+                 bench swap     hot-loading: loadgen with and without activations, rollback and drop-in latency\n  \
                  ci             fmt --check, clippy -D warnings, then test"
             );
             bail!("unknown or missing command: {args:?}");
@@ -104,6 +118,21 @@ fn plugins() -> Result<Vec<PathBuf>> {
         })?;
         copied.push(to);
     }
+    // Python and JavaScript plugins (componentize-py, componentize-js).
+    for plugin in polyglot::build(&root)? {
+        if !plugin.example {
+            continue;
+        }
+        let name = plugin.name();
+        let to = out.join(format!("{name}.wasm"));
+        std::fs::copy(plugin.output(&root), &to)
+            .with_context(|| format!("copying {name} to {}", to.display()))?;
+        std::fs::copy(
+            plugin.dir.join("plugin.toml"),
+            out.join(format!("{name}.toml")),
+        )?;
+        copied.push(to);
+    }
     eprintln!("built {} plugins into {}", copied.len(), out.display());
     Ok(copied)
 }
@@ -132,9 +161,24 @@ fn example_plugins(dir: &Path) -> Result<Vec<String>> {
 }
 
 fn test() -> Result<()> {
+    // Every plugin, Python and JavaScript ones included (their toolchains
+    // are installed, pinned, on first use): the tests serve them.
+    plugins()?;
     let mut cmd = cargo();
     cmd.args(["test", "--workspace"]);
     run(cmd)?;
+    // The SDKs' and the polyglot plugins' own tests, in their languages.
+    let root = root();
+    for dir in ["sdk/python/tests", "plugins/units", "plugins/pyagent"] {
+        let mut python = Command::new("python3");
+        python
+            .current_dir(&root)
+            .args(["-m", "unittest", "discover", "-s", dir]);
+        run(python)?;
+    }
+    let mut node = Command::new("node");
+    node.current_dir(&root).args(["--test", "plugins/jsonq/"]);
+    run(node)?;
     // The plugins' own logic, compiled for the host.
     let mut cmd = cargo();
     cmd.args([
@@ -402,6 +446,431 @@ tools = ["calculate", "now", "slugify", "text_stats", "note_save", "note_list", 
     Ok(())
 }
 
+/// Hot-loading under load: a release `netra serve` on a copy of the example
+/// plugins with a second version of `helper` (0.2.0) uploaded beside 0.1.0.
+/// loadgen's throughput and latency without swaps, then with 10 activations
+/// during the run; then the latency of 20 rollbacks through the admin API and
+/// of 10 drop-ins into the watched plugins dir.
+fn bench_swap() -> Result<()> {
+    use std::time::{Duration, Instant};
+
+    const SESSIONS: usize = 20;
+    const SWAPS: u32 = 10;
+    const SWAP_EVERY: Duration = Duration::from_millis(200);
+    /// How long after loadgen starts the first activation is sent (it has
+    /// connected and warmed up by then).
+    const SWAPS_AFTER: Duration = Duration::from_millis(500);
+    /// How long the measured loadgen runs should last, so that every
+    /// activation lands inside them with room to spare.
+    const LOAD_SECS: f64 = 6.0;
+    /// Rounds of loadgen without swaps and with them, alternating.
+    const ROUNDS: usize = 3;
+    const ROLLBACKS: usize = 20;
+    const DROP_INS: usize = 10;
+
+    plugins()?;
+    let mut build = cargo();
+    build.args(["build", "--release", "--package", "netra"]);
+    run(build)?;
+    let root = root();
+    let target = root.join("target");
+    let netra = target.join("release").join("netra");
+
+    // A fresh copy of the example plugins, which the server watches.
+    let dir = target.join("bench-swap");
+    let _ = std::fs::remove_dir_all(&dir);
+    let plugins_dir = dir.join("plugins");
+    std::fs::create_dir_all(&plugins_dir)?;
+    for entry in std::fs::read_dir(target.join("plugins"))? {
+        let from = entry?.path();
+        if let (true, Some(name)) = (from.is_file(), from.file_name()) {
+            std::fs::copy(&from, plugins_dir.join(name))
+                .with_context(|| format!("copying {}", from.display()))?;
+        }
+    }
+    // The two versions of helper: the example (0.1.0) and the same source
+    // built as 0.2.0, with the example's manifest saying so.
+    let v1 = (
+        std::fs::read(target.join("plugins").join("helper.wasm"))?,
+        std::fs::read_to_string(target.join("plugins").join("helper.toml"))?,
+    );
+    let manifest2 = v1.1.replace("version = \"0.1.0\"", "version = \"0.2.0\"");
+    if manifest2 == v1.1 {
+        bail!("target/plugins/helper.toml does not say version = \"0.1.0\"");
+    }
+    let wasm2 = target
+        .join("guests")
+        .join("wasm32-wasip2")
+        .join("release")
+        .join("fixture_helper_next.wasm");
+    let v2 = (
+        std::fs::read(&wasm2).with_context(|| format!("reading {}", wasm2.display()))?,
+        manifest2,
+    );
+    let next = dir.join("next");
+    std::fs::create_dir_all(&next)?;
+    std::fs::write(next.join("helper.wasm"), &v2.0)?;
+    std::fs::write(next.join("helper.toml"), &v2.1)?;
+
+    let server = BenchServer::start_on(&netra, "memory", &plugins_dir, dir.join("data"))?;
+    let addr = server.http_addr().to_string();
+    let out = Command::new(&netra)
+        .args(["token", "--sub", "ops", "--role", "admin", "--data-dir"])
+        .arg(&server.data)
+        .output()
+        .context("running netra token")?;
+    if !out.status.success() {
+        bail!(
+            "netra token failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let token = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .rfind(|line| !line.trim().is_empty())
+        .context("netra token printed nothing")?
+        .trim()
+        .to_string();
+    let mut upload = Command::new(&netra);
+    upload
+        .args([
+            "admin",
+            "--url",
+            &format!("http://{addr}"),
+            "--token",
+            &token,
+        ])
+        .args(["upload", "helper", "--no-activate", "--wasm"])
+        .arg(next.join("helper.wasm"))
+        .arg("--manifest")
+        .arg(next.join("helper.toml"));
+    run(upload)?;
+
+    const INFO: &str = "/v1/admin/plugins/helper";
+    let active = |what: &str| -> Result<(String, String)> {
+        let (status, body) = http(&addr, "GET", INFO, &token, None)?;
+        if status != 200 {
+            bail!("{what}: GET {INFO} answered {status}: {body}");
+        }
+        Ok((
+            body["active"]["digest"].as_str().unwrap_or_default().into(),
+            body["active"]["version"]
+                .as_str()
+                .unwrap_or_default()
+                .into(),
+        ))
+    };
+    let (status, info) = http(&addr, "GET", INFO, &token, None)?;
+    if status != 200 {
+        bail!("GET {INFO} answered {status}: {info}");
+    }
+    let digest_of = |version: &str| -> Result<String> {
+        let versions = info["versions"].as_array().map(Vec::as_slice);
+        versions
+            .unwrap_or_default()
+            .iter()
+            .find(|v| v["version"] == version)
+            .and_then(|v| v["digest"].as_str())
+            .map(str::to_string)
+            .with_context(|| format!("helper has no version {version}: {info}"))
+    };
+    let (d1, d2) = (digest_of("0.1.0")?, digest_of("0.2.0")?);
+    if active("after the upload")?.0 != d1 {
+        bail!("helper 0.1.0 is not the active version after the upload: {info}");
+    }
+    eprintln!("helper 0.1.0 = {d1}\nhelper 0.2.0 = {d2}");
+
+    // Every run must complete and loadgen must see no error at all; the
+    // `plugins.changed` notices the sessions get are counted, not errors.
+    let loadgen = |runs: usize| -> Result<Value> {
+        let mut load = Command::new(&netra);
+        load.args(["loadgen", "--url", &server.url, "--agent", "helper"])
+            .args(["--input", "what is 2+3*4"])
+            .args(["--sessions", &SESSIONS.to_string()])
+            .args(["--runs", &runs.to_string(), "--warmup", "5", "--json"])
+            .arg("--data-dir")
+            .arg(&server.data);
+        eprintln!("$ {load:?}");
+        let out = load.output().context("running loadgen")?;
+        let report: Value = serde_json::from_slice(&out.stdout).with_context(|| {
+            format!("loadgen printed {:?}", String::from_utf8_lossy(&out.stdout))
+        })?;
+        if report["ok"] != Value::Bool(true)
+            || report["runs"].as_u64() != Some((SESSIONS * runs) as u64)
+        {
+            bail!("loadgen reported failed runs: {report}");
+        }
+        Ok(report)
+    };
+
+    // Size the runs so one loadgen lasts about LOAD_SECS on this machine.
+    let probe = loadgen(500)?;
+    let rate = probe["runs_per_sec"].as_f64().unwrap_or(0.0);
+    let runs =
+        ((rate * LOAD_SECS / SESSIONS as f64 / 100.0).round() as usize * 100).clamp(1_000, 100_000);
+    eprintln!("probe: {rate:.0} runs/s; measuring {SESSIONS} sessions x {runs} runs");
+
+    // The same load while another thread activates 0.2.0 and 0.1.0 in turn.
+    struct Swap {
+        version: &'static str,
+        sent: Instant,
+        done: Instant,
+        status: u16,
+        body: Value,
+    }
+    let swapped_round = || -> Result<(Value, Vec<f64>)> {
+        let (swapped, swaps, exited) = std::thread::scope(|scope| -> Result<_> {
+            let swapper = scope.spawn(|| -> Result<Vec<Swap>> {
+                std::thread::sleep(SWAPS_AFTER);
+                let start = Instant::now();
+                let mut swaps = Vec::new();
+                for i in 0..SWAPS {
+                    let at = start + SWAP_EVERY * i;
+                    std::thread::sleep(at.saturating_duration_since(Instant::now()));
+                    let version = if i % 2 == 0 { "0.2.0" } else { "0.1.0" };
+                    let body = serde_json::json!({ "version": version });
+                    let sent = Instant::now();
+                    let (status, body) = http(
+                        &addr,
+                        "POST",
+                        &format!("{INFO}/activate"),
+                        &token,
+                        Some(&body),
+                    )?;
+                    swaps.push(Swap {
+                        version,
+                        sent,
+                        done: Instant::now(),
+                        status,
+                        body,
+                    });
+                }
+                Ok(swaps)
+            });
+            let report = loadgen(runs);
+            let exited = Instant::now();
+            let swaps = swapper
+                .join()
+                .map_err(|_| anyhow::anyhow!("the swap thread panicked"))?;
+            Ok((report?, swaps?, exited))
+        })?;
+        for swap in &swaps {
+            if swap.status != 200 || swap.body["active"]["version"] != swap.version {
+                bail!(
+                    "activating {} answered {}: {}",
+                    swap.version,
+                    swap.status,
+                    swap.body
+                );
+            }
+        }
+        // loadgen's measured phase ended before it exited and began wall_secs
+        // before that end: every activation must fall inside it.
+        let wall = Duration::from_secs_f64(swapped["wall_secs"].as_f64().unwrap_or(0.0));
+        let (first, last) = (&swaps[0], &swaps[swaps.len() - 1]);
+        if first.sent < exited.checked_sub(wall).unwrap_or(exited)
+            || last.done + Duration::from_millis(500) > exited
+        {
+            bail!(
+                "the activations did not all fall within loadgen's measured runs \
+                 (first sent {:?} after loadgen started measuring at the latest; last done {:?} before it exited)",
+                exited
+                    .checked_sub(wall)
+                    .and_then(|start| first.sent.checked_duration_since(start)),
+                exited.checked_duration_since(last.done),
+            );
+        }
+        let activate_ms = swaps
+            .iter()
+            .map(|s| (s.done - s.sent).as_secs_f64() * 1000.0)
+            .collect();
+        Ok((swapped, activate_ms))
+    };
+
+    // Rounds without and with swaps in turn, so the machine's drift (the
+    // load generator shares its cores) hits both alike.
+    let mut baselines = Vec::new();
+    let mut swapped = Vec::new();
+    let mut activate_ms = Vec::new();
+    for _ in 0..ROUNDS {
+        baselines.push(loadgen(runs)?);
+        let (report, times) = swapped_round()?;
+        let times_ms: Vec<String> = times.iter().map(|ms| format!("{ms:.1}")).collect();
+        eprintln!("activations (ms): {}", times_ms.join(" "));
+        swapped.push(report);
+        activate_ms.extend(times);
+    }
+
+    // Rollbacks: each answers once the version before is active again.
+    let mut rollback_ms = Vec::new();
+    for i in 0..ROLLBACKS {
+        let (before, _) = active("before a rollback")?;
+        let sent = Instant::now();
+        let (status, body) = http(&addr, "POST", &format!("{INFO}/rollback"), &token, None)?;
+        let took = sent.elapsed();
+        let now = body["active"]["digest"].as_str().unwrap_or_default();
+        if status != 200 || now == before {
+            bail!("rollback {i} answered {status}: {body}");
+        }
+        let (after, _) = active("after a rollback")?;
+        if after != now {
+            bail!("rollback {i} answered {now} active, but {after} is");
+        }
+        rollback_ms.push(took.as_secs_f64() * 1000.0);
+    }
+
+    // Drop-ins: the other version's files renamed into the watched dir,
+    // manifest first, timed from the component's rename until it is active.
+    let mut drop_in_ms = Vec::new();
+    for i in 0..DROP_INS {
+        let (before, _) = active("before a drop-in")?;
+        let (files, expect) = if before == d1 { (&v2, &d2) } else { (&v1, &d1) };
+        let place = |name: &str, bytes: &[u8]| -> Result<()> {
+            let temp = plugins_dir.join(format!(".{name}.partial"));
+            std::fs::write(&temp, bytes)?;
+            std::fs::rename(&temp, plugins_dir.join(name))?;
+            Ok(())
+        };
+        place("helper.toml", files.1.as_bytes())?;
+        let temp = plugins_dir.join(".helper.wasm.partial");
+        std::fs::write(&temp, &files.0)?;
+        std::fs::rename(&temp, plugins_dir.join("helper.wasm"))?;
+        let renamed = Instant::now();
+        loop {
+            let (now, _) = active("after a drop-in")?;
+            if now == *expect {
+                break;
+            }
+            if now != before {
+                eprintln!("drop-in {i}: {now} became active on the way to {expect}");
+            }
+            if renamed.elapsed() > Duration::from_secs(10) {
+                bail!("drop-in {i}: {expect} was not active 10 s after the rename");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop_in_ms.push(renamed.elapsed().as_secs_f64() * 1000.0);
+    }
+    drop(server);
+
+    let figure = |report: &Value, path: &str| {
+        path.split('.')
+            .fold(report, |value, key| &value[key])
+            .as_f64()
+            .unwrap_or(0.0)
+    };
+    println!(
+        "\nhelper, `what is 2+3*4`, {SESSIONS} sessions x {runs} runs, {SWAPS} activations per swap round\n\
+         load          round   runs/s    p50 ms   p99 ms   wall s"
+    );
+    for round in 0..ROUNDS {
+        for (what, report) in [
+            ("baseline", &baselines[round]),
+            ("under swaps", &swapped[round]),
+        ] {
+            println!(
+                "{what:<12} {:>6} {:>8.0}  {:>7.2}  {:>7.2}  {:>6.2}",
+                round + 1,
+                figure(report, "runs_per_sec"),
+                figure(report, "latency_ms.p50"),
+                figure(report, "latency_ms.p99"),
+                figure(report, "wall_secs"),
+            );
+        }
+    }
+    let mean = |reports: &[Value], path: &str| {
+        reports.iter().map(|r| figure(r, path)).sum::<f64>() / reports.len().max(1) as f64
+    };
+    println!("means:");
+    for (what, reports) in [("baseline", &baselines), ("under swaps", &swapped)] {
+        println!(
+            "{what:<12} {:>6} {:>8.0}  {:>7.2}  {:>7.2}",
+            "",
+            mean(reports, "runs_per_sec"),
+            mean(reports, "latency_ms.p50"),
+            mean(reports, "latency_ms.p99"),
+        );
+    }
+    let ratio = |path: &str| mean(&swapped, path) / mean(&baselines, path).max(f64::MIN_POSITIVE);
+    println!(
+        "under swaps / baseline (means): runs/s {:.2}x, p50 {:.2}x, p99 {:.2}x",
+        ratio("runs_per_sec"),
+        ratio("latency_ms.p50"),
+        ratio("latency_ms.p99"),
+    );
+    let notices: u64 = swapped.iter().filter_map(|r| r["notices"].as_u64()).sum();
+    let completed: u64 = swapped.iter().filter_map(|r| r["runs"].as_u64()).sum();
+    println!(
+        "under swaps: {} activations, all 200, all within loadgen's measured runs; \
+         {completed} runs completed, loadgen ok (0 errors of any kind); \
+         the sessions got {notices} `plugins.changed` notices",
+        activate_ms.len()
+    );
+    println!("\nswap            count   p50 ms   max ms");
+    for (what, times) in [
+        ("activate (load)", &activate_ms),
+        ("rollback", &rollback_ms),
+        ("drop-in", &drop_in_ms),
+    ] {
+        let (p50, max) = p50_max(times);
+        println!("{what:<15} {:>5}  {p50:>7.2}  {max:>7.2}", times.len());
+    }
+    println!("targets: rollback and drop-in <= 1000 ms");
+    Ok(())
+}
+
+/// The median (nearest rank) and the largest of some figures.
+fn p50_max(figures: &[f64]) -> (f64, f64) {
+    let mut sorted = figures.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => (0.0, 0.0),
+        n => (sorted[n.div_ceil(2) - 1], sorted[n - 1]),
+    }
+}
+
+/// One HTTP/1.1 request to `addr` with an admin token (and a JSON body), on
+/// a connection of its own: the status and the body as JSON (`Null` if it
+/// is not JSON).
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Value)> {
+    use std::io::{Read, Write};
+
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let mut stream =
+        std::net::TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    stream.set_nodelay(true)?;
+    let content_type = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/json\r\n"
+    };
+    // One write: the request in one segment.
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: netra\r\nAuthorization: Bearer {token}\r\n\
+         {content_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes())?;
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .with_context(|| format!("reading the answer to {method} {path}"))?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("no status line in {response:?}"))?;
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    Ok((status, serde_json::from_str(body).unwrap_or(Value::Null)))
+}
+
 /// A release `netra serve` on a fresh data dir, killed when dropped.
 struct BenchServer {
     child: Child,
@@ -411,9 +880,16 @@ struct BenchServer {
 }
 
 impl BenchServer {
+    /// Serves the example plugins (`target/plugins`) from a fresh data dir.
     fn start(netra: &Path, store: &str) -> Result<Self> {
-        let root = root();
-        let data = root.join("target").join(format!("bench-data-{store}"));
+        let target = root().join("target");
+        let data = target.join(format!("bench-data-{store}"));
+        Self::start_on(netra, store, &target.join("plugins"), data)
+    }
+
+    /// Serves the plugins in `plugins` (and watches it) from the fresh data
+    /// dir `data` (emptied first).
+    fn start_on(netra: &Path, store: &str, plugins: &Path, data: PathBuf) -> Result<Self> {
         let _ = std::fs::remove_dir_all(&data);
         std::fs::create_dir_all(&data)?;
         let mut command = Command::new(netra);
@@ -422,8 +898,15 @@ impl BenchServer {
             .args(["--store", store, "--data-dir"])
             .arg(&data)
             .arg("--plugins")
-            .arg(root.join("target").join("plugins"));
+            .arg(plugins);
         Self::spawn(&mut command, data, store)
+    }
+
+    /// The server's HTTP address, `HOST:PORT`.
+    fn http_addr(&self) -> &str {
+        self.url
+            .trim_start_matches("ws://")
+            .trim_end_matches("/v1/ws")
     }
 
     /// Starts `command` (a `netra serve`) whose data dir is `data`.

@@ -76,9 +76,12 @@ pub struct GoldenPath {
 pub struct Server {
     /// `listen`: the address to serve on (default `127.0.0.1:8080`).
     pub listen: SocketAddr,
-    /// `data_dir`: the dev secret, the compiled-component cache, the database
+    /// `data_dir`: the dev secret, the database, kept plugin versions
     /// (default `./netra-data`).
     pub data_dir: PathBuf,
+    /// `cache_dir`: compiled components, so a restart compiles nothing
+    /// (default `DATA_DIR/cache`). Hosts on one machine may share it.
+    pub cache_dir: PathBuf,
     /// `max_message_bytes`: largest client frame (default 64 KiB).
     pub max_message_bytes: u64,
     /// `send_queue`: frames queued per session before it counts as a slow
@@ -406,9 +409,11 @@ fn server(s: &Section<'_>, base: &Path, report: &mut Report) -> Server {
                 None
             }
         });
+    let data_dir = path(s, "data_dir", base, report).unwrap_or_else(|| base.join("netra-data"));
     let server = Server {
         listen: listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
-        data_dir: path(s, "data_dir", base, report).unwrap_or_else(|| base.join("netra-data")),
+        cache_dir: path(s, "cache_dir", base, report).unwrap_or_else(|| data_dir.join("cache")),
+        data_dir,
         max_message_bytes: s
             .bytes("max_message_bytes", 1024, 16 * MIB, report)
             .unwrap_or(64 * 1024),

@@ -192,7 +192,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
 
     let runtime = Runtime::new(RuntimeConfig {
-        cache_dir: Some(data_dir.join("cache")),
+        cache_dir: Some(config.server.cache_dir.clone()),
         max_instances: u32::try_from(config.limits.max_runs.saturating_mul(4))
             .unwrap_or(u32::MAX)
             .max(16),

@@ -56,24 +56,29 @@ impl Server {
         let data = tempfile::tempdir().expect("data dir");
         let dir = tempfile::tempdir().expect("plugins dir");
         for plugin in plugins {
-            // Fixtures are built as fixture_agent_*.wasm; served by their short name.
-            let built = if plugin.guest.starts_with("agent-") {
-                netra_tests::guest(&format!("fixture-{}", plugin.guest))
+            // Fixtures are built as fixture_agent_*.wasm; served by their short
+            // name. `py:NAME` and `js:NAME` are Python and JavaScript guests.
+            let (built, name) = if let Some(name) = plugin.guest.strip_prefix("py:") {
+                (netra_tests::polyglot_guest("py", name), name)
+            } else if let Some(name) = plugin.guest.strip_prefix("js:") {
+                (netra_tests::polyglot_guest("js", name), name)
+            } else if plugin.guest.starts_with("agent-") {
+                (
+                    netra_tests::guest(&format!("fixture-{}", plugin.guest)),
+                    plugin.guest,
+                )
             } else {
-                netra_tests::guest(plugin.guest)
+                (netra_tests::guest(plugin.guest), plugin.guest)
             };
-            std::fs::copy(built, dir.path().join(format!("{}.wasm", plugin.guest)))
-                .expect("copy guest");
-            std::fs::write(
-                dir.path().join(format!("{}.toml", plugin.guest)),
-                plugin.manifest,
-            )
-            .expect("write manifest");
+            std::fs::copy(built, dir.path().join(format!("{name}.wasm"))).expect("copy guest");
+            std::fs::write(dir.path().join(format!("{name}.toml")), plugin.manifest)
+                .expect("write manifest");
         }
         let file = data.path().join("netra.toml");
         let text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n\n[plugins]\ndir = {:?}\nungranted = {ungranted:?}\n\n{config}",
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\ncache_dir = {:?}\n\n[plugins]\ndir = {:?}\nungranted = {ungranted:?}\n\n{config}",
             data.path().join("state").display().to_string(),
+            shared_cache_dir().display().to_string(),
             dir.path().display().to_string(),
         );
         std::fs::write(&file, text).expect("write netra.toml");
@@ -343,6 +348,15 @@ fn listening_addr(stdout: ChildStdout) -> String {
     };
     std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
     addr
+}
+
+/// The compiled-component cache every test server shares: the large Python
+/// and JavaScript components are compiled once per machine, not per test.
+pub fn shared_cache_dir() -> std::path::PathBuf {
+    netra_tests::guests_dir()
+        .join("..")
+        .join("..")
+        .join("test-cache")
 }
 
 /// A port nothing listens on (taken from the OS, then released).
