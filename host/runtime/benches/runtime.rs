@@ -1,4 +1,6 @@
-//! Fresh instance + call, measured per call, for the calculator component.
+//! Fresh instance + call, measured per call, for a Rust tool (calculator), a
+//! Python tool (units, componentize-py) and a JavaScript tool (jsonq,
+//! componentize-js). `NETRA_BENCH_ONLY=Python` measures only the matching ones.
 //!
 //! In one run and on the same component:
 //! - `bare-default`: bare wasmtime with a default `Config` (on-demand
@@ -22,7 +24,6 @@ use wasmtime::component::{
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-const WARMUP: usize = 2_000;
 const SAMPLES: usize = 20_000;
 const ARGS: &str = r#"{"expression":"2+3*4"}"#;
 
@@ -91,9 +92,7 @@ fn bare_setup(engine: Engine, wasm: &[u8]) -> BareSetup {
     let component = Component::new(&engine, wasm).expect("compile");
     let mut linker = Linker::<Bare>::new(&engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).expect("wasi");
-    linker
-        .define_unknown_imports_as_traps(&component)
-        .expect("stub imports");
+    stub_netra_imports(&mut linker, &engine, &component);
     let pre = linker.instantiate_pre(&component).expect("pre");
     let iface = component
         .get_export_index(None, "netra:plugin/tool@0.1.0")
@@ -105,6 +104,32 @@ fn bare_setup(engine: Engine, wasm: &[u8]) -> BareSetup {
         engine,
         pre,
         invoke,
+    }
+}
+
+/// Links netra's own imports (log, config, kv) as functions that trap: the
+/// measured calls do not use them. (`define_unknown_imports_as_traps` would
+/// also stub WASI imports of a newer 0.2.x than wasmtime's, which the
+/// linker otherwise satisfies by semver.)
+fn stub_netra_imports(linker: &mut Linker<Bare>, engine: &Engine, component: &Component) {
+    use wasmtime::component::types::ComponentItem;
+    for (name, item) in component.component_type().imports(engine) {
+        let ComponentItem::ComponentInstance(instance) = item.ty else {
+            continue;
+        };
+        if !name.starts_with("netra:") {
+            continue;
+        }
+        let mut stubs = linker.instance(name).expect("instance");
+        for (func, item) in instance.exports(engine) {
+            if matches!(item.ty, ComponentItem::ComponentFunc(_)) {
+                stubs
+                    .func_new(func, |_, _, _, _| {
+                        Err(wasmtime::Error::msg("not linked in the bare benchmark"))
+                    })
+                    .expect("stub");
+            }
+        }
     }
 }
 
@@ -121,19 +146,62 @@ fn bare_store(engine: &Engine) -> Store<Bare> {
     store
 }
 
-fn bare_call(setup: &BareSetup) {
+/// One tool call a benchmark makes.
+struct Call {
+    /// What is measured, for the table.
+    label: &'static str,
+    /// The component, relative to the workspace root.
+    file: &'static str,
+    tool: &'static str,
+    arguments: &'static str,
+    /// Text the result must contain.
+    expect: &'static str,
+}
+
+const CALLS: [Call; 3] = [
+    Call {
+        label: "Rust `calculate`",
+        file: "target/plugins/calculator.wasm",
+        tool: "calculate",
+        arguments: ARGS,
+        expect: "14",
+    },
+    Call {
+        label: "Python `convert`",
+        file: "target/plugins/units.wasm",
+        tool: "convert",
+        arguments: r#"{"value":1,"from_unit":"m","to_unit":"ft"}"#,
+        expect: "3.28084",
+    },
+    Call {
+        label: "JavaScript `json_query`",
+        file: "target/plugins/jsonq.wasm",
+        tool: "json_query",
+        arguments: r#"{"json":{"a":{"b":[{"c":7},{"c":9}]}},"path":"a.b[1].c"}"#,
+        expect: "9",
+    },
+];
+
+fn bare_call(setup: &BareSetup, call: &Call) {
     let mut store = bare_store(&setup.engine);
     let instance = setup.pre.instantiate(&mut store).expect("instantiate");
     let func = instance
         .get_typed_func::<Params, Results>(&mut store, &setup.invoke)
         .expect("typed func");
     let (result,) = func
-        .call(&mut store, (bench_context(), "calculate", ARGS))
+        .call(&mut store, (bench_context(), call.tool, call.arguments))
         .expect("call");
-    assert_eq!(result.expect("calculator succeeds"), "14");
+    assert!(result.expect("the call succeeds").contains(call.expect));
 }
 
-async fn bare_call_async(setup: &BareSetup) {
+/// Only the fresh instance: what a call costs beyond it is the guest's work.
+fn bare_instantiate(setup: &BareSetup) {
+    let mut store = bare_store(&setup.engine);
+    let instance = setup.pre.instantiate(&mut store).expect("instantiate");
+    black_box(instance);
+}
+
+async fn bare_call_async(setup: &BareSetup, call: &Call) {
     let mut store = bare_store(&setup.engine);
     let instance = setup
         .pre
@@ -144,10 +212,10 @@ async fn bare_call_async(setup: &BareSetup) {
         .get_typed_func::<Params, Results>(&mut store, &setup.invoke)
         .expect("typed func");
     let (result,) = func
-        .call_async(&mut store, (bench_context(), "calculate", ARGS))
+        .call_async(&mut store, (bench_context(), call.tool, call.arguments))
         .await
         .expect("call");
-    assert_eq!(result.expect("calculator succeeds"), "14");
+    assert!(result.expect("the call succeeds").contains(call.expect));
 }
 
 struct Stats {
@@ -167,17 +235,17 @@ fn stats(mut samples: Vec<Duration>) -> Stats {
     }
 }
 
-fn measure(mut f: impl FnMut()) -> Stats {
-    for _ in 0..WARMUP {
+fn measure(samples: usize, mut f: impl FnMut()) -> Stats {
+    for _ in 0..(samples / 10).max(100) {
         f();
     }
-    let mut samples = Vec::with_capacity(SAMPLES);
-    for _ in 0..SAMPLES {
+    let mut timed = Vec::with_capacity(samples);
+    for _ in 0..samples {
         let start = Instant::now();
         f();
-        samples.push(start.elapsed());
+        timed.push(start.elapsed());
     }
-    stats(samples)
+    stats(timed)
 }
 
 fn us(d: Duration) -> String {
@@ -185,16 +253,8 @@ fn us(d: Duration) -> String {
 }
 
 fn main() {
-    let wasm_path = std::env::var("NETRA_BENCH_WASM").unwrap_or_else(|_| {
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../target/plugins/calculator.wasm"
-        )
-        .to_string()
-    });
-    let wasm = std::fs::read(&wasm_path)
-        .unwrap_or_else(|e| panic!("read {wasm_path}: {e} (run `cargo xtask plugins` first)"));
-
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let only = std::env::var("NETRA_BENCH_ONLY").ok();
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -212,46 +272,122 @@ fn main() {
         config.memory_keep_resident
     );
     let runtime = Runtime::new(config).expect("netra runtime");
-    let plugin = tokio
-        .block_on(runtime.load_tool(wasm.clone(), PluginSettings::new("calculator")))
-        .expect("load calculator");
-
-    let default_setup = bare_setup(Engine::new(&Config::new()).expect("engine"), &wasm);
-    let tuned_setup = bare_setup(runtime.engine().clone(), &wasm);
-
     let ctx = RunContext {
         user_id: "bench".into(),
         thread_id: "thr".into(),
         run_id: "run".into(),
     };
-    let bare_default = measure(|| bare_call(&default_setup));
-    let bare_tuned = measure(|| bare_call(&tuned_setup));
-    let bare_tuned_async = measure(|| tokio.block_on(bare_call_async(&tuned_setup)));
-    let netra = measure(|| {
-        let out = tokio
-            .block_on(plugin.call(ctx.clone(), "calculate", ARGS))
-            .expect("netra call");
-        black_box(out);
+    // NETRA_BENCH_CALL=FILE|TOOL|ARGUMENTS|EXPECT measures one more call
+    // (a tuning experiment on another component).
+    let extra = std::env::var("NETRA_BENCH_CALL").ok().and_then(|spec| {
+        let parts: Vec<&'static str> = spec.leak().splitn(4, '|').collect();
+        match parts.as_slice() {
+            [file, tool, arguments, expect] => Some(Call {
+                label: "NETRA_BENCH_CALL",
+                file,
+                tool,
+                arguments,
+                expect,
+            }),
+            _ => None,
+        }
     });
-
-    println!("\nfresh instance + call of `calculate` ({SAMPLES} samples after {WARMUP} warm-up)\n");
-    println!(
-        "| path | p50 (us) | p99 (us) | mean (us) | p50 vs bare-default | p50 vs bare-tuned-async |"
-    );
-    println!("|---|---|---|---|---|---|");
-    for (name, s) in [
-        ("bare-default", &bare_default),
-        ("bare-tuned", &bare_tuned),
-        ("bare-tuned-async", &bare_tuned_async),
-        ("netra", &netra),
-    ] {
+    let mut rows = Vec::new();
+    for call in CALLS.iter().chain(&extra) {
+        if only
+            .as_deref()
+            .is_some_and(|only| !call.label.contains(only))
+        {
+            continue;
+        }
+        let path = format!("{root}/{}", call.file);
+        let wasm = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("read {path}: {e} (run `cargo xtask plugins` first)"));
+        // The big Python and JavaScript components: fewer samples.
+        let samples = if wasm.len() > 4 << 20 {
+            SAMPLES / 4
+        } else {
+            SAMPLES
+        };
+        let name = call
+            .file
+            .rsplit('/')
+            .next()
+            .unwrap_or("plugin")
+            .trim_end_matches(".wasm");
+        let mut settings = PluginSettings::new(name);
+        settings.limits = Some(netra_runtime::Limits {
+            memory_bytes: 64 << 20,
+            ..netra_runtime::Limits::default()
+        });
+        let plugin = tokio
+            .block_on(runtime.load_tool(wasm.clone(), settings))
+            .unwrap_or_else(|e| panic!("load {path}: {e}"));
+        let default_setup = bare_setup(Engine::new(&Config::new()).expect("engine"), &wasm);
+        let tuned_setup = bare_setup(runtime.engine().clone(), &wasm);
+        let bare_default = measure(samples, || bare_call(&default_setup, call));
+        let bare_tuned = measure(samples, || bare_call(&tuned_setup, call));
+        let instantiate_only = measure(samples, || bare_instantiate(&tuned_setup));
+        let bare_tuned_async = measure(samples, || {
+            tokio.block_on(bare_call_async(&tuned_setup, call))
+        });
+        let netra = measure(samples, || {
+            let out = tokio
+                .block_on(plugin.call(ctx.clone(), call.tool, call.arguments))
+                .expect("netra call");
+            assert!(out.contains(call.expect), "{out}");
+            black_box(out);
+        });
+        rows.push((
+            call,
+            wasm.len(),
+            samples,
+            [
+                bare_default,
+                bare_tuned,
+                instantiate_only,
+                bare_tuned_async,
+                netra,
+            ],
+        ));
+    }
+    for (
+        call,
+        size,
+        samples,
+        [
+            bare_default,
+            bare_tuned,
+            instantiate_only,
+            bare_tuned_async,
+            netra,
+        ],
+    ) in &rows
+    {
         println!(
-            "| {name} | {} | {} | {} | {:.2}x | {:.2}x |",
-            us(s.p50),
-            us(s.p99),
-            us(s.mean),
-            s.p50.as_secs_f64() / bare_default.p50.as_secs_f64(),
-            s.p50.as_secs_f64() / bare_tuned_async.p50.as_secs_f64(),
+            "\nfresh instance + call of {} ({:.1} MiB component; {samples} samples after a warm-up)\n",
+            call.label,
+            *size as f64 / f64::from(1 << 20)
         );
+        println!(
+            "| path | p50 (us) | p99 (us) | mean (us) | p50 vs bare-default | p50 vs bare-tuned-async |"
+        );
+        println!("|---|---|---|---|---|---|");
+        for (name, s) in [
+            ("bare-default", bare_default),
+            ("bare-tuned", bare_tuned),
+            ("bare-tuned, instantiate only", instantiate_only),
+            ("bare-tuned-async", bare_tuned_async),
+            ("netra", netra),
+        ] {
+            println!(
+                "| {name} | {} | {} | {} | {:.2}x | {:.2}x |",
+                us(s.p50),
+                us(s.p99),
+                us(s.mean),
+                s.p50.as_secs_f64() / bare_default.p50.as_secs_f64(),
+                s.p50.as_secs_f64() / bare_tuned_async.p50.as_secs_f64(),
+            );
+        }
     }
 }
