@@ -165,7 +165,7 @@ fn test() -> Result<()> {
     // are installed, pinned, on first use): the tests serve them.
     plugins()?;
     let mut cmd = cargo();
-    cmd.args(["test", "--workspace"]);
+    cmd.args(["test", "--workspace", "--no-fail-fast"]);
     run(cmd)?;
     // The SDKs' and the polyglot plugins' own tests, in their languages.
     let root = root();

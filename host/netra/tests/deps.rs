@@ -296,11 +296,15 @@ fn the_example_manifests_serve_in_dev_mode() {
         let parsed = netra_config::Manifest::load(&manifest).expect("a valid manifest");
         assert_eq!(parsed.name, name, "{}", manifest.display());
         std::fs::copy(&manifest, dir.path().join(format!("{name}.toml"))).expect("copy");
-        std::fs::copy(
-            netra_tests::guest(&name),
-            dir.path().join(format!("{name}.wasm")),
-        )
-        .expect("copy guest");
+        // Python and JavaScript examples are built by `cargo xtask plugins`.
+        let built = if path.join("app.py").exists() {
+            netra_tests::polyglot_guest("py", &name)
+        } else if path.join("app.js").exists() {
+            netra_tests::polyglot_guest("js", &name)
+        } else {
+            netra_tests::guest(&name)
+        };
+        std::fs::copy(built, dir.path().join(format!("{name}.wasm"))).expect("copy guest");
         names.push(name);
     }
     names.sort();
@@ -311,9 +315,12 @@ fn the_example_manifests_serve_in_dev_mode() {
             "calculator",
             "clock",
             "helper",
+            "jsonq",
             "notes",
+            "pyagent",
             "supervisor",
-            "text"
+            "text",
+            "units"
         ]
     );
     let args: Vec<String> = [
@@ -339,4 +346,7 @@ fn the_example_manifests_serve_in_dev_mode() {
     assert_eq!(run["type"], "agent_completed", "{run}");
     let run = server.run(&token, "helper", "what is 2+3*4");
     assert!(run["output"].to_string().contains("14"), "{run}");
+    // The agent written in Python, granted `calculate` by its manifest.
+    let run = server.run(&token, "pyagent", "what is 6*7");
+    assert!(run["output"].to_string().contains("42"), "{run}");
 }

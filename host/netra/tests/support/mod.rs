@@ -99,6 +99,8 @@ impl Server {
     pub fn spawn(args: &[String], data: tempfile::TempDir, dir: tempfile::TempDir) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_netra"))
             .args(args)
+            // Every test server compiles a component once per machine.
+            .env("NETRA_SERVER__CACHE_DIR", shared_cache_dir())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
