@@ -35,6 +35,7 @@ fn main() -> Result<()> {
         ["bench", "server"] => bench_server(),
         ["bench", "breaker"] => bench_breaker(),
         ["bench", "swap"] => bench_swap(),
+        ["bench", "start"] => bench_start(),
         ["ci"] => ci(),
         _ => {
             eprintln!(
@@ -48,6 +49,7 @@ fn main() -> Result<()> {
                  bench server   loadgen against a release server (memory vs SQLite store), idle-session RSS\n  \
                  bench breaker  how fast a run fails while its model endpoint's breaker is open, beside a helper run\n  \
                  bench swap     hot-loading: loadgen with and without activations, rollback and drop-in latency\n  \
+                 bench start    start to ready with every example plugin, cold vs warm compile cache\n  \
                  ci             fmt --check, clippy -D warnings, then test"
             );
             bail!("unknown or missing command: {args:?}");
@@ -869,6 +871,60 @@ fn http(
         .with_context(|| format!("no status line in {response:?}"))?;
     let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
     Ok((status, serde_json::from_str(body).unwrap_or(Value::Null)))
+}
+
+/// Start to ready (`netra serve` printing that it listens, every plugin
+/// loaded) with all the example plugins, Python and JavaScript included:
+/// once with an empty compile cache, then five times with it warm. Each
+/// start has a fresh data dir; only the cache is kept.
+fn bench_start() -> Result<()> {
+    plugins()?;
+    let mut build = cargo();
+    build.args(["build", "--release", "--package", "netra"]);
+    run(build)?;
+    let target = root().join("target");
+    let netra = target.join("release").join("netra");
+    let cache = target.join("bench-start-cache");
+    let _ = std::fs::remove_dir_all(&cache);
+    let mut figures = Vec::new();
+    for round in 0..6 {
+        let began = std::time::Instant::now();
+        let mut command = Command::new(&netra);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--store", "memory"])
+            .arg("--data-dir")
+            .arg(target.join("bench-start-data"))
+            .arg("--plugins")
+            .arg(target.join("plugins"))
+            .env("NETRA_SERVER__CACHE_DIR", &cache);
+        let _ = std::fs::remove_dir_all(target.join("bench-start-data"));
+        let mut server =
+            BenchServer::spawn(&mut command, target.join("bench-start-data"), "start")?;
+        let ready = began.elapsed().as_secs_f64() * 1000.0;
+        server.stop();
+        let what = if round == 0 { "cold" } else { "warm" };
+        eprintln!("{what} start: {ready:.0} ms");
+        figures.push((what, ready));
+    }
+    let warm: Vec<f64> = figures
+        .iter()
+        .filter(|(w, _)| *w == "warm")
+        .map(|(_, ms)| *ms)
+        .collect();
+    let (p50, max) = p50_max(&warm);
+    println!(
+        "\nstart to ready, all example plugins in target/plugins (release netra, --store memory)"
+    );
+    println!("cold cache: {:.0} ms", figures[0].1);
+    println!(
+        "warm cache: p50 {p50:.0} ms, max {max:.0} ms over {} starts",
+        warm.len()
+    );
+    println!(
+        "cold / warm p50 = {:.1}x",
+        figures[0].1 / p50.max(f64::MIN_POSITIVE)
+    );
+    Ok(())
 }
 
 /// A release `netra serve` on a fresh data dir, killed when dropped.
