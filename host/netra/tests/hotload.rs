@@ -16,7 +16,6 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use support::{Plugin, Server};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const HELPER_V2: &str = r#"name = "helper"
 version = "0.2.0"
@@ -192,14 +191,7 @@ fn follow_changes(
             .build()
             .expect("tokio");
         runtime.block_on(async move {
-            let mut request = url.into_client_request().expect("request");
-            request.headers_mut().insert(
-                "authorization",
-                format!("Bearer {token}").parse().expect("header"),
-            );
-            let (mut ws, _) = tokio_tungstenite::connect_async(request)
-                .await
-                .expect("connect");
+            let mut ws = support::connect(&url, &token).await;
             // A ping's ack proves the session is up before changes start.
             ws.send(Message::Text(
                 json!({"type": "ping", "id": "p"}).to_string().into(),

@@ -6,12 +6,13 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
+use hyper::header;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 
 use crate::App;
 use crate::catalog::{AdminError, Catalog, MAX_UPLOAD_BYTES};
+use crate::http::{json as error, json_value, unauthorized};
 
 type Body = Full<Bytes>;
 
@@ -110,14 +111,7 @@ fn gate(request: &Request<Incoming>, app: &App) -> Result<String, Response<Body>
             "forbidden",
             "the admin API needs a token with the admin role",
         )),
-        Err(rejection) => {
-            let mut response = error(StatusCode::UNAUTHORIZED, "unauthorized", &rejection.reason);
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer error=\"invalid_token\""),
-            );
-            Err(response)
-        }
+        Err(rejection) => Err(unauthorized(&rejection.reason)),
     }
 }
 
@@ -245,18 +239,4 @@ fn admin_error(err: &AdminError) -> Response<Body> {
             )
         }
     }
-}
-
-fn error(status: StatusCode, code: &str, reason: &str) -> Response<Body> {
-    json_value(status, &json!({ "error": code, "reason": reason }))
-}
-
-fn json_value(status: StatusCode, body: &Value) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
 }

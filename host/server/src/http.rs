@@ -109,12 +109,7 @@ fn upgrade(mut request: Request<Incoming>, app: Arc<App>) -> Response<Body> {
         Ok(principal) => principal,
         Err(rejection) => {
             tracing::debug!(reason = %rejection.reason, "upgrade refused");
-            let mut response = json(StatusCode::UNAUTHORIZED, "unauthorized", &rejection.reason);
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer error=\"invalid_token\""),
-            );
-            return response;
+            return unauthorized(&rejection.reason);
         }
     };
     let limits = &app.config;
@@ -153,14 +148,25 @@ fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     response
 }
 
-fn json(status: StatusCode, error: &str, reason: &str) -> Response<Body> {
+/// 401 with the reason and a `WWW-Authenticate` challenge.
+pub(crate) fn unauthorized(reason: &str) -> Response<Body> {
+    let mut response = json(StatusCode::UNAUTHORIZED, "unauthorized", reason);
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer error=\"invalid_token\""),
+    );
+    response
+}
+
+/// `{"error": ERROR, "reason": REASON}` with `status`.
+pub(crate) fn json(status: StatusCode, error: &str, reason: &str) -> Response<Body> {
     json_value(
         status,
         &serde_json::json!({ "error": error, "reason": reason }),
     )
 }
 
-fn json_value(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+pub(crate) fn json_value(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
     let body = body.to_string();
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;

@@ -219,14 +219,7 @@ impl Server {
             .build()
             .expect("tokio");
         runtime.block_on(async move {
-            let mut request = url.into_client_request().expect("request");
-            request.headers_mut().insert(
-                "authorization",
-                format!("Bearer {token}").parse().expect("header"),
-            );
-            let (mut ws, _) = tokio_tungstenite::connect_async(request)
-                .await
-                .expect("connect");
+            let mut ws = connect(&url, token).await;
             let start = json!({"type": "run.start", "id": "1", "agent": agent, "input": input});
             ws.send(Message::Text(start.to_string().into()))
                 .await
@@ -281,14 +274,7 @@ impl Server {
             .build()
             .expect("tokio");
         runtime.block_on(async move {
-            let mut request = url.into_client_request().expect("request");
-            request.headers_mut().insert(
-                "authorization",
-                format!("Bearer {token}").parse().expect("header"),
-            );
-            let (mut ws, _) = tokio_tungstenite::connect_async(request)
-                .await
-                .expect("connect");
+            let mut ws = connect(&url, &token).await;
             let start = json!({"type": "run.start", "id": "1", "agent": agent, "input": input});
             ws.send(Message::Text(start.to_string().into()))
                 .await
@@ -350,6 +336,22 @@ fn listening_addr(stdout: ChildStdout) -> String {
     };
     std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
     addr
+}
+
+/// A WebSocket session on `url` authenticated with `token`.
+pub async fn connect(
+    url: &str,
+    token: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let mut request = url.into_client_request().expect("request");
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    let (ws, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connect");
+    ws
 }
 
 /// The compiled-component cache every test server shares: the large Python
