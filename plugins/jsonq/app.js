@@ -21,6 +21,7 @@ const jsonQuery = defineTool(
       required: ['json', 'path'],
       additionalProperties: false,
     },
+    examples: [{ json: { a: { b: [{ c: 7 }, { c: 9 }] } }, path: 'a.b[1].c' }],
     outputSchema: {
       type: 'object',
       properties: { result: { description: 'The value at the path (null when missing).' } },

@@ -133,6 +133,7 @@ CONVERT_SCHEMA = {
     "nmi), mass (mg, g, kg, t, oz, lb, st), temperature (°C, °F, K) and time (ms, s, min, "
     "h, d, wk).",
     schema=CONVERT_SCHEMA,
+    examples=[{"value": 1, "from_unit": "m", "to_unit": "ft"}],
 )
 def convert(value, from_unit, to_unit, precision=6):
     if not math.isfinite(value):

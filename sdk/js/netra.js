@@ -236,9 +236,17 @@ const TOOL = Symbol('netra.tool');
  * that the arguments are an object, the `required` properties, the `type` of
  * each property and `additionalProperties: false`. Deeper checks are the
  * handler's.
+ *
+ * `spec.examples` is an optional list of example arguments. They join the
+ * input schema (JSON Schema's `examples`, which models read), and
+ * exportTools() calls the handler with each of them when the component is
+ * built, so that the snapshot every instance starts from already has the
+ * handler's code compiled: a fresh instance's first call is then as fast as
+ * a later one. Examples must be pure (no kv, log or llm calls; anything they
+ * change is in every instance) and must succeed, or the build fails.
  */
 export function defineTool(spec, handler) {
-  const { name, description, schema = { type: 'object' }, outputSchema } = spec ?? {};
+  const { name, description, schema = { type: 'object' }, outputSchema, examples = [] } = spec ?? {};
   if (typeof name !== 'string' || !NAME.test(name)) {
     throw new TypeError(`defineTool: invalid tool name ${JSON.stringify(name)}: use 1 to 64 lowercase ASCII letters, digits, '_' or '-'`);
   }
@@ -248,7 +256,20 @@ export function defineTool(spec, handler) {
   if (typeof handler !== 'function') {
     throw new TypeError(`defineTool(${name}): the second argument must be the handler function (args, ctx) => result`);
   }
+  if (!Array.isArray(examples) || examples.some((e) => jsonType(e) !== 'object')) {
+    throw new TypeError(`defineTool(${name}): examples must be a list of argument objects`);
+  }
   const input = schemaOf(name, 'schema', schema);
+  for (const example of examples) {
+    const problem = checkArguments(input.value, example);
+    if (problem !== undefined) {
+      throw new TypeError(`defineTool(${name}): example ${JSON.stringify(example)} does not fit the schema: ${problem}`);
+    }
+  }
+  if (examples.length > 0 && input.value.examples === undefined) {
+    input.value = { ...input.value, examples };
+    input.text = JSON.stringify(input.value);
+  }
   const output = outputSchema === undefined ? undefined : schemaOf(name, 'outputSchema', outputSchema);
   return Object.freeze({
     [TOOL]: true,
@@ -257,6 +278,7 @@ export function defineTool(spec, handler) {
     inputSchema: input.text,
     outputSchema: output?.text,
     schema: input.value,
+    examples,
     handler,
   });
 }
@@ -293,7 +315,7 @@ export function exportTools(...defined) {
   if (byName.size === 0) throw new TypeError('exportTools: export at least one tool');
   const names = [...byName.keys()].join(', ');
 
-  return {
+  const exported = {
     describe() {
       return [...byName.values()].map((t) => ({
         name: t.name,
@@ -323,6 +345,30 @@ export function exportTools(...defined) {
       }
     },
   };
+  warmUp(exported, byName.values());
+  return exported;
+}
+
+/** How many times each example runs at build time. */
+const WARM_UP_ROUNDS = 20;
+
+/** Calls every tool with each of its examples (see defineTool). */
+function warmUp(exported, tools) {
+  const ctx = { userId: '', threadId: '', runId: '' };
+  for (const t of tools) {
+    for (const example of t.examples) {
+      const text = JSON.stringify(example);
+      for (let round = 0; round < WARM_UP_ROUNDS; round++) {
+        const result = exported.invoke(ctx, t.name, text);
+        // An async handler settles later; once is enough to compile it.
+        if (isThenable(result)) break;
+        if (result.tag === 'err') {
+          const error = result.val;
+          throw new TypeError(`tool ${t.name}: example ${text} failed: ${error.val ?? error.tag}`);
+        }
+      }
+    }
+  }
 }
 
 function err(error) {

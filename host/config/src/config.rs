@@ -190,6 +190,9 @@ pub struct Limits {
     pub max_runs: u64,
     /// `max_runs_per_user`: runs one user has going at once (default 8).
     pub max_runs_per_user: u64,
+    /// `prepared_instances`: fresh instances each tool plugin keeps made
+    /// ahead of requests (default 2; 0 makes every instance on demand).
+    pub prepared_instances: u64,
     /// `[limits.agent]`: default limits of agents (64 MiB, 60 s).
     pub agent: PluginLimits,
     /// `[limits.tool]`: default limits of tools (64 MiB, 10 s).
@@ -643,6 +646,7 @@ fn limits(s: &Section<'_>, report: &mut Report) -> Limits {
             "one user cannot have more runs going than the whole host",
         );
     }
+    let prepared_instances = s.integer("prepared_instances", 0, 64, report).unwrap_or(2);
     let agent = limit_overrides(&s.table("agent", report), report).over(PluginLimits {
         memory: 64 * MIB,
         deadline: Duration::from_secs(60),
@@ -657,6 +661,7 @@ fn limits(s: &Section<'_>, report: &mut Report) -> Limits {
     Limits {
         max_runs,
         max_runs_per_user: per_user,
+        prepared_instances,
         agent,
         tool,
     }

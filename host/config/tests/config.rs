@@ -32,6 +32,7 @@ fn an_empty_file_gives_the_documented_defaults() {
     assert_eq!(config.plugins.ungranted, Ungranted::Refuse);
     assert_eq!(config.limits.max_runs, 256);
     assert_eq!(config.limits.max_runs_per_user, 8);
+    assert_eq!(config.limits.prepared_instances, 2);
     assert_eq!(config.limits.agent.deadline, Duration::from_secs(60));
     assert_eq!(config.limits.tool.deadline, Duration::from_secs(10));
     assert!(config.auth.is_dev());
@@ -39,7 +40,7 @@ fn an_empty_file_gives_the_documented_defaults() {
 }
 
 #[test]
-fn five_different_mistakes_are_all_reported_in_one_pass() {
+fn six_different_mistakes_are_all_reported_in_one_pass() {
     let found = problems(
         r#"
         [server]
@@ -49,12 +50,13 @@ fn five_different_mistakes_are_all_reported_in_one_pass() {
         [limits]
         max_runs = "many"
         max_runs_per_user = 0
+        prepared_instances = 65
 
         [store]
         path = ""
         "#,
     );
-    assert_eq!(found.len(), 5, "{found:#?}");
+    assert_eq!(found.len(), 6, "{found:#?}");
     let expect = [
         (
             "server.listen: \"localhost:99999\" is not a socket address",
@@ -68,6 +70,10 @@ fn five_different_mistakes_are_all_reported_in_one_pass() {
         (
             "limits.max_runs_per_user: 0 is out of range",
             "from 1 to 10000",
+        ),
+        (
+            "limits.prepared_instances: 65 is out of range",
+            "from 0 to 64",
         ),
         ("store.path: empty path", "relative to the config file"),
     ];

@@ -196,6 +196,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_instances: u32::try_from(config.limits.max_runs.saturating_mul(4))
             .unwrap_or(u32::MAX)
             .max(16),
+        // A long-running server snapshots plugins after their warm-up calls
+        // (once per component, cached) and keeps instances made ahead.
+        preinitialize: true,
+        prepared_instances: usize::try_from(config.limits.prepared_instances).unwrap_or(0),
         ..RuntimeConfig::default()
     })?;
     let health = Health::new(HealthPolicy {

@@ -192,7 +192,26 @@ fn python_and_javascript_plugins_serve_runs_over_websocket() {
             );
         }
     }
-    assert_eq!(llm.chat_requests().len(), 10);
+    let requests = llm.chat_requests();
+    assert_eq!(requests.len(), 10);
+    // The SDKs put each tool's declared examples into its input schema; the
+    // model sees them (and the host runs them in prepared instances).
+    let tools = requests[0]["tools"].as_array().cloned().unwrap_or_default();
+    let parameters = |name: &str| {
+        tools
+            .iter()
+            .find(|t| t["function"]["name"] == name)
+            .map(|t| t["function"]["parameters"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        parameters("convert")["examples"],
+        json!([{ "value": 1, "from_unit": "m", "to_unit": "ft" }])
+    );
+    assert_eq!(
+        parameters("json_query")["examples"][0]["path"],
+        json!("a.b[1].c")
+    );
 }
 
 #[test]

@@ -10,7 +10,14 @@
 //!   copy-on-write images, keep-resident memory), synchronous.
 //! - `bare-tuned-async`: as above, called with `call_async` (fiber switch).
 //! - `netra`: `ToolPlugin::call`, netra's full invocation path (fresh store
-//!   with limits, deadline, stdio to tracing, scoped host state, result check).
+//!   with limits, deadline, stdio to tracing, scoped host state, result check)
+//!   on the original component, each instance made on demand; the plugin's
+//!   memory strategy is its default (`MemoryInit::for_component`).
+//! - `netra, pre-initialized`: the same on the component snapshotted after
+//!   its warm-up calls (`RuntimeConfig::preinitialize`).
+//! - `netra, pre-initialized, prepared`: the request path of the server: the
+//!   call takes an instance made ahead (`RuntimeConfig::prepared_instances`;
+//!   the bench refills it between samples, untimed) and frees it off the path.
 //!
 //! Run with `cargo xtask bench runtime`; it prints a Markdown table.
 
@@ -235,12 +242,19 @@ fn stats(mut samples: Vec<Duration>) -> Stats {
     }
 }
 
-fn measure(samples: usize, mut f: impl FnMut()) -> Stats {
+fn measure(samples: usize, f: impl FnMut()) -> Stats {
+    measure_after(samples, || {}, f)
+}
+
+/// Times `f` only; `setup` runs before each sample, untimed.
+fn measure_after(samples: usize, mut setup: impl FnMut(), mut f: impl FnMut()) -> Stats {
     for _ in 0..(samples / 10).max(100) {
+        setup();
         f();
     }
     let mut timed = Vec::with_capacity(samples);
     for _ in 0..samples {
+        setup();
         let start = Instant::now();
         f();
         timed.push(start.elapsed());
@@ -259,7 +273,11 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio");
-    let mut config = RuntimeConfig::default();
+    let mut config = RuntimeConfig {
+        // Snapshots and compiled code survive between bench runs.
+        cache_dir: Some(format!("{root}/target/bench-cache").into()),
+        ..RuntimeConfig::default()
+    };
     // Lets a tuning sweep override the default without a rebuild.
     if let Some(bytes) = std::env::var("NETRA_BENCH_KEEP_RESIDENT")
         .ok()
@@ -271,7 +289,18 @@ fn main() {
         "memory_keep_resident = {} bytes",
         config.memory_keep_resident
     );
-    let runtime = Runtime::new(config).expect("netra runtime");
+    let runtime = Runtime::new(config.clone()).expect("netra runtime");
+    let preinitialized = Runtime::new(RuntimeConfig {
+        preinitialize: true,
+        ..config.clone()
+    })
+    .expect("netra runtime");
+    let prepared = Runtime::new(RuntimeConfig {
+        preinitialize: true,
+        prepared_instances: 2,
+        ..config
+    })
+    .expect("netra runtime");
     let ctx = RunContext {
         user_id: "bench".into(),
         thread_id: "thr".into(),
@@ -316,13 +345,23 @@ fn main() {
             .unwrap_or("plugin")
             .trim_end_matches(".wasm");
         let mut settings = PluginSettings::new(name);
+        settings.memory_init = match std::env::var("NETRA_BENCH_MEMORY").as_deref() {
+            Ok("map") => Some(netra_runtime::MemoryInit::Map),
+            Ok("copy") => Some(netra_runtime::MemoryInit::Copy),
+            _ => None,
+        };
         settings.limits = Some(netra_runtime::Limits {
             memory_bytes: 64 << 20,
             ..netra_runtime::Limits::default()
         });
-        let plugin = tokio
-            .block_on(runtime.load_tool(wasm.clone(), settings))
-            .unwrap_or_else(|e| panic!("load {path}: {e}"));
+        let load = |runtime: &Runtime| {
+            tokio
+                .block_on(runtime.load_tool(wasm.clone(), settings.clone()))
+                .unwrap_or_else(|e| panic!("load {path}: {e}"))
+        };
+        let plugin = load(&runtime);
+        let preinitialized = load(&preinitialized);
+        let prepared = load(&prepared);
         let default_setup = bare_setup(Engine::new(&Config::new()).expect("engine"), &wasm);
         let tuned_setup = bare_setup(runtime.engine().clone(), &wasm);
         let bare_default = measure(samples, || bare_call(&default_setup, call));
@@ -331,13 +370,34 @@ fn main() {
         let bare_tuned_async = measure(samples, || {
             tokio.block_on(bare_call_async(&tuned_setup, call))
         });
-        let netra = measure(samples, || {
-            let out = tokio
-                .block_on(plugin.call(ctx.clone(), call.tool, call.arguments))
-                .expect("netra call");
+        // The request waits for instance + call; the instance is freed after
+        // (in the server, when the run ends), untimed here.
+        let used = std::cell::RefCell::new(None);
+        let netra_call = |plugin: &netra_runtime::ToolPlugin| {
+            let (out, instance) = tokio.block_on(async {
+                let mut instance = plugin.instantiate(ctx.clone()).await.expect("instantiate");
+                let out = instance.invoke(call.tool, call.arguments).await;
+                (out, instance)
+            });
+            let out = out.expect("netra call");
             assert!(out.contains(call.expect), "{out}");
             black_box(out);
-        });
+            *used.borrow_mut() = Some(instance);
+        };
+        let netra = measure_after(samples, || drop(used.take()), || netra_call(&plugin));
+        let netra_preinit = measure_after(
+            samples,
+            || drop(used.take()),
+            || netra_call(&preinitialized),
+        );
+        let netra_prepared = measure_after(
+            samples,
+            || {
+                drop(used.take());
+                tokio.block_on(prepared.prepare());
+            },
+            || netra_call(&prepared),
+        );
         rows.push((
             call,
             wasm.len(),
@@ -348,6 +408,8 @@ fn main() {
                 instantiate_only,
                 bare_tuned_async,
                 netra,
+                netra_preinit,
+                netra_prepared,
             ],
         ));
     }
@@ -361,6 +423,8 @@ fn main() {
             instantiate_only,
             bare_tuned_async,
             netra,
+            netra_preinit,
+            netra_prepared,
         ],
     ) in &rows
     {
@@ -379,6 +443,8 @@ fn main() {
             ("bare-tuned, instantiate only", instantiate_only),
             ("bare-tuned-async", bare_tuned_async),
             ("netra", netra),
+            ("netra, pre-initialized", netra_preinit),
+            ("netra, pre-initialized, prepared", netra_prepared),
         ] {
             println!(
                 "| {name} | {} | {} | {} | {:.2}x | {:.2}x |",

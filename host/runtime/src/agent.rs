@@ -60,7 +60,7 @@ struct AgentPluginInner {
 }
 
 /// A host for `describe`, which may not emit events or call tools.
-struct DescribeHost;
+pub(crate) struct DescribeHost;
 
 impl AgentHost for DescribeHost {
     fn thinking(&self, _text: String) {}
@@ -81,7 +81,13 @@ impl Runtime {
         wasm: impl Into<Arc<[u8]>>,
         settings: PluginSettings,
     ) -> Result<AgentPlugin, LoadError> {
-        let compiled = self.compile(wasm.into()).await?;
+        let wasm = wasm.into();
+        let memory = Self::memory_init(&wasm, &settings);
+        let settings = PluginSettings {
+            memory_init: Some(memory),
+            ..settings
+        };
+        let compiled = self.compile(wasm, memory).await?;
         self.finish_agent(compiled, settings).await
     }
 
@@ -90,7 +96,10 @@ impl Runtime {
         (component, cache, digest): (Component, CacheOutcome, String),
         settings: PluginSettings,
     ) -> Result<AgentPlugin, LoadError> {
-        let pre = self.prepare(&component, World::Agent, AgentPluginPre::new)?;
+        let memory = settings
+            .memory_init
+            .unwrap_or(crate::engine::MemoryInit::Map);
+        let pre = self.prepare(&component, World::Agent, memory, AgentPluginPre::new)?;
         let shared = shared_settings(self, &component, settings)?;
         let descriptor = describe(self, &shared, &pre).await?;
         check_name(&descriptor.name)?;

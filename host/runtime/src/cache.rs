@@ -53,30 +53,70 @@ impl ComponentCache {
         &self,
         engine: &Engine,
         wasm: &[u8],
-    ) -> Result<(Component, CacheOutcome, String), LoadError> {
-        let digest = hex(&Sha256::digest(wasm));
-        let Some(dir) = &self.dir else {
-            return Ok((compile(engine, wasm)?, CacheOutcome::Compiled, digest));
-        };
-        let path = dir.join(format!("{digest}-{}.cwasm", self.engine_key));
-        if path.exists() {
-            // SAFETY: files matching this name are only written by `store`
-            // below from `Component::serialize` of this engine configuration
-            // (the engine key is in the name), and the cache directory is
-            // trusted (see the module docs).
-            match unsafe { Component::deserialize_file(engine, &path) } {
-                Ok(component) => return Ok((component, CacheOutcome::Hit, digest)),
-                Err(err) => {
-                    tracing::warn!(path = %path.display(), "ignoring unusable cache entry: {err}");
-                }
-            }
+        digest: &str,
+    ) -> Result<(Component, CacheOutcome), LoadError> {
+        if let Some(component) = self.lookup(engine, digest) {
+            return Ok((component, CacheOutcome::Hit));
         }
         let component = compile(engine, wasm)?;
-        if let Err(err) = store(&component, &path) {
+        self.put(&component, digest);
+        Ok((component, CacheOutcome::Compiled))
+    }
+
+    fn path(&self, name: &str) -> Option<PathBuf> {
+        let dir = self.dir.as_ref()?;
+        Some(dir.join(format!("{name}-{}.cwasm", self.engine_key)))
+    }
+
+    /// The cached component stored under `name`, if any.
+    pub(crate) fn lookup(&self, engine: &Engine, name: &str) -> Option<Component> {
+        let path = self.path(name)?;
+        if !path.exists() {
+            return None;
+        }
+        // SAFETY: files matching this name are only written by `put` below
+        // from `Component::serialize` of this engine configuration (the engine
+        // key is in the name), and the cache directory is trusted (see the
+        // module docs).
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(component) => Some(component),
+            Err(err) => {
+                tracing::warn!(path = %path.display(), "ignoring unusable cache entry: {err}");
+                None
+            }
+        }
+    }
+
+    /// Stores `component` under `name` (when there is a cache directory).
+    pub(crate) fn put(&self, component: &Component, name: &str) {
+        let Some(path) = self.path(name) else {
+            return;
+        };
+        if let Err(err) = store(component, &path) {
             tracing::warn!(path = %path.display(), "could not write cache entry: {err}");
         }
-        Ok((component, CacheOutcome::Compiled, digest))
     }
+
+    /// Whether `name` was marked with [`Self::mark`] (always false without a
+    /// cache directory).
+    pub(crate) fn marked(&self, name: &str) -> bool {
+        self.path(name)
+            .is_some_and(|path| path.with_extension("none").exists())
+    }
+
+    /// Remembers that `name` has no entry and should not be tried again.
+    pub(crate) fn mark(&self, name: &str) {
+        if let Some(path) = self.path(name)
+            && let Err(err) = std::fs::write(path.with_extension("none"), b"")
+        {
+            tracing::warn!("could not write cache marker: {err}");
+        }
+    }
+}
+
+/// The SHA-256 of `wasm`, hex encoded: the cache's key.
+pub(crate) fn digest(wasm: &[u8]) -> String {
+    hex(&Sha256::digest(wasm))
 }
 
 fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component, LoadError> {

@@ -25,6 +25,15 @@ pub struct RuntimeConfig {
     pub fuel: bool,
     /// Limits applied to a plugin that does not set its own.
     pub default_limits: Limits,
+    /// Whether plugins are snapshotted after their warm-up calls when loaded
+    /// (see `preinit`): the language runtime's first-call set-up is then done
+    /// once instead of in every fresh instance. It costs a second compile on
+    /// a cold cache, so one-shot tools leave it off.
+    pub preinitialize: bool,
+    /// Fresh instances each tool plugin keeps made ahead of requests, so a
+    /// request does not wait for instantiation. Each is used by one request
+    /// only; 0 makes every instance on demand.
+    pub prepared_instances: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -37,6 +46,8 @@ impl Default for RuntimeConfig {
             memory_keep_resident: 1 << 20,
             fuel: false,
             default_limits: Limits::default(),
+            preinitialize: false,
+            prepared_instances: 0,
         }
     }
 }

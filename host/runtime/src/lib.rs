@@ -21,6 +21,7 @@ mod host;
 mod http;
 mod kv;
 mod plugin;
+mod preinit;
 mod stdio;
 mod store;
 
@@ -36,7 +37,7 @@ pub mod llm {
 }
 pub use cache::CacheOutcome;
 pub use config::{Limits, RuntimeConfig};
-pub use engine::Runtime;
+pub use engine::{MemoryInit, Runtime};
 pub use error::{InvokeError, LoadError, agent_error_message, tool_error_message};
 pub use kv::{KvError, KvScope, KvStore, MemoryKv};
 pub use plugin::{

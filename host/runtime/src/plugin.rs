@@ -1,8 +1,8 @@
 //! Loading plugins and calling them, each request in a fresh instance.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, ResourceTable};
@@ -17,7 +17,7 @@ use crate::bindings::{
 };
 use crate::cache::CacheOutcome;
 use crate::config::Limits;
-use crate::engine::Runtime;
+use crate::engine::{MemoryInit, Runtime};
 use crate::error::{InvokeError, LoadError};
 use crate::host::GuestCtx;
 use crate::http::OutgoingHttp;
@@ -65,6 +65,9 @@ pub struct PluginSettings {
     pub kv: Option<Arc<dyn KvStore>>,
     /// What it may see of the host through WASI: nothing by default.
     pub sandbox: Sandbox,
+    /// How its instances get their memory; `None` picks by the component
+    /// ([`MemoryInit::for_component`]).
+    pub memory_init: Option<MemoryInit>,
 }
 
 impl PluginSettings {
@@ -76,6 +79,7 @@ impl PluginSettings {
             config: BTreeMap::new(),
             kv: None,
             sandbox: Sandbox::default(),
+            memory_init: None,
         }
     }
 }
@@ -170,6 +174,21 @@ struct ToolPluginInner {
     tools: Vec<ToolDescriptor>,
     digest: String,
     cache: CacheOutcome,
+    /// Fresh instances made ahead of requests, each for one request only.
+    prepared: Mutex<Vec<Prepared>>,
+    /// Whether the preparer thread has been asked to refill.
+    preparing: AtomicBool,
+    /// Callers of [`ToolPlugin::prepare`] waiting for the refill.
+    waiters: Mutex<Vec<tokio::sync::oneshot::Sender<()>>>,
+    /// The first example of each tool that has one (its input schema's
+    /// `examples`): a prepared instance runs them before it is handed out.
+    examples: Vec<(String, String)>,
+}
+
+/// An instance no request has used, with nothing of any user in it.
+struct Prepared {
+    store: Store<StoreState>,
+    bindings: ToolBindings,
 }
 
 /// The error a store's epoch callback raises when the call's deadline passed.
@@ -185,23 +204,79 @@ impl std::fmt::Display for DeadlineExceeded {
 impl std::error::Error for DeadlineExceeded {}
 
 impl Runtime {
-    /// Compiles (or loads from the cache) a component, off the async threads.
+    /// Compiles (or loads from the cache) a component for `memory`'s
+    /// engine, off the async threads. With `preinitialize` on, what is
+    /// compiled is the component's snapshot after its warm-up calls (see
+    /// `preinit`) when one can be made. The digest is the original's.
     pub(crate) async fn compile(
         &self,
         wasm: Arc<[u8]>,
+        memory: MemoryInit,
     ) -> Result<(Component, CacheOutcome, String), LoadError> {
-        let runtime = self.clone();
-        let (component, outcome, digest) = tokio::task::spawn_blocking(move || {
-            runtime.inner.cache.load(&runtime.inner.engine, &wasm)
-        })
-        .await
-        .map_err(|e| LoadError::Io(format!("compile task failed: {e}")))??;
+        let (component, outcome, digest) = self.compile_uncounted(wasm, memory).await?;
         let counter = match outcome {
             CacheOutcome::Hit => &self.inner.cache_hits,
             CacheOutcome::Compiled => &self.inner.compiled,
         };
         counter.fetch_add(1, Ordering::Relaxed);
         Ok((component, outcome, digest))
+    }
+
+    async fn compile_uncounted(
+        &self,
+        wasm: Arc<[u8]>,
+        memory: MemoryInit,
+    ) -> Result<(Component, CacheOutcome, String), LoadError> {
+        let digest = {
+            let wasm = wasm.clone();
+            tokio::task::spawn_blocking(move || crate::cache::digest(&wasm))
+                .await
+                .map_err(|e| LoadError::Io(format!("compile task failed: {e}")))?
+        };
+        if self.inner.config.preinitialize {
+            let name = format!("{digest}-{}", crate::preinit::SNAPSHOT_KEY);
+            let runtime = self.clone();
+            let key = name.clone();
+            let cached = tokio::task::spawn_blocking(move || {
+                let flavor = runtime.flavor(memory);
+                flavor.cache.lookup(&flavor.engine, &key)
+            })
+            .await
+            .map_err(|e| LoadError::Io(format!("compile task failed: {e}")))?;
+            if let Some(component) = cached {
+                return Ok((component, CacheOutcome::Hit, digest));
+            }
+            let cache = &self.flavor(memory).cache;
+            if !cache.marked(&name) {
+                match crate::preinit::snapshot(self, wasm.clone(), memory).await {
+                    Ok(component) => {
+                        cache.put(&component, &name);
+                        return Ok((component, CacheOutcome::Compiled, digest));
+                    }
+                    Err(why) => {
+                        tracing::warn!(digest = %&digest[..12], "no pre-initialized snapshot: {why}");
+                        cache.mark(&name);
+                    }
+                }
+            }
+        }
+        let runtime = self.clone();
+        let key = digest.clone();
+        let (component, outcome) = tokio::task::spawn_blocking(move || {
+            let flavor = runtime.flavor(memory);
+            flavor.cache.load(&flavor.engine, &wasm, &key)
+        })
+        .await
+        .map_err(|e| LoadError::Io(format!("compile task failed: {e}")))??;
+        Ok((component, outcome, digest))
+    }
+
+    /// The memory strategy of a plugin: its settings', or the component's
+    /// default.
+    pub(crate) fn memory_init(wasm: &[u8], settings: &PluginSettings) -> MemoryInit {
+        settings
+            .memory_init
+            .unwrap_or_else(|| MemoryInit::for_component(wasm))
     }
 
     /// Loads a tool plugin: compiles it, checks that it implements the tool
@@ -211,7 +286,13 @@ impl Runtime {
         wasm: impl Into<Arc<[u8]>>,
         settings: PluginSettings,
     ) -> Result<ToolPlugin, LoadError> {
-        let compiled = self.compile(wasm.into()).await?;
+        let wasm = wasm.into();
+        let memory = Self::memory_init(&wasm, &settings);
+        let settings = PluginSettings {
+            memory_init: Some(memory),
+            ..settings
+        };
+        let compiled = self.compile(wasm, memory).await?;
         self.finish_tool(compiled, settings).await
     }
 
@@ -221,7 +302,13 @@ impl Runtime {
         wasm: impl Into<Arc<[u8]>>,
         settings: PluginSettings,
     ) -> Result<Plugin, LoadError> {
-        let compiled = self.compile(wasm.into()).await?;
+        let wasm = wasm.into();
+        let memory = Self::memory_init(&wasm, &settings);
+        let settings = PluginSettings {
+            memory_init: Some(memory),
+            ..settings
+        };
+        let compiled = self.compile(wasm, memory).await?;
         let exports = export_names(self, &compiled.0);
         if exports.iter().any(|e| e == AGENT_EXPORT) {
             Ok(Plugin::Agent(self.finish_agent(compiled, settings).await?))
@@ -236,12 +323,14 @@ impl Runtime {
         &self,
         component: &Component,
         world: World,
+        memory: MemoryInit,
         typed: impl FnOnce(wasmtime::component::InstancePre<StoreState>) -> wasmtime::Result<P>,
     ) -> Result<P, LoadError> {
         self.expect_world(component, world)?;
+        let flavor = self.flavor(memory);
         let linker = match world {
-            World::Tool => &self.inner.tool_linker,
-            World::Agent => &self.inner.agent_linker,
+            World::Tool => &flavor.tool_linker,
+            World::Agent => &flavor.agent_linker,
         };
         let pre = linker
             .instantiate_pre(component)
@@ -258,7 +347,8 @@ impl Runtime {
         (component, cache, digest): (Component, CacheOutcome, String),
         settings: PluginSettings,
     ) -> Result<ToolPlugin, LoadError> {
-        let pre = self.prepare(&component, World::Tool, ToolPluginPre::new)?;
+        let memory = settings.memory_init.unwrap_or(MemoryInit::Map);
+        let pre = self.prepare(&component, World::Tool, memory, ToolPluginPre::new)?;
         let shared = shared_settings(self, &component, settings)?;
         let mut plugin = ToolPlugin {
             inner: Arc::new(ToolPluginInner {
@@ -268,12 +358,20 @@ impl Runtime {
                 tools: Vec::new(),
                 digest,
                 cache,
+                prepared: Mutex::new(Vec::new()),
+                preparing: AtomicBool::new(false),
+                waiters: Mutex::new(Vec::new()),
+                examples: Vec::new(),
             }),
         };
         let tools = plugin.describe().await?;
         validate_tools(&tools)?;
+        let examples = first_examples(&tools);
         match Arc::get_mut(&mut plugin.inner) {
-            Some(inner) => inner.tools = tools,
+            Some(inner) => {
+                inner.tools = tools;
+                inner.examples = examples;
+            }
             None => return Err(LoadError::Io("plugin handle escaped during load".into())),
         }
         tracing::info!(
@@ -281,8 +379,10 @@ impl Runtime {
             digest = %&plugin.digest()[..12],
             cache = ?plugin.cache_outcome(),
             tools = plugin.tools().len(),
+            memory = ?plugin.inner.shared.memory,
             "loaded tool plugin"
         );
+        plugin.prepare_later();
         Ok(plugin)
     }
 
@@ -290,11 +390,12 @@ impl Runtime {
     /// descriptors, with nothing granted.
     pub async fn inspect(&self, wasm: impl Into<Arc<[u8]>>) -> Result<PluginInfo, LoadError> {
         let wasm = wasm.into();
-        let (component, _, digest) = self.compile(wasm.clone()).await?;
+        let memory = MemoryInit::for_component(&wasm);
+        let (component, _, digest) = self.compile(wasm.clone(), memory).await?;
         let exports = export_names(self, &component);
         let imports = component
             .component_type()
-            .imports(&self.inner.engine)
+            .imports(component.engine())
             .map(|(name, _)| name.to_string())
             .collect();
         let world = if exports.iter().any(|e| e == TOOL_EXPORT) {
@@ -328,10 +429,10 @@ impl Runtime {
     }
 }
 
-pub(crate) fn export_names(runtime: &Runtime, component: &Component) -> Vec<String> {
+pub(crate) fn export_names(_runtime: &Runtime, component: &Component) -> Vec<String> {
     component
         .component_type()
-        .exports(&runtime.inner.engine)
+        .exports(component.engine())
         .map(|(name, _)| name.to_string())
         .collect()
 }
@@ -354,7 +455,7 @@ pub(crate) fn shared_settings(
     let network = settings.sandbox.check()?;
     let imports: Vec<String> = component
         .component_type()
-        .imports(&runtime.inner.engine)
+        .imports(component.engine())
         .map(|(name, _)| name.to_string())
         .collect();
     let gaps = capability_gaps(&imports, &settings.sandbox);
@@ -365,6 +466,7 @@ pub(crate) fn shared_settings(
         .limits
         .unwrap_or_else(|| runtime.inner.config.default_limits.clone());
     Ok(Arc::new(PluginShared {
+        memory: settings.memory_init.unwrap_or(MemoryInit::Map),
         name: settings.name.into(),
         limits,
         config: settings.config,
@@ -398,6 +500,20 @@ pub fn capability_gaps(imports: &[String], sandbox: &Sandbox) -> Vec<String> {
         );
     }
     gaps
+}
+
+/// Each tool's first example arguments, from its input schema's `examples`.
+fn first_examples(tools: &[ToolDescriptor]) -> Vec<(String, String)> {
+    tools
+        .iter()
+        .filter_map(|tool| {
+            let schema: serde_json::Value = serde_json::from_str(&tool.input_schema).ok()?;
+            let example = schema.get("examples")?.as_array()?.first()?;
+            example
+                .is_object()
+                .then(|| (tool.name.clone(), example.to_string()))
+        })
+        .collect()
 }
 
 fn validate_tools(tools: &[ToolDescriptor]) -> Result<(), LoadError> {
@@ -465,22 +581,156 @@ impl ToolPlugin {
         &self.inner.shared.limits
     }
 
-    /// Creates a fresh instance for one request. Calls on it share the
-    /// instance's memory; a new request must use a new instance.
+    /// Gives one request a fresh instance: one made ahead (see
+    /// [`RuntimeConfig::prepared_instances`](crate::RuntimeConfig)) when there
+    /// is one, else a new one. Calls on it share the instance's memory; a new
+    /// request must use a new instance.
     pub async fn instantiate(&self, ctx: RunContext) -> Result<ToolInstance, InvokeError> {
+        let prepared = self
+            .inner
+            .prepared
+            .lock()
+            .ok()
+            .and_then(|mut ready| ready.pop());
+        let Some(Prepared {
+            mut store,
+            bindings,
+        }) = prepared
+        else {
+            let mut instance = self.instantiate_new(ctx).await?;
+            instance.refill_on_drop = true;
+            return Ok(instance);
+        };
+        // Made with no user; this request is its first and only one.
+        let state = store.data_mut();
+        state.guest.user_id.clone_from(&ctx.user_id);
+        state.deadline = Instant::now() + self.inner.shared.limits.deadline;
+        // Epoch deadlines count from now, not from when it was made.
+        store.set_epoch_deadline(1);
+        Ok(ToolInstance {
+            plugin: self.clone(),
+            store,
+            bindings,
+            ctx,
+            poisoned: false,
+            refill_on_drop: true,
+        })
+    }
+
+    /// Instantiates the component now.
+    async fn instantiate_new(&self, ctx: RunContext) -> Result<ToolInstance, InvokeError> {
+        let Prepared { store, bindings } = self.make(&ctx.user_id).await?;
+        Ok(ToolInstance {
+            plugin: self.clone(),
+            store,
+            bindings,
+            ctx,
+            poisoned: false,
+            refill_on_drop: false,
+        })
+    }
+
+    /// A new store and instance for `user_id`.
+    async fn make(&self, user_id: &str) -> Result<Prepared, InvokeError> {
         let inner = &self.inner;
-        let mut store = new_store(&inner.runtime, &inner.shared, &ctx.user_id, None);
+        let mut store = new_store(&inner.runtime, &inner.shared, user_id, None);
         let deadline = self.inner.shared.limits.deadline;
         store.data_mut().deadline = Instant::now() + deadline;
         match self.inner.pre.instantiate_async(&mut store).await {
-            Ok(bindings) => Ok(ToolInstance {
-                plugin: self.clone(),
-                store,
-                bindings,
-                ctx,
-                poisoned: false,
-            }),
+            Ok(bindings) => Ok(Prepared { store, bindings }),
             Err(err) => Err(instantiate_error(&store, err, deadline)),
+        }
+    }
+
+    /// Makes instances until [`RuntimeConfig::prepared_instances`]
+    /// (crate::RuntimeConfig) are ready, on the runtime's preparer thread,
+    /// and waits for it. Requests refill on their own; this is for a caller
+    /// that wants them ready now (after a load, between benchmark samples).
+    pub async fn prepare(&self) {
+        self.inner.preparing.store(true, Ordering::Release);
+        let Some(preparer) = &self.inner.runtime.inner.preparer else {
+            return;
+        };
+        let (done, finished) = tokio::sync::oneshot::channel();
+        if let Ok(mut waiters) = self.inner.waiters.lock() {
+            waiters.push(done);
+        }
+        if preparer.send(self.clone()).is_ok() {
+            let _ = finished.await;
+        }
+    }
+
+    /// The preparer thread's work for this plugin.
+    pub(crate) async fn prepare_now(&self) {
+        let target = self.inner.runtime.inner.config.prepared_instances;
+        loop {
+            let ready = self.inner.prepared.lock().map_or(target, |r| r.len());
+            if ready >= target {
+                break;
+            }
+            let made = match self.make("").await {
+                Ok(instance) => self.warm(instance).await,
+                Err(err) => Err(err),
+            };
+            match made {
+                Ok(instance) => {
+                    if let Ok(mut ready) = self.inner.prepared.lock() {
+                        ready.push(instance);
+                    }
+                }
+                Err(err) => {
+                    tracing::debug!(plugin = %self.name(), "cannot prepare an instance: {err}");
+                    break;
+                }
+            }
+        }
+        self.inner.preparing.store(false, Ordering::Release);
+        if let Ok(mut waiters) = self.inner.waiters.lock() {
+            for waiter in waiters.drain(..) {
+                let _ = waiter.send(());
+            }
+        }
+    }
+
+    /// Runs the plugin's own examples in a prepared instance, so that the
+    /// pages their calls write are the instance's own before a request
+    /// arrives (a request's call then mostly writes pages already copied).
+    /// Examples are pure by contract, and the snapshot the instance starts
+    /// from was taken after the SDK ran them already.
+    async fn warm(&self, mut instance: Prepared) -> Result<Prepared, InvokeError> {
+        let nobody = RunContext {
+            user_id: String::new(),
+            thread_id: String::new(),
+            run_id: String::new(),
+        };
+        let deadline = DESCRIBE_DEADLINE.min(self.inner.shared.limits.deadline);
+        for (tool, arguments) in &self.inner.examples {
+            instance.store.data_mut().deadline = Instant::now() + deadline;
+            let result = instance
+                .bindings
+                .netra_plugin_tool()
+                .call_invoke(&mut instance.store, &nobody, tool, arguments)
+                .await;
+            match result {
+                Ok(Ok(_)) => {}
+                Ok(Err(err)) => return Err(InvokeError::Tool(err)),
+                Err(err) => return Err(classify(&instance.store, err, deadline)),
+            }
+        }
+        Ok(instance)
+    }
+
+    /// Asks the preparer thread to refill, unless it is on it already or
+    /// nothing is to be prepared.
+    fn prepare_later(&self) {
+        let Some(preparer) = &self.inner.runtime.inner.preparer else {
+            return;
+        };
+        if self.inner.preparing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if preparer.send(self.clone()).is_err() {
+            self.inner.preparing.store(false, Ordering::Release);
         }
     }
 
@@ -501,7 +751,10 @@ impl ToolPlugin {
             thread_id: String::new(),
             run_id: String::new(),
         };
-        let mut instance = self.instantiate(ctx).await.map_err(LoadError::Describe)?;
+        let mut instance = self
+            .instantiate_new(ctx)
+            .await
+            .map_err(LoadError::Describe)?;
         let deadline = DESCRIBE_DEADLINE.min(self.inner.shared.limits.deadline);
         instance.store.data_mut().deadline = Instant::now() + deadline;
         let result = instance
@@ -563,8 +816,7 @@ pub(crate) fn new_store(
         },
         stderr,
     };
-    let runtime = &runtime.inner;
-    let mut store = Store::new(&runtime.engine, state);
+    let mut store = Store::new(&runtime.flavor(shared.memory).engine, state);
     store.limiter(|state| &mut state.limiter);
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|store| {
@@ -575,7 +827,7 @@ pub(crate) fn new_store(
             Ok(UpdateDeadline::Yield(1))
         }
     });
-    if runtime.config.fuel {
+    if runtime.inner.config.fuel {
         // With metering on, a plugin without a fuel limit gets all it wants.
         let _ = store.set_fuel(shared.limits.fuel.unwrap_or(u64::MAX));
     }
@@ -606,6 +858,17 @@ pub struct ToolInstance {
     bindings: ToolBindings,
     ctx: RunContext,
     poisoned: bool,
+    /// Whether dropping it asks for a prepared instance in its place: the
+    /// refill waits until the request is done instead of competing with it.
+    refill_on_drop: bool,
+}
+
+impl Drop for ToolInstance {
+    fn drop(&mut self) {
+        if self.refill_on_drop {
+            self.plugin.prepare_later();
+        }
+    }
 }
 
 impl ToolInstance {

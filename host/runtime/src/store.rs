@@ -118,6 +118,8 @@ impl ResourceLimiter for Limiter {
 /// Plugin-wide, read-only facts every store of a plugin points at.
 pub(crate) struct PluginShared {
     pub(crate) name: Arc<str>,
+    /// Which engine its stores are made in.
+    pub(crate) memory: crate::engine::MemoryInit,
     pub(crate) limits: Limits,
     pub(crate) config: std::collections::BTreeMap<String, String>,
     pub(crate) kv: Option<Arc<dyn crate::kv::KvStore>>,

@@ -1,6 +1,7 @@
 """Tools: the `@tool` decorator, and the class that exports them."""
 
 import dataclasses
+import gc
 import inspect
 import json
 import re
@@ -50,9 +51,11 @@ class _Tool:
     signature: inspect.Signature
     takes_ctx: bool
     descriptor: ToolDescriptor
+    checks: "_ArgumentChecks"
+    examples: list
 
 
-def tool(fn=None, *, name=None, description=None, schema=None, output_schema=None):
+def tool(fn=None, *, name=None, description=None, schema=None, output_schema=None, examples=()):
     """Registers a function as a tool. Use it bare (`@tool`) or with options.
 
     - `name`: the tool's name; the function's name by default.
@@ -63,6 +66,13 @@ def tool(fn=None, *, name=None, description=None, schema=None, output_schema=Non
       `dict` annotations become JSON types, parameters without a default are
       required, and no other argument is accepted.
     - `output_schema`: the JSON Schema of the result, when it promises one.
+    - `examples`: example arguments (dicts). They join the input schema
+      (JSON Schema's `examples`, which models read), and `tool_plugin()`
+      calls the tool with each of them when the component is built, so the
+      snapshot every instance starts from has the tool's code paths warm: a
+      fresh instance's first call is then about as fast as a later one.
+      Examples must be pure (no kv, log or llm calls; what they change is in
+      every instance) and must succeed, or the build fails.
 
     The function is called with the JSON arguments as keyword arguments and
     returns anything `json.dumps` can encode (dataclasses too). If its first
@@ -71,13 +81,13 @@ def tool(fn=None, *, name=None, description=None, schema=None, output_schema=Non
     """
 
     def register(fn):
-        _register(fn, name, description, schema, output_schema)
+        _register(fn, name, description, schema, output_schema, examples)
         return fn
 
     return register(fn) if fn is not None else register
 
 
-def _register(fn, name, description, schema, output_schema):
+def _register(fn, name, description, schema, output_schema, examples):
     name = fn.__name__ if name is None else name
     check_name(name, "tool")
     if name in _TOOLS:
@@ -96,6 +106,17 @@ def _register(fn, name, description, schema, output_schema):
         schema = _schema_from(arguments)
     else:
         _check_schema(name, schema, arguments)
+    examples = list(examples)
+    checks = _ArgumentChecks(schema, arguments)
+    for example in examples:
+        if not isinstance(example, dict):
+            raise TypeError(f"the examples of tool {name!r} must be dicts of arguments")
+        try:
+            checks.check(example)
+        except ToolError as error:
+            raise ValueError(f"tool {name!r}: example {example!r} does not fit the schema: {error}") from None
+    if examples and isinstance(schema, dict) and "examples" not in schema:
+        schema = {**schema, "examples": examples}
     descriptor = ToolDescriptor(
         name=name,
         description=description,
@@ -104,7 +125,7 @@ def _register(fn, name, description, schema, output_schema):
         if output_schema is None
         else _schema_json(name, "output_schema", output_schema),
     )
-    _TOOLS[name] = _Tool(fn, name, schema, signature, takes_ctx, descriptor)
+    _TOOLS[name] = _Tool(fn, name, schema, signature, takes_ctx, descriptor, checks, examples)
 
 
 def _schema_json(name, what, schema):
@@ -224,39 +245,87 @@ def _article(word):
     return ("an " if word[0] in "aeiou" else "a ") + word
 
 
-def _check_arguments(schema, args):
-    """Checks the top level of `args` against the schema: required names,
-    unknown names, each property's `type` and `enum`. Deeper checks are left to
-    the tool."""
-    properties = schema.get("properties")
-    properties = properties if isinstance(properties, dict) else {}
-    for required in schema.get("required") or ():
-        if required not in args:
-            raise ToolError.invalid_arguments(f"missing the required argument `{required}`")
-    if schema.get("additionalProperties") is False:
-        for key in args:
-            if key not in properties:
-                expected = ", ".join(f"`{p}`" for p in properties) or "none"
-                raise ToolError.invalid_arguments(
-                    f"unexpected argument `{key}` (the arguments are: {expected})"
-                )
-    for key, value in args.items():
-        prop = properties.get(key)
-        if not isinstance(prop, dict):
-            continue
-        types = prop.get("type")
-        types = [types] if isinstance(types, str) else types
-        if isinstance(types, list) and types:
-            known = [t for t in types if t in _TYPE_CHECKS]
-            if known and not any(_TYPE_CHECKS[t](value) for t in known):
+class _ArgumentChecks:
+    """The checks of one tool's arguments, worked out once when it is declared
+    so that a call only runs them: the schema's required names, unknown
+    names, each property's `type` and `enum` (the top level; deeper checks
+    are left to the tool), and whether the function can be called with the
+    arguments as keywords without `inspect.Signature.bind`."""
+
+    def __init__(self, schema, params):
+        properties = schema.get("properties")
+        properties = properties if isinstance(properties, dict) else {}
+        self.required = tuple(schema.get("required") or ())
+        self.allowed = None
+        if schema.get("additionalProperties") is False:
+            self.allowed = frozenset(properties)
+            self.expected = ", ".join(f"`{p}`" for p in properties) or "none"
+        self.properties = {}
+        for key, prop in properties.items():
+            if not isinstance(prop, dict):
+                continue
+            types = prop.get("type")
+            types = [types] if isinstance(types, str) else types
+            known = [t for t in types if t in _TYPE_CHECKS] if isinstance(types, list) else []
+            enum = prop.get("enum")
+            enum = enum if isinstance(enum, list) else None
+            if known or enum is not None:
+                checks = tuple(_TYPE_CHECKS[t] for t in known)
                 wanted = " or ".join(_article(t) for t in known)
+                self.properties[key] = (checks, wanted, enum)
+        # Keywords are enough when every parameter can be passed by keyword.
+        kinds = {p.kind for p in params}
+        self.keywords_only = not kinds & {
+            inspect.Parameter.POSITIONAL_ONLY,
+            inspect.Parameter.VAR_POSITIONAL,
+        }
+        self.open_ended = inspect.Parameter.VAR_KEYWORD in kinds
+        self.names = frozenset(
+            p.name for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD
+        )
+        self.needed = tuple(
+            p.name
+            for p in params
+            if p.default is inspect.Parameter.empty
+            and p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
+        )
+
+    def check(self, args):
+        for required in self.required:
+            if required not in args:
+                raise ToolError.invalid_arguments(f"missing the required argument `{required}`")
+        if self.allowed is not None:
+            for key in args:
+                if key not in self.allowed:
+                    raise ToolError.invalid_arguments(
+                        f"unexpected argument `{key}` (the arguments are: {self.expected})"
+                    )
+        properties = self.properties
+        for key, value in args.items():
+            checked = properties.get(key)
+            if checked is None:
+                continue
+            checks, wanted, enum = checked
+            if checks and not any(check(value) for check in checks):
                 raise ToolError.invalid_arguments(
                     f"`{key}` must be {wanted}, not {_json_kind(value)}"
                 )
-        enum = prop.get("enum")
-        if isinstance(enum, list) and value not in enum:
-            choices = ", ".join(json.dumps(choice) for choice in enum)
-            raise ToolError.invalid_arguments(f"`{key}` must be one of {choices}")
+            if enum is not None and value not in enum:
+                choices = ", ".join(json.dumps(choice) for choice in enum)
+                raise ToolError.invalid_arguments(f"`{key}` must be one of {choices}")
+
+    def fits(self, args):
+        """Whether `fn(**args)` binds exactly as `signature.bind(**args)` would."""
+        if not self.keywords_only:
+            return False
+        for name in self.needed:
+            if name not in args:
+                return False
+        if not self.open_ended:
+            for key in args:
+                if key not in self.names:
+                    return False
+        return True
 
 
 def _reject_constant(constant):
@@ -269,7 +338,7 @@ def _parse_arguments(arguments):
     if not arguments.strip():
         return {}
     try:
-        args = json.loads(arguments, parse_constant=_reject_constant)
+        args = _DECODER.decode(arguments)
     except ValueError as error:
         raise ToolError.invalid_arguments(f"the arguments are not valid JSON: {error}") from None
     if not isinstance(args, dict):
@@ -287,6 +356,11 @@ def _encode_default(value):
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+# Made once: `json.loads`/`json.dumps` with options build a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_ENCODER = json.JSONEncoder(allow_nan=False, default=_encode_default)
+
+
 def call(name, arguments, ctx=None):
     """Runs the tool `name` on JSON `arguments` and returns its JSON result,
     raising ToolError for every failure the tool or its arguments cause. The
@@ -296,19 +370,54 @@ def call(name, arguments, ctx=None):
         known = ", ".join(f"`{n}`" for n in _TOOLS) or "none"
         raise ToolError.not_found(f"no tool named `{name}` in this plugin (it has: {known})")
     args = _parse_arguments(arguments)
-    _check_arguments(registered.schema, args)
-    leading = [ctx if ctx is not None else Context()] if registered.takes_ctx else []
+    checks = registered.checks
+    checks.check(args)
+    leading = (ctx if ctx is not None else Context(),) if registered.takes_ctx else ()
+    if checks.fits(args):
+        result = registered.fn(*leading, **args)
+    else:
+        # Let `bind` say what is wrong (or bind what keywords cannot).
+        try:
+            bound = registered.signature.bind(*leading, **args)
+        except TypeError as error:
+            raise ToolError.invalid_arguments(str(error)) from None
+        result = registered.fn(*bound.args, **bound.kwargs)
     try:
-        bound = registered.signature.bind(*leading, **args)
-    except TypeError as error:
-        raise ToolError.invalid_arguments(str(error)) from None
-    result = registered.fn(*bound.args, **bound.kwargs)
-    try:
-        return json.dumps(result, allow_nan=False, default=_encode_default)
+        return _ENCODER.encode(result)
     except (TypeError, ValueError) as error:
         raise ToolError.failed(
             f"the result of `{name}` could not be encoded as JSON: {error}"
         ) from None
+
+
+# How many times each example runs at build time: CPython specialises the
+# bytecode a call runs after a few executions.
+_WARM_UP_ROUNDS = 20
+
+
+def _warm_up():
+    """Calls every tool with each of its examples (see `tool`), then leaves
+    the garbage collector with nothing to do: what is alive now is in the
+    snapshot every instance starts from, and a collection in a fresh instance
+    would only walk (and write to) it again."""
+    try:
+        _run_examples()
+    finally:
+        gc.collect()
+        gc.freeze()
+
+
+def _run_examples():
+    for registered in _TOOLS.values():
+        for example in registered.examples:
+            text = json.dumps(example)
+            for _ in range(_WARM_UP_ROUNDS):
+                try:
+                    call(registered.name, text)
+                except ToolError as error:
+                    raise ValueError(
+                        f"tool {registered.name!r}: example {text} failed: {error}"
+                    ) from None
 
 
 def descriptors():
@@ -338,6 +447,7 @@ def tool_plugin():
             "no tools: decorate at least one function with @netra.tool before "
             "calling netra.tool_plugin()"
         )
+    _warm_up()
 
     class Tool:
         """The `netra:plugin/tool` export."""

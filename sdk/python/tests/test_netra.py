@@ -216,6 +216,42 @@ class ToolTests(Fakes):
         with self.assertRaisesRegex(RuntimeError, "no tools"):
             netra.tool_plugin()
 
+    def test_examples_join_the_schema_and_run_when_the_plugin_is_exported(self):
+        calls = []
+
+        @netra.tool(examples=[{"a": 1}, {"a": 2, "b": 3}])
+        def add(a: int, b: int = 0) -> int:
+            """Adds two integers."""
+            calls.append((a, b))
+            return a + b
+
+        described = netra.tool_plugin()().describe()
+        schema = json.loads(described[0].input_schema)
+        self.assertEqual(schema["examples"], [{"a": 1}, {"a": 2, "b": 3}])
+        # Each example runs 20 times, so the snapshot has its code warm.
+        self.assertEqual(calls.count((1, 0)), 20)
+        self.assertEqual(calls.count((2, 3)), 20)
+
+    def test_bad_examples_are_reported_when_declared_or_exported(self):
+        with self.assertRaisesRegex(ValueError, "does not fit the schema: .*missing the required"):
+
+            @netra.tool(examples=[{"b": 1}])
+            def add(a: int, b: int = 0) -> int:
+                """Adds two integers."""
+                return a + b
+
+        netra._tool._TOOLS.clear()
+
+        @netra.tool(examples=[{"a": 0}])
+        def invert(a: int) -> float:
+            """Inverts a number."""
+            if a == 0:
+                raise netra.ToolError.invalid_arguments("cannot invert 0")
+            return 1 / a
+
+        with self.assertRaisesRegex(ValueError, "example .* failed: .*cannot invert 0"):
+            netra.tool_plugin()
+
     def test_kv_errors_keep_a_denial_a_denial(self):
         def denied(key):
             raise netra._bindings.Err(wit.kv.KvError_Denied("no grant"))
