@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use netra_runtime::{
-    CacheOutcome, DirGrant, InvokeError, Limits, LoadError, PluginSettings, Runtime, RuntimeConfig,
-    Sandbox, ToolError,
+    CacheOutcome, DirGrant, InvokeError, Limits, LoadError, MemoryInit, MemoryKv, PluginSettings,
+    Runtime, RuntimeConfig, Sandbox, ToolError,
 };
 use netra_tests::guest_bytes;
 use serde_json::{Value, json};
@@ -57,6 +57,116 @@ async fn every_call_gets_a_fresh_instance() {
     for i in 0..1000 {
         let result = counter.call(ctx("alice"), "count", "{}").await.unwrap();
         assert_eq!(result, "1", "call {i} saw state left by an earlier call");
+    }
+}
+
+/// A runtime that keeps two instances of each `Copy` plugin made ahead.
+fn preparing_runtime() -> Runtime {
+    Runtime::new(RuntimeConfig {
+        max_instances: 64,
+        prepared_instances: 2,
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime starts")
+}
+
+/// Loads a Rust guest as a `Copy` plugin (only those are prepared ahead).
+async fn load_copy(runtime: &Runtime, crate_name: &str, kv: bool) -> netra_runtime::ToolPlugin {
+    let mut settings = PluginSettings::new(crate_name);
+    settings.memory_init = Some(MemoryInit::Copy);
+    if kv {
+        settings.kv = Some(Arc::new(MemoryKv::default()));
+    }
+    runtime
+        .load_tool(guest_bytes(crate_name), settings)
+        .await
+        .unwrap_or_else(|e| panic!("loading {crate_name}: {e}"))
+}
+
+#[tokio::test]
+async fn prepared_instances_are_fresh_and_used_once() {
+    let rt = preparing_runtime();
+    let counter = load_copy(&rt, "fixture-counter", false).await;
+    for i in 0..20 {
+        counter.prepare().await;
+        assert_eq!(counter.prepared_count(), 2, "round {i}: not refilled");
+        let result = counter.call(ctx("alice"), "count", "{}").await.unwrap();
+        assert_eq!(
+            result, "1",
+            "round {i}: a prepared instance was used before"
+        );
+        // The request took one; the refill starts when its instance is dropped.
+        assert!(counter.prepared_count() <= 2);
+    }
+}
+
+#[tokio::test]
+async fn a_prepared_instance_takes_the_user_of_its_request() {
+    // Prepared instances are made for nobody; kv must still be scoped to the
+    // user of the request that takes one.
+    let rt = preparing_runtime();
+    let notes = load_copy(&rt, "notes", true).await;
+    notes.prepare().await;
+    assert_eq!(notes.prepared_count(), 2);
+    let saved = notes
+        .call(
+            ctx("alice"),
+            "note_save",
+            r#"{"title":"plan","text":"alice's secret"}"#,
+        )
+        .await
+        .unwrap();
+    assert!(saved.contains("plan"), "{saved}");
+    notes.prepare().await;
+    let bob: Value =
+        serde_json::from_str(&notes.call(ctx("bob"), "note_list", "{}").await.unwrap()).unwrap();
+    notes.prepare().await;
+    let alice: Value =
+        serde_json::from_str(&notes.call(ctx("alice"), "note_list", "{}").await.unwrap()).unwrap();
+    assert_eq!(bob.to_string().matches("plan").count(), 0, "bob sees {bob}");
+    assert_eq!(
+        alice.to_string().matches("plan").count(),
+        1,
+        "alice sees {alice}"
+    );
+}
+
+#[tokio::test]
+async fn preinitialized_snapshots_are_cached_and_answer_like_the_original() {
+    let cache = tempfile::tempdir().unwrap();
+    let config = || RuntimeConfig {
+        cache_dir: Some(cache.path().to_path_buf()),
+        max_instances: 8,
+        preinitialize: true,
+        ..RuntimeConfig::default()
+    };
+    let cold = Runtime::new(config()).unwrap();
+    let plugin = load(&cold, "calculator", Limits::default()).await;
+    assert_eq!(plugin.cache_outcome(), CacheOutcome::Compiled);
+    assert_calculator_still_works(&plugin).await;
+    let names: Vec<String> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.contains("-init1-")),
+        "no snapshot cached: {names:?}"
+    );
+    drop((plugin, cold));
+
+    let warm = Runtime::new(config()).unwrap();
+    let plugin = load(&warm, "calculator", Limits::default()).await;
+    assert_eq!(plugin.cache_outcome(), CacheOutcome::Hit);
+    assert_eq!(warm.compiled_count(), 0);
+    assert_calculator_still_works(&plugin).await;
+    // The counter's snapshot was taken after describe and a not-found invoke,
+    // neither of which counts: every call still sees a fresh counter.
+    let counter = load(&warm, "fixture-counter", Limits::default()).await;
+    for _ in 0..5 {
+        assert_eq!(
+            counter.call(ctx("alice"), "count", "{}").await.unwrap(),
+            "1"
+        );
     }
 }
 

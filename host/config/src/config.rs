@@ -190,8 +190,9 @@ pub struct Limits {
     pub max_runs: u64,
     /// `max_runs_per_user`: runs one user has going at once (default 8).
     pub max_runs_per_user: u64,
-    /// `prepared_instances`: fresh instances each tool plugin keeps made
-    /// ahead of requests (default 2; 0 makes every instance on demand).
+    /// `prepared_instances`: fresh instances each `Copy` (CPython) tool
+    /// plugin keeps made ahead of requests (default 2; 0 makes every instance
+    /// on demand).
     pub prepared_instances: u64,
     /// `[limits.agent]`: default limits of agents (64 MiB, 60 s).
     pub agent: PluginLimits,

@@ -194,8 +194,8 @@ fn python_and_javascript_plugins_serve_runs_over_websocket() {
     }
     let requests = llm.chat_requests();
     assert_eq!(requests.len(), 10);
-    // The SDKs put each tool's declared examples into its input schema; the
-    // model sees them (and the host runs them in prepared instances).
+    // The SDKs put each tool's declared examples into its input schema, where
+    // the model sees them.
     let tools = requests[0]["tools"].as_array().cloned().unwrap_or_default();
     let parameters = |name: &str| {
         tools

@@ -17,7 +17,11 @@
 //!   its warm-up calls (`RuntimeConfig::preinitialize`).
 //! - `netra, pre-initialized, prepared`: the request path of the server: the
 //!   call takes an instance made ahead (`RuntimeConfig::prepared_instances`;
-//!   the bench refills it between samples, untimed) and frees it off the path.
+//!   the bench refills it between samples, untimed). Only `Copy` plugins are
+//!   prepared; for `Map` ones this is the on-demand path again.
+//!
+//! The netra rows time instance + call; the instance is dropped between
+//! samples, untimed (the server frees it when the run has ended).
 //!
 //! Run with `cargo xtask bench runtime`; it prints a Markdown table.
 

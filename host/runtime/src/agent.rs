@@ -81,13 +81,7 @@ impl Runtime {
         wasm: impl Into<Arc<[u8]>>,
         settings: PluginSettings,
     ) -> Result<AgentPlugin, LoadError> {
-        let wasm = wasm.into();
-        let memory = Self::memory_init(&wasm, &settings);
-        let settings = PluginSettings {
-            memory_init: Some(memory),
-            ..settings
-        };
-        let compiled = self.compile(wasm, memory).await?;
+        let (compiled, settings) = self.compile_plugin(wasm.into(), settings).await?;
         self.finish_agent(compiled, settings).await
     }
 

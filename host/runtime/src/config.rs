@@ -30,9 +30,9 @@ pub struct RuntimeConfig {
     /// once instead of in every fresh instance. It costs a second compile on
     /// a cold cache, so one-shot tools leave it off.
     pub preinitialize: bool,
-    /// Fresh instances each tool plugin keeps made ahead of requests, so a
-    /// request does not wait for instantiation. Each is used by one request
-    /// only; 0 makes every instance on demand.
+    /// Fresh instances each `Copy` tool plugin keeps made ahead of requests,
+    /// so a request does not wait for its image to be copied. Each is used by
+    /// one request only; 0 makes every instance on demand.
     pub prepared_instances: usize,
 }
 

@@ -180,9 +180,6 @@ struct ToolPluginInner {
     preparing: AtomicBool,
     /// Callers of [`ToolPlugin::prepare`] waiting for the refill.
     waiters: Mutex<Vec<tokio::sync::oneshot::Sender<()>>>,
-    /// The first example of each tool that has one (its input schema's
-    /// `examples`): a prepared instance runs them before it is handed out.
-    examples: Vec<(String, String)>,
 }
 
 /// An instance no request has used, with nothing of any user in it.
@@ -271,12 +268,22 @@ impl Runtime {
         Ok((component, outcome, digest))
     }
 
-    /// The memory strategy of a plugin: its settings', or the component's
-    /// default.
-    pub(crate) fn memory_init(wasm: &[u8], settings: &PluginSettings) -> MemoryInit {
-        settings
+    /// Compiles a plugin's component for its memory strategy (its settings',
+    /// or the component's default, which the returned settings then name).
+    pub(crate) async fn compile_plugin(
+        &self,
+        wasm: Arc<[u8]>,
+        settings: PluginSettings,
+    ) -> Result<((Component, CacheOutcome, String), PluginSettings), LoadError> {
+        let memory = settings
             .memory_init
-            .unwrap_or_else(|| MemoryInit::for_component(wasm))
+            .unwrap_or_else(|| MemoryInit::for_component(&wasm));
+        let compiled = self.compile(wasm, memory).await?;
+        let settings = PluginSettings {
+            memory_init: Some(memory),
+            ..settings
+        };
+        Ok((compiled, settings))
     }
 
     /// Loads a tool plugin: compiles it, checks that it implements the tool
@@ -286,13 +293,7 @@ impl Runtime {
         wasm: impl Into<Arc<[u8]>>,
         settings: PluginSettings,
     ) -> Result<ToolPlugin, LoadError> {
-        let wasm = wasm.into();
-        let memory = Self::memory_init(&wasm, &settings);
-        let settings = PluginSettings {
-            memory_init: Some(memory),
-            ..settings
-        };
-        let compiled = self.compile(wasm, memory).await?;
+        let (compiled, settings) = self.compile_plugin(wasm.into(), settings).await?;
         self.finish_tool(compiled, settings).await
     }
 
@@ -302,13 +303,7 @@ impl Runtime {
         wasm: impl Into<Arc<[u8]>>,
         settings: PluginSettings,
     ) -> Result<Plugin, LoadError> {
-        let wasm = wasm.into();
-        let memory = Self::memory_init(&wasm, &settings);
-        let settings = PluginSettings {
-            memory_init: Some(memory),
-            ..settings
-        };
-        let compiled = self.compile(wasm, memory).await?;
+        let (compiled, settings) = self.compile_plugin(wasm.into(), settings).await?;
         let exports = export_names(self, &compiled.0);
         if exports.iter().any(|e| e == AGENT_EXPORT) {
             Ok(Plugin::Agent(self.finish_agent(compiled, settings).await?))
@@ -361,17 +356,12 @@ impl Runtime {
                 prepared: Mutex::new(Vec::new()),
                 preparing: AtomicBool::new(false),
                 waiters: Mutex::new(Vec::new()),
-                examples: Vec::new(),
             }),
         };
         let tools = plugin.describe().await?;
         validate_tools(&tools)?;
-        let examples = first_examples(&tools);
         match Arc::get_mut(&mut plugin.inner) {
-            Some(inner) => {
-                inner.tools = tools;
-                inner.examples = examples;
-            }
+            Some(inner) => inner.tools = tools,
             None => return Err(LoadError::Io("plugin handle escaped during load".into())),
         }
         tracing::info!(
@@ -502,20 +492,6 @@ pub fn capability_gaps(imports: &[String], sandbox: &Sandbox) -> Vec<String> {
     gaps
 }
 
-/// Each tool's first example arguments, from its input schema's `examples`.
-fn first_examples(tools: &[ToolDescriptor]) -> Vec<(String, String)> {
-    tools
-        .iter()
-        .filter_map(|tool| {
-            let schema: serde_json::Value = serde_json::from_str(&tool.input_schema).ok()?;
-            let example = schema.get("examples")?.as_array()?.first()?;
-            example
-                .is_object()
-                .then(|| (tool.name.clone(), example.to_string()))
-        })
-        .collect()
-}
-
 fn validate_tools(tools: &[ToolDescriptor]) -> Result<(), LoadError> {
     let mut seen = std::collections::HashSet::new();
     for tool in tools {
@@ -642,15 +618,20 @@ impl ToolPlugin {
         }
     }
 
+    /// How many prepared instances are ready now.
+    pub fn prepared_count(&self) -> usize {
+        self.inner.prepared.lock().map_or(0, |ready| ready.len())
+    }
+
     /// Makes instances until [`RuntimeConfig::prepared_instances`]
     /// (crate::RuntimeConfig) are ready, on the runtime's preparer thread,
     /// and waits for it. Requests refill on their own; this is for a caller
     /// that wants them ready now (after a load, between benchmark samples).
     pub async fn prepare(&self) {
-        self.inner.preparing.store(true, Ordering::Release);
-        let Some(preparer) = &self.inner.runtime.inner.preparer else {
+        let Some(preparer) = self.preparer() else {
             return;
         };
+        self.inner.preparing.store(true, Ordering::Release);
         let (done, finished) = tokio::sync::oneshot::channel();
         if let Ok(mut waiters) = self.inner.waiters.lock() {
             waiters.push(done);
@@ -668,11 +649,7 @@ impl ToolPlugin {
             if ready >= target {
                 break;
             }
-            let made = match self.make("").await {
-                Ok(instance) => self.warm(instance).await,
-                Err(err) => Err(err),
-            };
-            match made {
+            match self.make("").await {
                 Ok(instance) => {
                     if let Ok(mut ready) = self.inner.prepared.lock() {
                         ready.push(instance);
@@ -692,38 +669,22 @@ impl ToolPlugin {
         }
     }
 
-    /// Runs the plugin's own examples in a prepared instance, so that the
-    /// pages their calls write are the instance's own before a request
-    /// arrives (a request's call then mostly writes pages already copied).
-    /// Examples are pure by contract, and the snapshot the instance starts
-    /// from was taken after the SDK ran them already.
-    async fn warm(&self, mut instance: Prepared) -> Result<Prepared, InvokeError> {
-        let nobody = RunContext {
-            user_id: String::new(),
-            thread_id: String::new(),
-            run_id: String::new(),
-        };
-        let deadline = DESCRIBE_DEADLINE.min(self.inner.shared.limits.deadline);
-        for (tool, arguments) in &self.inner.examples {
-            instance.store.data_mut().deadline = Instant::now() + deadline;
-            let result = instance
-                .bindings
-                .netra_plugin_tool()
-                .call_invoke(&mut instance.store, &nobody, tool, arguments)
-                .await;
-            match result {
-                Ok(Ok(_)) => {}
-                Ok(Err(err)) => return Err(InvokeError::Tool(err)),
-                Err(err) => return Err(classify(&instance.store, err, deadline)),
-            }
+    /// Where to ask for prepared instances, if this plugin has them: only
+    /// `Copy` plugins do, whose instantiation copies their image. A `Map`
+    /// plugin's instantiation is tens of microseconds, and an instance made on
+    /// the request's own thread finds its memory in that core's cache, which
+    /// measured as fast as one made ahead on another thread.
+    fn preparer(&self) -> Option<&tokio::sync::mpsc::UnboundedSender<ToolPlugin>> {
+        if self.inner.shared.memory != MemoryInit::Copy {
+            return None;
         }
-        Ok(instance)
+        self.inner.runtime.inner.preparer.as_ref()
     }
 
     /// Asks the preparer thread to refill, unless it is on it already or
     /// nothing is to be prepared.
     fn prepare_later(&self) {
-        let Some(preparer) = &self.inner.runtime.inner.preparer else {
+        let Some(preparer) = self.preparer() else {
             return;
         };
         if self.inner.preparing.swap(true, Ordering::AcqRel) {
