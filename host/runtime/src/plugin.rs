@@ -250,9 +250,13 @@ impl Runtime {
                         cache.put(&component, &name);
                         return Ok((component, CacheOutcome::Compiled, digest));
                     }
-                    Err(why) => {
+                    Err(crate::preinit::NoSnapshot::Unsupported(why)) => {
                         tracing::warn!(digest = %&digest[..12], "no pre-initialized snapshot: {why}");
                         cache.mark(&name);
+                    }
+                    Err(crate::preinit::NoSnapshot::Busy(why)) => {
+                        // Not remembered: the next load tries again.
+                        tracing::warn!(digest = %&digest[..12], "no pre-initialized snapshot this time: {why}");
                     }
                 }
             }

@@ -64,13 +64,27 @@ pub(crate) fn embeds_cpython(wasm: &[u8]) -> bool {
     false
 }
 
+/// Why a component has no snapshot.
+pub(crate) enum NoSnapshot {
+    /// Something about the component: trying again will not help.
+    Unsupported(String),
+    /// The instance pool was full: a later load may succeed.
+    Busy(String),
+}
+
+impl From<String> for NoSnapshot {
+    fn from(why: String) -> Self {
+        NoSnapshot::Unsupported(why)
+    }
+}
+
 /// Snapshots `wasm` after its warm-up calls and compiles the snapshot with
-/// the engine of `memory`. `Err` says why there is no snapshot.
+/// the engine of `memory`.
 pub(crate) async fn snapshot(
     runtime: &Runtime,
     wasm: Arc<[u8]>,
     memory: MemoryInit,
-) -> Result<Component, String> {
+) -> Result<Component, NoSnapshot> {
     let wizer = Wizer::new();
     let (cx, instrumented) = wizer
         .instrument_component(&wasm)
@@ -91,7 +105,9 @@ pub(crate) async fn snapshot(
     } else if exports.iter().any(|e| e == AGENT_EXPORT) {
         (AGENT_EXPORT, &runtime.flavor(memory).agent_linker)
     } else {
-        return Err("it exports neither netra:plugin/tool nor netra:plugin/agent".into());
+        return Err(NoSnapshot::Unsupported(
+            "it exports neither netra:plugin/tool nor netra:plugin/agent".into(),
+        ));
     };
     let mut settings = PluginSettings::new("snapshot");
     settings.memory_init = Some(memory);
@@ -102,7 +118,14 @@ pub(crate) async fn snapshot(
     let instance = linker
         .instantiate_async(&mut store, &component)
         .await
-        .map_err(|e| format!("cannot instantiate it: {e:#}"))?;
+        .map_err(|e| {
+            let why = format!("cannot instantiate it: {e:#}");
+            if e.is::<wasmtime::PoolConcurrencyLimitError>() {
+                NoSnapshot::Busy(why)
+            } else {
+                NoSnapshot::Unsupported(why)
+            }
+        })?;
 
     let mut state = Snapshotting {
         store: &mut store,
@@ -127,13 +150,14 @@ pub(crate) async fn snapshot(
         .await
         .map_err(|e| format!("cannot snapshot it: {e:#}"))?;
     if let Some(failed) = state.failed {
-        return Err(failed);
+        return Err(failed.into());
     }
     drop(store);
-    tokio::task::spawn_blocking(move || Component::new(&engine, &snapshot))
+    let compiled = tokio::task::spawn_blocking(move || Component::new(&engine, &snapshot))
         .await
         .map_err(|e| format!("compile task failed: {e}"))?
-        .map_err(|e| format!("cannot compile the snapshot: {e:#}"))
+        .map_err(|e| format!("cannot compile the snapshot: {e:#}"))?;
+    Ok(compiled)
 }
 
 /// The instance being snapshotted, read through the accessors wizer adds.
