@@ -125,7 +125,7 @@ impl Runtime {
             World::Tool => crate::bindings::TOOL_EXPORT,
             World::Agent => AGENT_EXPORT,
         };
-        let exports = crate::plugin::export_names(self, component);
+        let exports = crate::plugin::export_names(component);
         if exports.iter().any(|name| name == export) {
             return Ok(());
         }

@@ -308,7 +308,7 @@ impl Runtime {
         settings: PluginSettings,
     ) -> Result<Plugin, LoadError> {
         let (compiled, settings) = self.compile_plugin(wasm.into(), settings).await?;
-        let exports = export_names(self, &compiled.0);
+        let exports = export_names(&compiled.0);
         if exports.iter().any(|e| e == AGENT_EXPORT) {
             Ok(Plugin::Agent(self.finish_agent(compiled, settings).await?))
         } else {
@@ -386,7 +386,7 @@ impl Runtime {
         let wasm = wasm.into();
         let memory = MemoryInit::for_component(&wasm);
         let (component, _, digest) = self.compile(wasm.clone(), memory).await?;
-        let exports = export_names(self, &component);
+        let exports = export_names(&component);
         let imports = component
             .component_type()
             .imports(component.engine())
@@ -423,7 +423,7 @@ impl Runtime {
     }
 }
 
-pub(crate) fn export_names(_runtime: &Runtime, component: &Component) -> Vec<String> {
+pub(crate) fn export_names(component: &Component) -> Vec<String> {
     component
         .component_type()
         .exports(component.engine())
@@ -587,27 +587,24 @@ impl ToolPlugin {
         state.deadline = Instant::now() + self.inner.shared.limits.deadline;
         // Epoch deadlines count from now, not from when it was made.
         store.set_epoch_deadline(1);
-        Ok(ToolInstance {
-            plugin: self.clone(),
-            store,
-            bindings,
-            ctx,
-            poisoned: false,
-            refill_on_drop: true,
-        })
+        Ok(self.instance(Prepared { store, bindings }, ctx, true))
     }
 
     /// Instantiates the component now.
     async fn instantiate_new(&self, ctx: RunContext) -> Result<ToolInstance, InvokeError> {
-        let Prepared { store, bindings } = self.make(&ctx.user_id).await?;
-        Ok(ToolInstance {
+        let made = self.make(&ctx.user_id).await?;
+        Ok(self.instance(made, ctx, false))
+    }
+
+    fn instance(&self, made: Prepared, ctx: RunContext, refill_on_drop: bool) -> ToolInstance {
+        ToolInstance {
             plugin: self.clone(),
-            store,
-            bindings,
+            store: made.store,
+            bindings: made.bindings,
             ctx,
             poisoned: false,
-            refill_on_drop: false,
-        })
+            refill_on_drop,
+        }
     }
 
     /// A new store and instance for `user_id`.

@@ -98,7 +98,7 @@ pub(crate) async fn snapshot(
     .map_err(|e| format!("compile task failed: {e}"))?
     .map_err(|e| format!("cannot compile it instrumented: {e:#}"))?;
 
-    let exports = crate::plugin::export_names(runtime, &component);
+    let exports = crate::plugin::export_names(&component);
     let is_tool = exports.iter().any(|e| e == TOOL_EXPORT);
     let (interface, linker) = if is_tool {
         (TOOL_EXPORT, &runtime.flavor(memory).tool_linker)
