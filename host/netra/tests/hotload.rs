@@ -761,3 +761,82 @@ fn a_new_plugin_is_added_and_bad_admin_requests_get_clear_errors() {
     let last = server.run(&user, "helper", "what is 6*7");
     assert_eq!(last["type"], "agent_completed", "{last}");
 }
+
+/// An agent name two plugins export is a conflict, refused like a tool name
+/// two plugins provide: an upload or a dropped-in file exporting an agent
+/// another plugin serves is rejected with a reason naming both plugins, and
+/// at start the plugin loaded later is refused with that reason while the
+/// other serves the name.
+#[test]
+fn an_agent_name_two_plugins_export_is_a_conflict() {
+    let server = serve();
+    let admin = server.token("ops", &["admin"]);
+    let user = server.token("alice", &[]);
+    let helper = std::fs::read(netra_tests::guest("helper")).expect("helper");
+    let conflict = "agent \\\"helper\\\" is already provided by plugin helper";
+
+    // An upload under another name (that sorts first, so it would load first).
+    let copy = "name = \"a-helper\"\nversion = \"9.9.9\"\nkind = \"agent\"\n";
+    let (status, body) = upload(&server, &admin, "a-helper", &helper, Some(copy), true);
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"], "rejected", "{body}");
+    assert!(body["reasons"].to_string().contains(conflict), "{body}");
+    // Not even kept inactive.
+    let (status, body) = upload(&server, &admin, "a-helper", &helper, Some(copy), false);
+    assert_eq!(status, 422, "{body}");
+
+    // A copy dropped into the watched dir (sorts after helper).
+    let copy = "name = \"helper-copy\"\nversion = \"9.9.9\"\nkind = \"agent\"\n";
+    drop_in(server.plugins_dir(), "helper-copy.toml", copy.as_bytes());
+    drop_in(server.plugins_dir(), "helper-copy.wasm", &helper);
+    wait_for("the dropped-in copy's rejection", || {
+        let (_, plugin) = server.http("GET", "/v1/admin/plugins/helper-copy", Some(&admin));
+        plugin["last_rejection"].to_string().contains(conflict)
+    });
+    let (_, audit) = server.http("GET", "/v1/admin/audit?limit=100", Some(&admin));
+    let rejected = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["action"] == "plugin.reject")
+        .map(|e| (e["subject"].as_str().unwrap_or_default(), e.to_string()))
+        .collect::<Vec<_>>();
+    assert!(
+        rejected
+            .iter()
+            .any(|(subject, entry)| *subject == "a-helper" && entry.contains(conflict)),
+        "{audit:#}"
+    );
+    assert!(
+        rejected
+            .iter()
+            .any(|(subject, entry)| *subject == "helper-copy" && entry.contains(conflict)),
+        "{audit:#}"
+    );
+    // The helper plugin still serves the name.
+    let events = server.run_events(&user, "helper", "what is 1+1");
+    assert_eq!(versions_of(&events).0, "0.1.0");
+
+    // At start, with both files in the dir: helper (the plugin named like
+    // the agent) keeps the name and serves it; the copy is refused with the
+    // reason naming helper.
+    let server = server.restart();
+    let admin = server.token("ops", &["admin"]);
+    let user = server.token("alice", &[]);
+    let (_, readyz) = server.wait_readyz("readyz", |_, _| true);
+    let node = |id: &str| {
+        readyz["nodes"]
+            .as_array()
+            .and_then(|nodes| nodes.iter().find(|n| n["id"] == id))
+            .cloned()
+            .unwrap_or_else(|| panic!("no node {id} in {readyz:#}"))
+    };
+    assert_eq!(node("plugin.helper")["state"], "ready", "{readyz:#}");
+    let copy = node("plugin.helper-copy");
+    assert_eq!(copy["state"], "refused", "{copy}");
+    assert!(copy["reasons"].to_string().contains(conflict), "{copy}");
+    let (_, plugin) = server.http("GET", "/v1/admin/plugins/helper-copy", Some(&admin));
+    assert_eq!(plugin["state"], "refused", "{plugin}");
+    let events = server.run_events(&user, "helper", "what is 1+1");
+    assert_eq!(versions_of(&events).0, "0.1.0");
+}

@@ -119,8 +119,38 @@ impl PluginGrant {
 pub struct Registry {
     agents: BTreeMap<String, AgentEntry>,
     tools: BTreeMap<String, ToolEntry>,
-    /// Tools two plugins provide: (tool, the plugin kept, the one ignored).
-    conflicts: Vec<(String, String, String)>,
+    /// Tool and agent names two plugins provide.
+    conflicts: Vec<Conflict>,
+}
+
+/// A tool or agent name that two plugins provide: the plugin added first
+/// keeps it, the other one's is ignored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    /// `tool` or `agent`.
+    pub kind: &'static str,
+    /// The tool's or agent's name.
+    pub name: String,
+    /// The plugin that provides it here.
+    pub kept: String,
+    /// The plugin whose tool or agent of that name is not served.
+    pub ignored: String,
+}
+
+impl Conflict {
+    /// Whether plugin `name` is one of the two.
+    pub fn involves(&self, name: &str) -> bool {
+        self.kept == name || self.ignored == name
+    }
+
+    /// The plugin other than `name`.
+    pub fn other(&self, name: &str) -> &str {
+        if self.kept == name {
+            &self.ignored
+        } else {
+            &self.kept
+        }
+    }
 }
 
 /// How a version is shown: its label (the manifest's `version`) and its
@@ -226,7 +256,9 @@ impl Registry {
             Plugin::Tool(tool) => self.add_tool(tool),
             Plugin::Agent(agent) => {
                 let name = agent.descriptor().name.clone();
-                self.add_agent(agent, grants);
+                if !self.add_agent(agent, grants) {
+                    return;
+                }
                 if let (Some(tag), Some(entry)) = (version, self.agents.get_mut(&name)) {
                     entry.version = tag.label;
                     entry.digest = Some(tag.digest);
@@ -235,9 +267,8 @@ impl Registry {
         }
     }
 
-    /// Tools two plugins provide: (tool, the plugin that provides it here,
-    /// the plugin ignored).
-    pub fn conflicts(&self) -> &[(String, String, String)] {
+    /// Tool and agent names two plugins provide, in the order found.
+    pub fn conflicts(&self) -> &[Conflict] {
         &self.conflicts
     }
 
@@ -252,11 +283,12 @@ impl Registry {
                     ignored = %plugin.name(),
                     "two plugins provide the same tool"
                 );
-                self.conflicts.push((
-                    descriptor.name.clone(),
-                    existing.plugin.name().to_string(),
-                    plugin.name().to_string(),
-                ));
+                self.conflicts.push(Conflict {
+                    kind: "tool",
+                    name: descriptor.name.clone(),
+                    kept: existing.plugin.name().to_string(),
+                    ignored: plugin.name().to_string(),
+                });
                 continue;
             }
             self.tools.insert(
@@ -269,9 +301,33 @@ impl Registry {
         }
     }
 
-    /// Adds an agent with its grants.
-    pub fn add_agent(&mut self, plugin: AgentPlugin, grants: &Grants) {
+    /// Adds an agent with its grants. An agent name another plugin already
+    /// provides is a conflict, recorded like a tool name two plugins provide:
+    /// the plugin named like the agent keeps it, else the first added does
+    /// (so which one serves does not depend on load order in the common
+    /// case). False if this plugin's agent is not added.
+    pub fn add_agent(&mut self, plugin: AgentPlugin, grants: &Grants) -> bool {
         let name = plugin.descriptor().name.clone();
+        if let Some(existing) = self.agents.get(&name)
+            && existing.plugin.name() != plugin.name()
+        {
+            let replace = plugin.name() == name;
+            let (kept, ignored) = if replace {
+                (plugin.name(), existing.plugin.name())
+            } else {
+                (existing.plugin.name(), plugin.name())
+            };
+            tracing::warn!(agent = %name, %kept, %ignored, "two plugins provide the same agent");
+            self.conflicts.push(Conflict {
+                kind: "agent",
+                name: name.clone(),
+                kept: kept.to_string(),
+                ignored: ignored.to_string(),
+            });
+            if !replace {
+                return false;
+            }
+        }
         let version = format!("sha256:{}", &plugin.digest()[..12]);
         let allowed_tools = grants
             .agent_tools
@@ -294,6 +350,7 @@ impl Registry {
                 llm,
             },
         );
+        true
     }
 
     /// The agent called `name`.

@@ -34,7 +34,7 @@ use tokio::sync::broadcast;
 use crate::deps::{Dependencies, NodeStatus, PluginNode};
 use crate::health::Health;
 use crate::protocol::timestamp_of;
-use crate::registry::Registry;
+use crate::registry::{Conflict, Registry};
 
 use crate::runs::{Current, Served};
 pub use version::{Version, VersionInfo, digest};
@@ -284,6 +284,16 @@ impl Catalog {
         let built = catalog.build(&state).await;
         for (name, why) in &built.failures {
             warnings.push(format!("{name} not loaded: {why}"));
+        }
+        for conflict in built.registry.conflicts() {
+            if conflict.kind == "tool" {
+                warnings.push(format!(
+                    "plugin {}: {}; {} serves it",
+                    conflict.ignored,
+                    conflict_reason(conflict, &conflict.kept),
+                    conflict.kept
+                ));
+            }
         }
         for (name, gaps) in gaps(&built.registry) {
             for gap in gaps {
@@ -698,12 +708,12 @@ impl Catalog {
         if reasons.is_empty() {
             reasons.extend(built.deps.problems(subject).iter().cloned());
         }
-        for (tool, kept, ignored) in built.registry.conflicts() {
-            if kept == subject || ignored == subject {
-                let other = if kept == subject { ignored } else { kept };
-                reasons.push(format!(
-                    "tool {tool:?} is already provided by plugin {other}"
-                ));
+        for conflict in built.registry.conflicts() {
+            if conflict.involves(subject) {
+                let why = conflict_reason(conflict, conflict.other(subject));
+                if !reasons.contains(&why) {
+                    reasons.push(why);
+                }
             }
         }
         let before = self.current.get();
@@ -799,6 +809,17 @@ impl Catalog {
                     failures.insert(name, why);
                 }
             }
+        }
+        // An agent name two plugins export: the one that did not keep it
+        // serves nothing, so it is refused, naming the one that did (a tool
+        // plugin whose tool is taken still serves its other tools).
+        for conflict in registry.conflicts().iter().filter(|c| c.kind == "agent") {
+            let why = conflict_reason(conflict, &conflict.kept);
+            if let Some(node) = plan.nodes.iter_mut().find(|n| n.name == conflict.ignored) {
+                node.kind.get_or_insert_with(|| "agent".into());
+                node.refused.push(why.clone());
+            }
+            failures.insert(conflict.ignored.clone(), why);
         }
         // Kinds the manifests did not tell come from the loaded components.
         for node in &mut plan.nodes {
@@ -1123,6 +1144,14 @@ fn kind_of(built: &Built, version: &Version) -> String {
         Some(Plugin::Tool(_)) => "tool".into(),
         None => "unknown".into(),
     }
+}
+
+/// Why `conflict` refuses a plugin: `other` already provides the name.
+fn conflict_reason(conflict: &Conflict, other: &str) -> String {
+    format!(
+        "{} {:?} is already provided by plugin {other}",
+        conflict.kind, conflict.name
+    )
 }
 
 /// What plugins import but are not granted, per plugin.
