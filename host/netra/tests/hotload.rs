@@ -840,3 +840,74 @@ fn an_agent_name_two_plugins_export_is_a_conflict() {
     let events = server.run_events(&user, "helper", "what is 1+1");
     assert_eq!(versions_of(&events).0, "0.1.0");
 }
+
+/// Kept files are named by content, so two plugins' versions can share
+/// them; deleting one plugin's version leaves the files while another
+/// plugin's version refers to them (it still serves after a restart), and
+/// removes them once nothing does.
+#[test]
+fn deleting_a_version_keeps_files_another_plugin_still_uses() {
+    let server = serve();
+    let admin = server.token("ops", &["admin"]);
+    let counter = std::fs::read(netra_tests::guest("fixture-counter")).expect("counter");
+    let trap = std::fs::read(netra_tests::guest("fixture-trap")).expect("trap");
+    let spin = std::fs::read(netra_tests::guest("fixture-spin")).expect("spin");
+    let uploaded = |name: &str, wasm: &[u8]| -> String {
+        // No manifest: the same component is the same version in any plugin.
+        let (status, body) = upload(&server, &admin, name, wasm, None, true);
+        assert_eq!(status, 201, "{name}: {body}");
+        body["version"]["digest"]
+            .as_str()
+            .expect("a digest")
+            .to_string()
+    };
+    // spare: the counter, then the trap tool (the counter version inactive).
+    let shared = uploaded("spare", &counter);
+    uploaded("spare", &trap);
+    // twin: the counter, the same bytes as spare's first version.
+    assert_eq!(uploaded("twin", &counter), shared);
+    let hex = |digest: &str| digest.trim_start_matches("sha256:").to_string();
+    // The data dir stays the same across the restart below.
+    let versions_dir = server.state_dir().join("plugins");
+    let kept = |ext: &str| versions_dir.join(format!("{}.{ext}", hex(&shared)));
+    assert!(kept("wasm").exists());
+
+    let (status, body) = server.http(
+        "DELETE",
+        &format!("/v1/admin/plugins/spare/versions/{}", hex(&shared)),
+        Some(&admin),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["deleted"], shared.as_str(), "{body}");
+    assert!(kept("wasm").exists(), "twin's active version lost its file");
+    let (_, audit) = server.http("GET", "/v1/admin/audit", Some(&admin));
+    let deleted = audit["entries"]
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["action"] == "plugin.delete"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no plugin.delete in {audit:#}"));
+    assert_eq!(
+        deleted["detail"]["files_kept_for"],
+        json!(["twin"]),
+        "{deleted}"
+    );
+
+    // twin still has its version, and serves it after a restart.
+    let server = server.restart();
+    let admin = server.token("ops", &["admin"]);
+    let (status, plugin) = server.http("GET", "/v1/admin/plugins/twin", Some(&admin));
+    assert_eq!(status, 200, "{plugin}");
+    assert_eq!(plugin["state"], "ready", "{plugin}");
+    assert_eq!(plugin["active"]["digest"], shared.as_str(), "{plugin}");
+
+    // Once no version refers to them, the files go.
+    let (status, body) = upload(&server, &admin, "twin", &spin, None, true);
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = server.http(
+        "DELETE",
+        &format!("/v1/admin/plugins/twin/versions/{}", hex(&shared)),
+        Some(&admin),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(!kept("wasm").exists(), "an unused kept file stays");
+}

@@ -614,17 +614,39 @@ impl Catalog {
             )));
         }
         let (plugin, digest) = (name.to_string(), record.digest.clone());
-        self.blocking(move |store| store.delete_plugin_version(&plugin, &digest))
+        // The kept files are named by content, so another plugin's version
+        // can be the same bytes (same component, same or no manifest): they
+        // go only when no version of any plugin refers to them any more.
+        let mut users = self
+            .blocking(move |store| {
+                store.delete_plugin_version(&plugin, &digest)?;
+                Ok(store
+                    .plugin_versions(None)?
+                    .into_iter()
+                    .filter(|v| v.digest == digest)
+                    .map(|v| v.plugin)
+                    .collect::<BTreeSet<String>>())
+            })
             .await?;
-        let hex = record.digest.trim_start_matches("sha256:");
-        for ext in ["wasm", "toml"] {
-            let _ = std::fs::remove_file(self.settings.versions_dir.join(format!("{hex}.{ext}")));
+        users.extend(
+            state
+                .active
+                .values()
+                .filter(|v| v.digest == record.digest && v.plugin != name)
+                .map(|v| v.plugin.clone()),
+        );
+        if users.is_empty() {
+            let hex = record.digest.trim_start_matches("sha256:");
+            for ext in ["wasm", "toml"] {
+                let _ =
+                    std::fs::remove_file(self.settings.versions_dir.join(format!("{hex}.{ext}")));
+            }
         }
         self.audit(
             actor,
             "plugin.delete",
             name,
-            serde_json::json!({ "digest": record.digest }),
+            serde_json::json!({ "digest": record.digest, "files_kept_for": users }),
         )
         .await;
         Ok(record.digest)
