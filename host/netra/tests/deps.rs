@@ -350,3 +350,130 @@ fn the_example_manifests_serve_in_dev_mode() {
     let run = server.run(&token, "pyagent", "what is 6*7");
     assert!(run["output"].to_string().contains("42"), "{run}");
 }
+
+/// `/readyz` without an admin token (none, a bad one, one without the role)
+/// shows states only: whether the host is ready, each node's id and state,
+/// each endpoint's name and breaker state and the golden path's state; no
+/// file path, URL, reason or message. With an admin token it is the whole
+/// report. The status code is the same either way.
+#[test]
+fn readyz_shows_states_only_without_an_admin_token() {
+    let llm_port = closed_port();
+    let plugins = [
+        CALCULATOR,
+        Plugin {
+            guest: "helper",
+            manifest: r#"name = "helper"
+version = "1.0.0"
+kind = "agent"
+[needs]
+tools = ["calculate"]
+llm = ["local"]
+"#,
+        },
+        Plugin {
+            guest: "agent-forbidden",
+            manifest: r#"name = "agent-forbidden"
+version = "1.0.0"
+kind = "agent"
+[needs]
+tools = ["no_such_tool"]
+"#,
+        },
+    ];
+    let config = format!(
+        r#"
+[llm.local]
+base_url = "http://127.0.0.1:{llm_port}/v1"
+models = ["m"]
+
+[health]
+interval = "100ms"
+timeout = "500ms"
+failure_threshold = 1
+open_for = "1h"
+max_open_for = "1h"
+start_attempts = 1
+
+[health.golden_path]
+agent = "helper"
+input = "what is 2+3*4"
+
+[plugin.helper]
+tools = ["calculate"]
+llm = ["local"]
+
+[plugin.agent-forbidden]
+tools = ["no_such_tool"]
+"#
+    );
+    let server = Server::start(&plugins, "refuse", &config);
+    let (status, full) = server.wait_readyz("the golden path to fail", |_, body| {
+        body["golden_path"]["state"] == "failed"
+    });
+    assert_eq!(status, 503, "{full:#}");
+    // The admin sees everything: the endpoint's URL, the store's path, reasons.
+    let admin = server.token("root", &["admin"]);
+    let (status, full) = server.http("GET", "/readyz", Some(&admin));
+    assert_eq!(status, 503, "{full:#}");
+    let text = full.to_string();
+    let state_dir = server.state_dir().display().to_string();
+    assert!(text.contains(&format!("127.0.0.1:{llm_port}")), "{full:#}");
+    assert!(text.contains(&state_dir), "{full:#}");
+    assert!(
+        reasons(&full, "plugin.agent-forbidden").contains("no_such_tool"),
+        "{full:#}"
+    );
+    assert!(full["golden_path"]["reason"].is_string(), "{full:#}");
+
+    let user = server.token("alice", &[]);
+    for token in [None, Some("not.a.token"), Some(user.as_str())] {
+        let (status, body) = server.http("GET", "/readyz", token);
+        assert_eq!(status, 503, "{token:?}: {body:#}");
+        let keys = |value: &Value| -> Vec<String> {
+            let mut keys: Vec<String> = value
+                .as_object()
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default();
+            keys.sort();
+            keys
+        };
+        assert_eq!(
+            keys(&body),
+            ["endpoints", "golden_path", "nodes", "ready"],
+            "{body:#}"
+        );
+        assert_eq!(body["ready"], false, "{body:#}");
+        assert_eq!(body["golden_path"], json!({"state": "failed"}), "{body:#}");
+        let nodes = body["nodes"].as_array().expect("nodes");
+        assert_eq!(
+            nodes.len(),
+            full["nodes"].as_array().map_or(0, Vec::len),
+            "{body:#}"
+        );
+        for node in nodes {
+            assert_eq!(keys(node), ["id", "state"], "{node}");
+        }
+        assert_eq!(node(&body, "plugin.calculator")["state"], "ready");
+        assert_eq!(node(&body, "plugin.agent-forbidden")["state"], "degraded");
+        assert_eq!(node(&body, "store")["state"], "ready");
+        assert_eq!(
+            endpoint(&body, "llm.local"),
+            &json!({"name": "llm.local", "state": "open"}),
+            "{body:#}"
+        );
+        let text = body.to_string();
+        for secret in [
+            state_dir.as_str(),
+            "127.0.0.1",
+            "http://",
+            "netra.db",
+            "reason",
+            "notes",
+            "url",
+            "no_such_tool",
+        ] {
+            assert!(!text.contains(secret), "{secret:?} in {body:#}");
+        }
+    }
+}

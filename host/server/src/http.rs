@@ -55,7 +55,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationT
 async fn route(request: Request<Incoming>, app: Arc<App>) -> Result<Response<Body>, Infallible> {
     let response = match (request.method(), request.uri().path()) {
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
-        (&Method::GET, "/readyz") => readyz(&app),
+        (&Method::GET, "/readyz") => readyz(&app, request.headers()),
         (_, path) if path == "/v1/admin" || path.starts_with("/v1/admin/") => {
             crate::admin::route(request, &app).await
         }
@@ -65,8 +65,10 @@ async fn route(request: Request<Incoming>, app: Arc<App>) -> Result<Response<Bod
     Ok(response)
 }
 
-/// 200 when ready, else 503; the body says why either way.
-fn readyz(app: &App) -> Response<Body> {
+/// 200 when ready, else 503. With a token that has the admin role (the
+/// admin routes' check) the body is the whole report, with the reasons,
+/// paths and endpoint URLs; anyone else gets the states only.
+fn readyz(app: &App, headers: &hyper::HeaderMap) -> Response<Body> {
     let Some(readiness) = &app.readiness else {
         return json_value(
             StatusCode::OK,
@@ -78,7 +80,16 @@ fn readyz(app: &App) -> Response<Body> {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    json_value(status, &readiness.report())
+    let admin = app
+        .auth
+        .authenticate(headers)
+        .is_ok_and(|principal| principal.is_admin());
+    let body = if admin {
+        readiness.report()
+    } else {
+        readiness.public_report()
+    };
+    json_value(status, &body)
 }
 
 fn upgrade(mut request: Request<Incoming>, app: Arc<App>) -> Response<Body> {

@@ -80,6 +80,16 @@ impl GoldenPathResult {
     fn is_ok(&self) -> bool {
         matches!(self, Self::NotConfigured | Self::Passed { .. })
     }
+
+    /// Its `state`, as the report writes it.
+    fn state(&self) -> &'static str {
+        match self {
+            Self::NotConfigured => "not_configured",
+            Self::Pending { .. } => "pending",
+            Self::Passed { .. } => "passed",
+            Self::Failed { .. } => "failed",
+        }
+    }
 }
 
 /// What `/readyz` reports.
@@ -141,6 +151,33 @@ impl Readiness {
             "golden_path": golden_path,
             "nodes": self.dependencies().map(|deps| deps.statuses()).unwrap_or_default(),
             "endpoints": self.health.snapshot(),
+        })
+    }
+
+    /// The `/readyz` body for a caller without the admin role: states only
+    /// (whether the host is ready, each node's id and state, each endpoint's
+    /// name and breaker state, the golden path's state); no paths, URLs,
+    /// reasons or messages.
+    pub fn public_report(&self) -> Value {
+        let golden_path = self.result();
+        let nodes: Vec<Value> = self
+            .dependencies()
+            .map(|deps| deps.statuses())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|node| serde_json::json!({ "id": node.id, "state": node.state }))
+            .collect();
+        let endpoints: Vec<Value> = self
+            .health
+            .snapshot()
+            .into_iter()
+            .map(|endpoint| serde_json::json!({ "name": endpoint.name, "state": endpoint.state }))
+            .collect();
+        serde_json::json!({
+            "ready": golden_path.is_ok(),
+            "golden_path": { "state": golden_path.state() },
+            "nodes": nodes,
+            "endpoints": endpoints,
         })
     }
 
@@ -293,6 +330,36 @@ async fn golden_path(runs: &Arc<Runs>, spec: &GoldenPath) -> GoldenPathResult {
                 };
             }
             _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_public_golden_path_state_is_the_reports_state() {
+        let at = "2026-01-01T00:00:00.000Z".to_string();
+        for result in [
+            GoldenPathResult::NotConfigured,
+            GoldenPathResult::Pending { agent: "a".into() },
+            GoldenPathResult::Passed {
+                agent: "a".into(),
+                run_id: "r".into(),
+                tools: Vec::new(),
+                duration_ms: 1,
+                at: at.clone(),
+            },
+            GoldenPathResult::Failed {
+                agent: "a".into(),
+                run_id: None,
+                reason: "/secret/path".into(),
+                at: at.clone(),
+            },
+        ] {
+            let full = serde_json::to_value(&result).expect("serializes");
+            assert_eq!(full["state"], result.state(), "{full}");
         }
     }
 }

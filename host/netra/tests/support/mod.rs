@@ -194,11 +194,13 @@ impl Server {
         (status, serde_json::from_str(body).unwrap_or(Value::Null))
     }
 
-    /// Polls `/readyz` until `done` holds for (status, body), for at most 30 s.
+    /// Polls `/readyz` with an admin token (the whole report) until `done`
+    /// holds for (status, body), for at most 30 s.
     pub fn wait_readyz(&self, what: &str, done: impl Fn(u16, &Value) -> bool) -> (u16, Value) {
+        let admin = self.token("readyz", &["admin"]);
         let start = Instant::now();
         loop {
-            let (status, body) = self.http("GET", "/readyz", None);
+            let (status, body) = self.http("GET", "/readyz", Some(&admin));
             if done(status, &body) {
                 return (status, body);
             }
