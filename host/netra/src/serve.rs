@@ -185,6 +185,7 @@ fn configuration(args: &ServeArgs) -> anyhow::Result<Config> {
 /// Runs the server until Ctrl-C.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = configuration(&args)?;
+    dev_mode_listens_locally(&config)?;
     let data_dir = &config.server.data_dir.clone();
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
@@ -444,6 +445,24 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         );
     }
     Ok(store)
+}
+
+/// Dev mode (no `[auth]` key) accepts tokens signed with a secret anyone
+/// with the data dir can read, and `netra token` mints admin ones: it may
+/// listen on a loopback address only.
+fn dev_mode_listens_locally(config: &Config) -> anyhow::Result<()> {
+    let listen = config.server.listen;
+    if !config.auth.is_dev() || listen.ip().is_loopback() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "refusing to listen on {listen} in dev mode: without auth configured anyone who \
+         reaches this address could use the server. Configure auth with `[auth] \
+         hs256_secret_env` (or hs256_secret_file, rs256_keys, es256_keys, jwks_file; \
+         e.g. NETRA_AUTH__HS256_SECRET_ENV or --jwt-hs256-secret-file), or listen on a \
+         loopback address (`[server] listen`, NETRA_SERVER__LISTEN or --listen, e.g. \
+         127.0.0.1:8080)"
+    )
 }
 
 fn authenticator(config: &Config) -> anyhow::Result<(Authenticator, bool)> {

@@ -407,3 +407,117 @@ fn tool_call_reaches_a_host_only_with_allow_host() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("network grant"), "{}", stderr(&out));
 }
+
+/// What [`serve_briefly`] saw.
+enum Served {
+    /// It exited: its status and stderr.
+    Exited(std::process::ExitStatus, String),
+    /// It printed that it listens (the line); it was then killed.
+    Listening(String),
+}
+
+/// `netra serve ARGS` with `envs`, in an empty working directory, with an
+/// empty plugins dir, until it exits or prints that it listens (at most 60 s).
+fn serve_briefly(args: &[&str], envs: &[(&str, &str)]) -> Served {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).expect("plugins dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_netra"))
+        .current_dir(dir.path())
+        .arg("serve")
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--plugins")
+        .arg(&plugins)
+        .env_remove("NETRA_CONFIG")
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("netra serve starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let (lines, listening) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.starts_with("netra listening on ") {
+                let _ = lines.send(line);
+            }
+        }
+    });
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(line) = listening.try_recv() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Served::Listening(line);
+        }
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Served::Exited(status, errors.join().unwrap_or_default());
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("netra serve {args:?} neither exited nor listened in 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Dev mode (no auth configured) refuses to listen on an address that is not
+/// loopback, whether it comes from --listen or the configuration, naming
+/// the auth key to set and the listen key; with auth configured the same
+/// address is served.
+#[test]
+fn dev_mode_refuses_to_listen_on_a_public_address() {
+    for (args, envs) in [
+        (&["--listen", "0.0.0.0:0"][..], &[][..]),
+        (&["--listen", "[::]:0"][..], &[][..]),
+        (&["--listen", "192.0.2.1:0"][..], &[][..]),
+        (&[][..], &[("NETRA_SERVER__LISTEN", "0.0.0.0:0")][..]),
+    ] {
+        match serve_briefly(args, envs) {
+            Served::Listening(line) => {
+                panic!("{args:?} {envs:?}: dev mode served a public address: {line}")
+            }
+            Served::Exited(status, err) => {
+                assert!(!status.success(), "{args:?} {envs:?}: {err}");
+                assert!(
+                    err.contains("dev mode")
+                        && err.contains("[auth] hs256_secret_env")
+                        && err.contains("[server] listen"),
+                    "{args:?} {envs:?}: {err}"
+                );
+            }
+        }
+    }
+
+    // With auth configured, a public address is the operator's choice.
+    let secret = tempfile::NamedTempFile::new().expect("secret file");
+    std::fs::write(secret.path(), "a-secret-long-enough-for-hs256-0123456789").expect("write");
+    let secret = secret.path().display().to_string();
+    match serve_briefly(
+        &["--listen", "0.0.0.0:0", "--jwt-hs256-secret-file", &secret],
+        &[],
+    ) {
+        Served::Listening(line) => assert!(line.contains("http://0.0.0.0:"), "{line}"),
+        Served::Exited(status, err) => panic!("netra serve with auth exited ({status}): {err}"),
+    }
+    // Loopback stays fine in dev mode.
+    match serve_briefly(&["--listen", "127.0.0.1:0"], &[]) {
+        Served::Listening(line) => assert!(line.contains("http://127.0.0.1:"), "{line}"),
+        Served::Exited(status, err) => panic!("dev mode on loopback exited ({status}): {err}"),
+    }
+}
