@@ -148,6 +148,7 @@ impl TestServer {
             runs: Runs::new(registry(), store.clone(), limits),
             readiness: None,
             catalog: None,
+            sessions: Default::default(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -278,6 +278,7 @@ async fn per_user_run_limit_gives_a_clear_error() {
         RunLimits {
             per_user: 2,
             global: 100,
+            ..RunLimits::default()
         },
         None,
     )

@@ -8,6 +8,7 @@ use std::time::Duration;
 use toml::{Table, Value};
 
 use crate::Secret;
+use crate::budgets::{BudgetOverrides, Budgets};
 use crate::problem::Report;
 use crate::read::Section;
 
@@ -91,6 +92,26 @@ pub struct Server {
     pub keepalive: Duration,
     /// `idle_timeout`: a session silent this long is closed (default 10 min).
     pub idle_timeout: Duration,
+    /// `send_queue_bytes`: bytes queued per session before it counts as a
+    /// slow consumer and is closed with 1013 (default 16 MiB).
+    pub send_queue_bytes: u64,
+    /// `write_timeout`: longest wait for the socket to take one write before
+    /// the session is closed (default 30 s).
+    pub write_timeout: Duration,
+    /// `page_bytes`: most bytes of messages in one `thread.get` page (default 1 MiB).
+    pub page_bytes: u64,
+    /// `header_read_timeout`: time from when the server waits for a request
+    /// (connection opened, or the last response sent) to the end of its
+    /// headers; it also closes idle keep-alive connections (default 10 s).
+    pub header_read_timeout: Duration,
+    /// `max_connections`: open connections the host accepts (default 10,000);
+    /// over it a new connection waits in the kernel's queue.
+    pub max_connections: u64,
+    /// `max_sessions_per_user`: WebSocket sessions one user may hold (default 64).
+    pub max_sessions_per_user: u64,
+    /// `max_body_bytes`: largest request body on any route but plugin
+    /// uploads (default 1 MiB).
+    pub max_body_bytes: u64,
 }
 
 /// `[auth]`. With no key at all, netra runs in dev mode.
@@ -179,8 +200,10 @@ pub struct PluginLimits {
     pub memory: u64,
     /// `deadline`: wall-clock limit of one run or tool call.
     pub deadline: Duration,
-    /// `fuel`: instruction budget; `None` leaves fuel metering off.
+    /// `fuel`: instruction budget of one call; `None` is unlimited.
     pub fuel: Option<u64>,
+    /// Events, bytes, calls, log output and kv space (see [`Budgets`]).
+    pub budgets: Budgets,
 }
 
 /// `[limits]`.
@@ -194,6 +217,11 @@ pub struct Limits {
     /// plugin keeps made ahead of requests (default 2; 0 makes every instance
     /// on demand).
     pub prepared_instances: u64,
+    /// `max_history_messages`: most messages of its thread a run gets, the
+    /// latest (default 200).
+    pub max_history_messages: u64,
+    /// `max_history_bytes`: most bytes of history a run gets (default 1 MiB).
+    pub max_history_bytes: u64,
     /// `[limits.agent]`: default limits of agents (64 MiB, 60 s).
     pub agent: PluginLimits,
     /// `[limits.tool]`: default limits of tools (64 MiB, 10 s).
@@ -273,6 +301,8 @@ pub struct LimitOverrides {
     pub deadline: Option<Duration>,
     /// `fuel`.
     pub fuel: Option<u64>,
+    /// The budgets set here.
+    pub budgets: BudgetOverrides,
 }
 
 impl LimitOverrides {
@@ -282,6 +312,7 @@ impl LimitOverrides {
             memory: self.memory.unwrap_or(defaults.memory),
             deadline: self.deadline.unwrap_or(defaults.deadline),
             fuel: self.fuel.or(defaults.fuel),
+            budgets: self.budgets.over(defaults.budgets),
         }
     }
 }
@@ -438,6 +469,35 @@ fn server(s: &Section<'_>, base: &Path, report: &mut Report) -> Server {
                 report,
             )
             .unwrap_or(Duration::from_secs(600)),
+        send_queue_bytes: s
+            .bytes("send_queue_bytes", 64 * 1024, 1024 * MIB, report)
+            .unwrap_or(16 * MIB),
+        write_timeout: s
+            .duration(
+                "write_timeout",
+                Duration::from_millis(100),
+                Duration::from_secs(3600),
+                report,
+            )
+            .unwrap_or(Duration::from_secs(30)),
+        page_bytes: s.bytes("page_bytes", 1024, 64 * MIB, report).unwrap_or(MIB),
+        header_read_timeout: s
+            .duration(
+                "header_read_timeout",
+                Duration::from_millis(100),
+                Duration::from_secs(600),
+                report,
+            )
+            .unwrap_or(Duration::from_secs(10)),
+        max_connections: s
+            .integer("max_connections", 1, 10_000_000, report)
+            .unwrap_or(10_000),
+        max_sessions_per_user: s
+            .integer("max_sessions_per_user", 1, 1_000_000, report)
+            .unwrap_or(64),
+        max_body_bytes: s
+            .bytes("max_body_bytes", 1024, 1024 * MIB, report)
+            .unwrap_or(MIB),
     };
     s.finish(report);
     server
@@ -630,6 +690,7 @@ pub(crate) fn limit_overrides(s: &Section<'_>, report: &mut Report) -> LimitOver
         memory: s.bytes("memory", MEMORY_RANGE.0, MEMORY_RANGE.1, report),
         deadline: s.duration("deadline", DEADLINE_RANGE.0, DEADLINE_RANGE.1, report),
         fuel: s.integer("fuel", 1, u64::MAX >> 1, report),
+        budgets: BudgetOverrides::read(s, report),
     };
     s.finish(report);
     limits
@@ -648,21 +709,31 @@ fn limits(s: &Section<'_>, report: &mut Report) -> Limits {
         );
     }
     let prepared_instances = s.integer("prepared_instances", 0, 64, report).unwrap_or(2);
+    let max_history_messages = s
+        .integer("max_history_messages", 0, 1_000_000, report)
+        .unwrap_or(200);
+    let max_history_bytes = s
+        .bytes("max_history_bytes", 0, 1024 * MIB, report)
+        .unwrap_or(MIB);
     let agent = limit_overrides(&s.table("agent", report), report).over(PluginLimits {
         memory: 64 * MIB,
         deadline: Duration::from_secs(60),
         fuel: None,
+        budgets: Budgets::default(),
     });
     let tool = limit_overrides(&s.table("tool", report), report).over(PluginLimits {
         memory: 64 * MIB,
         deadline: Duration::from_secs(10),
         fuel: None,
+        budgets: Budgets::default(),
     });
     s.finish(report);
     Limits {
         max_runs,
         max_runs_per_user: per_user,
         prepared_instances,
+        max_history_messages,
+        max_history_bytes,
         agent,
         tool,
     }

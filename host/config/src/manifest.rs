@@ -343,6 +343,7 @@ pub fn effective_limits(manifest: &Manifest, granted: PluginLimits) -> PluginLim
             (Some(a), Some(g)) => Some(a.min(g)),
             (a, g) => g.or(a),
         },
+        budgets: asked.budgets.tighter(granted.budgets),
     }
 }
 
@@ -395,6 +396,7 @@ deadline = "5s"
             memory: 64 << 20,
             deadline: Duration::from_secs(60),
             fuel: None,
+            budgets: crate::Budgets::default(),
         }
     }
 

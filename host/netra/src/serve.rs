@@ -182,6 +182,11 @@ fn configuration(args: &ServeArgs) -> anyhow::Result<Config> {
         .map_err(|problems| anyhow::anyhow!("{problems}").context("invalid configuration"))
 }
 
+/// A configured count or size as a `usize` (saturating).
+fn size(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
 /// Runs the server until Ctrl-C.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = configuration(&args)?;
@@ -200,6 +205,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // A long-running server snapshots plugins after their warm-up calls
         // (once per component, cached) and keeps instances made ahead.
         preinitialize: true,
+        // Fuel limits may come from netra.toml or from any manifest, also one
+        // hot-loaded later; metering costs little next to instantiation.
+        fuel: true,
         prepared_instances: usize::try_from(config.limits.prepared_instances).unwrap_or(0),
         ..RuntimeConfig::default()
     })?;
@@ -283,6 +291,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         RunLimits {
             per_user: usize::try_from(config.limits.max_runs_per_user).unwrap_or(usize::MAX),
             global: usize::try_from(config.limits.max_runs).unwrap_or(usize::MAX),
+            history_messages: size(config.limits.max_history_messages),
+            history_bytes: size(config.limits.max_history_bytes),
         },
         Services {
             models: Some(Arc::new(models)),
@@ -295,12 +305,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .unwrap_or(64 * 1024),
             keepalive: config.server.keepalive,
             idle_timeout: config.server.idle_timeout,
+            send_queue_bytes: size(config.server.send_queue_bytes),
+            write_timeout: config.server.write_timeout,
+            page_bytes: size(config.server.page_bytes),
+            header_read_timeout: config.server.header_read_timeout,
+            max_connections: size(config.server.max_connections),
+            max_sessions_per_user: size(config.server.max_sessions_per_user),
+            max_body_bytes: size(config.server.max_body_bytes),
             ..ServerConfig::default()
         },
         auth: auth.clone(),
         runs: runs.clone(),
         readiness: Some(readiness.clone()),
         catalog: Some(catalog.clone()),
+        sessions: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await

@@ -14,7 +14,7 @@ use crate::bindings::{
 use crate::cache::CacheOutcome;
 use crate::engine::Runtime;
 use crate::error::{InvokeError, LoadError};
-use crate::plugin::{PluginSettings, World, classify, new_store, shared_settings};
+use crate::plugin::{PluginSettings, World, classify, new_store, shared_settings, until};
 use crate::store::PluginShared;
 
 /// A boxed tool-call future, so [`AgentHost`] stays object safe.
@@ -147,16 +147,20 @@ async fn describe(
 ) -> Result<AgentDescriptor, LoadError> {
     let deadline = crate::plugin::DESCRIBE_DEADLINE.min(shared.limits.deadline);
     let mut store = new_store(runtime, shared, "", Some(Arc::new(DescribeHost)));
-    store.data_mut().deadline = Instant::now() + deadline;
-    let bindings = pre
-        .instantiate_async(&mut store)
+    let until_at = Instant::now() + deadline;
+    store.data_mut().deadline = until_at;
+    let timeout = || LoadError::Describe(InvokeError::Timeout(deadline));
+    let bindings = until(until_at, pre.instantiate_async(&mut store))
         .await
+        .ok_or_else(timeout)?
         .map_err(|e| LoadError::Describe(classify(&store, e, deadline)))?;
-    bindings
-        .netra_plugin_agent()
-        .call_describe(&mut store)
-        .await
-        .map_err(|e| LoadError::Describe(classify(&store, e, deadline)))
+    until(
+        until_at,
+        bindings.netra_plugin_agent().call_describe(&mut store),
+    )
+    .await
+    .ok_or_else(timeout)?
+    .map_err(|e| LoadError::Describe(classify(&store, e, deadline)))
 }
 
 fn check_name(name: &str) -> Result<(), LoadError> {
@@ -209,15 +213,20 @@ impl AgentPlugin {
         let shared = &self.inner.shared;
         let deadline = shared.limits.deadline;
         let mut store = new_store(&self.inner.runtime, shared, &ctx.user_id, Some(host));
-        store.data_mut().deadline = Instant::now() + deadline;
-        let bindings = match self.inner.pre.instantiate_async(&mut store).await {
-            Ok(bindings) => bindings,
-            Err(err) => return Err(crate::plugin::instantiate_error(&store, err, deadline)),
+        // One deadline for the whole run, instantiation included.
+        let until_at = Instant::now() + deadline;
+        store.data_mut().deadline = until_at;
+        let bindings = match until(until_at, self.inner.pre.instantiate_async(&mut store)).await {
+            Some(Ok(bindings)) => bindings,
+            Some(Err(err)) => return Err(crate::plugin::instantiate_error(&store, err, deadline)),
+            None => return Err(InvokeError::Timeout(deadline)),
         };
-        let result = bindings
+        let call = bindings
             .netra_plugin_agent()
-            .call_run(&mut store, &ctx, &input, &history)
-            .await;
+            .call_run(&mut store, &ctx, &input, &history);
+        let Some(result) = until(until_at, call).await else {
+            return Err(InvokeError::Timeout(deadline));
+        };
         match result {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(err)) => Err(InvokeError::Agent(err)),

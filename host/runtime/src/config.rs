@@ -67,6 +67,14 @@ pub struct Limits {
     pub tables: usize,
     /// Most elements any one table may hold.
     pub table_elements: usize,
+    /// Largest tool result, in bytes; a larger one fails the call with
+    /// [`InvokeError::ResultTooLarge`](crate::InvokeError).
+    pub max_result_bytes: usize,
+    /// Guest stdout/stderr one request may log per second, in lines and in
+    /// bytes; the excess is dropped and counted in one summary line.
+    pub log_lines_per_second: u32,
+    /// See `log_lines_per_second`.
+    pub log_bytes_per_second: usize,
 }
 
 impl Default for Limits {
@@ -78,6 +86,9 @@ impl Default for Limits {
             instances: 64,
             tables: 64,
             table_elements: 100_000,
+            max_result_bytes: 1 << 20,
+            log_lines_per_second: 100,
+            log_bytes_per_second: 64 << 10,
         }
     }
 }

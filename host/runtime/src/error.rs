@@ -50,6 +50,14 @@ pub enum InvokeError {
     /// An earlier call on this instance failed fatally; it cannot be reused.
     #[error("the instance failed earlier and cannot be called again")]
     Poisoned,
+    /// The tool's result is larger than its plugin may return.
+    #[error("the result is {bytes} bytes; the plugin's limit is {limit} (limits.max_result_bytes)")]
+    ResultTooLarge {
+        /// The result's size.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl InvokeError {
@@ -69,12 +77,16 @@ impl InvokeError {
             InvokeError::Capacity(_) => "capacity",
             InvokeError::Instantiate(_) => "instantiate_failed",
             InvokeError::Poisoned => "poisoned",
+            InvokeError::ResultTooLarge { .. } => "result_too_large",
         }
     }
 
     /// Whether the instance that produced this error may be called again.
     pub(crate) fn poisons_instance(&self) -> bool {
-        !matches!(self, InvokeError::Tool(_) | InvokeError::Agent(_))
+        !matches!(
+            self,
+            InvokeError::Tool(_) | InvokeError::Agent(_) | InvokeError::ResultTooLarge { .. }
+        )
     }
 }
 

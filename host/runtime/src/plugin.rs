@@ -22,7 +22,7 @@ use crate::error::{InvokeError, LoadError};
 use crate::host::GuestCtx;
 use crate::http::OutgoingHttp;
 use crate::kv::KvStore;
-use crate::stdio::{GuestOutput, Stream};
+use crate::stdio::{GuestOutput, LogRate, Stream};
 use crate::store::{Limiter, PluginShared, StoreState};
 
 /// The generated per-instance bindings of the tool world.
@@ -186,6 +186,21 @@ struct ToolPluginInner {
 struct Prepared {
     store: Store<StoreState>,
     bindings: ToolBindings,
+}
+
+/// Awaits a guest call until `deadline`, whatever the guest waits on. The
+/// epoch callback stops a guest that computes past its deadline; a guest
+/// blocked in the host (a WASI sleep or poll, an HTTP request or body, a tool
+/// call, `llm.chat`, a nested run) never reaches an epoch check, so its call
+/// is dropped here instead, and with it whatever it waits on. `None` means
+/// the deadline passed; the store must not be called again.
+pub(crate) async fn until<T>(
+    deadline: Instant,
+    call: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), call)
+        .await
+        .ok()
 }
 
 /// The error a store's epoch callback raises when the call's deadline passed.
@@ -612,10 +627,12 @@ impl ToolPlugin {
         let inner = &self.inner;
         let mut store = new_store(&inner.runtime, &inner.shared, user_id, None);
         let deadline = self.inner.shared.limits.deadline;
-        store.data_mut().deadline = Instant::now() + deadline;
-        match self.inner.pre.instantiate_async(&mut store).await {
-            Ok(bindings) => Ok(Prepared { store, bindings }),
-            Err(err) => Err(instantiate_error(&store, err, deadline)),
+        let until_at = Instant::now() + deadline;
+        store.data_mut().deadline = until_at;
+        match until(until_at, self.inner.pre.instantiate_async(&mut store)).await {
+            Some(Ok(bindings)) => Ok(Prepared { store, bindings }),
+            Some(Err(err)) => Err(instantiate_error(&store, err, deadline)),
+            None => Err(InvokeError::Timeout(deadline)),
         }
     }
 
@@ -718,13 +735,18 @@ impl ToolPlugin {
             .await
             .map_err(LoadError::Describe)?;
         let deadline = DESCRIBE_DEADLINE.min(self.inner.shared.limits.deadline);
-        instance.store.data_mut().deadline = Instant::now() + deadline;
-        let result = instance
+        let until_at = Instant::now() + deadline;
+        instance.store.data_mut().deadline = until_at;
+        let call = instance
             .bindings
             .netra_plugin_tool()
-            .call_describe(&mut instance.store)
-            .await;
-        result.map_err(|err| LoadError::Describe(classify(&instance.store, err, deadline)))
+            .call_describe(&mut instance.store);
+        match until(until_at, call).await {
+            Some(result) => {
+                result.map_err(|err| LoadError::Describe(classify(&instance.store, err, deadline)))
+            }
+            None => Err(LoadError::Describe(InvokeError::Timeout(deadline))),
+        }
     }
 }
 
@@ -735,12 +757,17 @@ pub(crate) fn new_store(
     user_id: &str,
     agent: Option<Arc<dyn AgentHost>>,
 ) -> Store<StoreState> {
-    let stderr = GuestOutput::new(shared.name.clone(), Stream::Stderr);
+    let rate = LogRate::new(
+        shared.name.clone(),
+        shared.limits.log_lines_per_second,
+        shared.limits.log_bytes_per_second,
+    );
+    let stderr = GuestOutput::new(shared.name.clone(), Stream::Stderr, rate.clone());
     // Deny by default: no sockets, no arguments, empty stdin, and only the
     // environment and directories the plugin's grant lists. HTTP goes through
     // wasi:http, whose hooks check each request against the network grant.
     let mut wasi = WasiCtx::builder();
-    wasi.stdout(GuestOutput::new(shared.name.clone(), Stream::Stdout))
+    wasi.stdout(GuestOutput::new(shared.name.clone(), Stream::Stdout, rate))
         .stderr(stderr.clone())
         .allow_tcp(false)
         .allow_udp(false)
@@ -841,16 +868,27 @@ impl ToolInstance {
         }
         let limits = &self.plugin.inner.shared.limits;
         let deadline = limits.deadline;
-        self.store.data_mut().deadline = Instant::now() + deadline;
+        let max_result = limits.max_result_bytes;
+        let until_at = Instant::now() + deadline;
+        self.store.data_mut().deadline = until_at;
         if let (true, Some(fuel)) = (self.plugin.inner.runtime.inner.config.fuel, limits.fuel) {
             let _ = self.store.set_fuel(fuel);
         }
-        let result = self
-            .bindings
-            .netra_plugin_tool()
-            .call_invoke(&mut self.store, &self.ctx, tool, &arguments.to_string())
-            .await;
+        let arguments = arguments.to_string();
+        let call =
+            self.bindings
+                .netra_plugin_tool()
+                .call_invoke(&mut self.store, &self.ctx, tool, &arguments);
+        let Some(result) = until(until_at, call).await else {
+            // Stopped while waiting in the host: the guest is mid-call.
+            self.poisoned = true;
+            return Err(InvokeError::Timeout(deadline));
+        };
         match result {
+            Ok(Ok(json)) if json.len() > max_result => Err(InvokeError::ResultTooLarge {
+                bytes: json.len(),
+                limit: max_result,
+            }),
             Ok(Ok(json)) => match serde_json::from_str::<serde::de::IgnoredAny>(&json) {
                 Ok(_) => Ok(json),
                 Err(e) => Err(InvokeError::Tool(ToolError::Failed(format!(

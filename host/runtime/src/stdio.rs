@@ -3,6 +3,7 @@
 //! own message (a Rust panic prints there before it aborts).
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
@@ -30,6 +31,84 @@ struct Output {
     plugin: Arc<str>,
     stream: Stream,
     state: Mutex<OutputState>,
+    rate: Arc<LogRate>,
+}
+
+/// How much one store's guest may log per second, shared by its stdout and
+/// stderr. Lines over it are dropped and counted; the count is logged once,
+/// when the store is dropped, so a flood costs the host one line.
+pub(crate) struct LogRate {
+    plugin: Arc<str>,
+    max_lines: u32,
+    max_bytes: usize,
+    state: Mutex<RateState>,
+}
+
+struct RateState {
+    window: Instant,
+    lines: u32,
+    bytes: usize,
+    dropped_lines: u64,
+    dropped_bytes: u64,
+}
+
+impl LogRate {
+    pub(crate) fn new(plugin: Arc<str>, max_lines: u32, max_bytes: usize) -> Arc<Self> {
+        Arc::new(Self {
+            plugin,
+            max_lines,
+            max_bytes,
+            state: Mutex::new(RateState {
+                window: Instant::now(),
+                lines: 0,
+                bytes: 0,
+                dropped_lines: 0,
+                dropped_bytes: 0,
+            }),
+        })
+    }
+
+    /// Whether a line of `len` bytes may be logged now; counts it either way.
+    fn admit(&self, len: usize) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.window.elapsed() >= Duration::from_secs(1) {
+            state.window = Instant::now();
+            state.lines = 0;
+            state.bytes = 0;
+        }
+        if state.lines >= self.max_lines || state.bytes + len > self.max_bytes {
+            state.dropped_lines += 1;
+            state.dropped_bytes += len as u64;
+            return false;
+        }
+        state.lines += 1;
+        state.bytes += len;
+        true
+    }
+
+    /// Lines and bytes dropped so far.
+    #[cfg(test)]
+    fn dropped(&self) -> (u64, u64) {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        (state.dropped_lines, state.dropped_bytes)
+    }
+}
+
+impl Drop for LogRate {
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if state.dropped_lines > 0 {
+            tracing::warn!(
+                target: "netra::guest",
+                plugin = %self.plugin,
+                dropped_lines = state.dropped_lines,
+                dropped_bytes = state.dropped_bytes,
+                limit_lines_per_second = self.max_lines,
+                limit_bytes_per_second = self.max_bytes,
+                "guest output over the log rate limit was dropped"
+            );
+        }
+    }
 }
 
 #[derive(Default)]
@@ -41,12 +120,13 @@ struct OutputState {
 }
 
 impl GuestOutput {
-    pub(crate) fn new(plugin: Arc<str>, stream: Stream) -> Self {
+    pub(crate) fn new(plugin: Arc<str>, stream: Stream, rate: Arc<LogRate>) -> Self {
         Self {
             inner: Arc::new(Output {
                 plugin,
                 stream,
                 state: Mutex::new(OutputState::default()),
+                rate,
             }),
         }
     }
@@ -95,6 +175,9 @@ impl Output {
     }
 
     fn emit(&self, line: &[u8]) {
+        if !self.rate.admit(line.len() + 1) {
+            return;
+        }
         let text = String::from_utf8_lossy(line);
         match self.stream {
             Stream::Stdout => {
@@ -178,9 +261,13 @@ impl tokio::io::AsyncWrite for GuestOutput {
 mod tests {
     use super::*;
 
+    fn rate() -> Arc<LogRate> {
+        LogRate::new("p".into(), 1000, 1 << 20)
+    }
+
     #[test]
     fn stderr_tail_keeps_the_latest_bytes() {
-        let out = GuestOutput::new("p".into(), Stream::Stderr);
+        let out = GuestOutput::new("p".into(), Stream::Stderr, rate());
         out.inner.write(&vec![b'a'; 3000]);
         out.inner.write(b"\npanicked at 'boom'\n");
         let tail = out.tail();
@@ -190,8 +277,32 @@ mod tests {
 
     #[test]
     fn stdout_keeps_no_tail() {
-        let out = GuestOutput::new("p".into(), Stream::Stdout);
+        let out = GuestOutput::new("p".into(), Stream::Stdout, rate());
         out.inner.write(b"hello\n");
         assert_eq!(out.tail(), "");
+    }
+
+    #[test]
+    fn a_flood_is_dropped_and_counted_but_the_tail_is_kept() {
+        let rate = LogRate::new("p".into(), 10, 1 << 20);
+        let out = GuestOutput::new("p".into(), Stream::Stderr, rate.clone());
+        for i in 0..1000 {
+            out.inner.write(format!("line {i}\n").as_bytes());
+        }
+        let (lines, bytes) = rate.dropped();
+        assert_eq!(lines, 990);
+        assert!(bytes > 990 * 6, "{bytes}");
+        assert!(out.tail().ends_with("line 999"), "{}", out.tail());
+    }
+
+    #[test]
+    fn the_byte_rate_limits_too() {
+        let rate = LogRate::new("p".into(), 1000, 100);
+        let out = GuestOutput::new("p".into(), Stream::Stdout, rate.clone());
+        out.inner.write(&[b'x'; 60]);
+        out.inner.write(b"\n");
+        out.inner.write(&[b'y'; 60]);
+        out.inner.write(b"\n");
+        assert_eq!(rate.dropped(), (1, 61));
     }
 }

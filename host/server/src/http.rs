@@ -13,8 +13,9 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_tungstenite::tungstenite::protocol::WebSocketConfig;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::App;
@@ -22,9 +23,23 @@ use crate::protocol::SUBPROTOCOL;
 
 type Body = Full<Bytes>;
 
-/// Accepts connections until `shutdown` fires.
+/// One open connection's share of `max_connections`; an upgraded WebSocket
+/// keeps it until the session ends.
+type ConnectionPermit = Arc<OwnedSemaphorePermit>;
+
+/// Accepts connections until `shutdown` fires. At most `max_connections` are
+/// open at once: over it, new ones wait in the kernel's accept queue, so the
+/// host never runs out of file descriptors for the connections it serves.
 pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationToken) {
+    let open = Arc::new(Semaphore::new(app.config.max_connections.max(1)));
     loop {
+        let permit = tokio::select! {
+            permit = open.clone().acquire_owned() => match permit {
+                Ok(permit) => Arc::new(permit),
+                Err(_) => return,
+            },
+            () = shutdown.cancelled() => return,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -41,8 +56,15 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationT
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |request| route(request, app.clone()));
+            let header_read_timeout = app.config.header_read_timeout;
+            let service = service_fn(move |request| route(request, app.clone(), permit.clone()));
+            // The header-read timeout runs from when the server waits for a
+            // request (the connection opened, or the last response was sent)
+            // to the end of its headers: it closes a connection that sends
+            // nothing, a partial request and an idle keep-alive connection.
             let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_read_timeout)
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();
             if let Err(err) = connection.await {
@@ -52,14 +74,32 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationT
     }
 }
 
-async fn route(request: Request<Incoming>, app: Arc<App>) -> Result<Response<Body>, Infallible> {
+async fn route(
+    request: Request<Incoming>,
+    app: Arc<App>,
+    permit: ConnectionPermit,
+) -> Result<Response<Body>, Infallible> {
+    let path = request.uri().path();
+    let admin = path == "/v1/admin" || path.starts_with("/v1/admin/");
+    // The admin routes bound their own bodies (uploads are larger); no other
+    // route reads one, so a large one is refused before anything else.
+    if let Some(length) = content_length(&request).filter(|_| !admin)
+        && length > app.config.max_body_bytes as u64
+    {
+        return Ok(json(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            &format!(
+                "the body is {length} bytes; the limit is {} (server.max_body_bytes)",
+                app.config.max_body_bytes
+            ),
+        ));
+    }
     let response = match (request.method(), request.uri().path()) {
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/readyz") => readyz(&app, request.headers()),
-        (_, path) if path == "/v1/admin" || path.starts_with("/v1/admin/") => {
-            crate::admin::route(request, &app).await
-        }
-        (_, "/v1/ws") => upgrade(request, app),
+        _ if admin => crate::admin::route(request, &app).await,
+        (_, "/v1/ws") => upgrade(request, app, permit),
         _ => json(StatusCode::NOT_FOUND, "not_found", "no such route"),
     };
     Ok(response)
@@ -92,7 +132,22 @@ fn readyz(app: &App, headers: &hyper::HeaderMap) -> Response<Body> {
     json_value(status, &body)
 }
 
-fn upgrade(mut request: Request<Incoming>, app: Arc<App>) -> Response<Body> {
+/// The request's `Content-Length`, when it has a valid one.
+fn content_length(request: &Request<Incoming>) -> Option<u64> {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+fn upgrade(
+    mut request: Request<Incoming>,
+    app: Arc<App>,
+    permit: ConnectionPermit,
+) -> Response<Body> {
     if !hyper_tungstenite::is_upgrade_request(&request) {
         return json(
             StatusCode::BAD_REQUEST,
@@ -123,11 +178,27 @@ fn upgrade(mut request: Request<Incoming>, app: Arc<App>) -> Response<Body> {
             return unauthorized(&rejection.reason);
         }
     };
+    let Some(slot) = app
+        .sessions
+        .claim(&principal.user_id, app.config.max_sessions_per_user)
+    else {
+        return json(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_sessions",
+            &format!(
+                "you already have {} sessions open (server.max_sessions_per_user); close one",
+                app.config.max_sessions_per_user
+            ),
+        );
+    };
     let limits = &app.config;
+    // The write buffer has no limit of its own: what a session may queue is
+    // bounded by its outbox (`send_queue`, `send_queue_bytes`), so no frame
+    // the host sends can overflow it, whatever `max_message_bytes` is.
     let config = WebSocketConfig::default()
         .read_buffer_size(limits.read_buffer_bytes)
         .write_buffer_size(limits.write_buffer_bytes)
-        .max_write_buffer_size(limits.max_message_bytes * 4)
+        .max_write_buffer_size(usize::MAX)
         .max_message_size(Some(limits.max_message_bytes))
         .max_frame_size(Some(limits.max_message_bytes));
     let (mut response, websocket) = match hyper_tungstenite::upgrade(&mut request, Some(config)) {
@@ -141,6 +212,8 @@ fn upgrade(mut request: Request<Incoming>, app: Arc<App>) -> Response<Body> {
         );
     }
     tokio::spawn(async move {
+        // Both are held for as long as the session lives.
+        let (_permit, _slot) = (permit, slot);
         match websocket.await {
             Ok(socket) => crate::session::serve(socket, principal, app).await,
             Err(err) => tracing::debug!("upgrade failed: {err}"),

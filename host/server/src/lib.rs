@@ -49,6 +49,21 @@ pub struct ServerConfig {
     pub keepalive: Duration,
     /// A session that sends no frame for this long is closed.
     pub idle_timeout: Duration,
+    /// Bytes queued for one session before it counts as a slow consumer.
+    pub send_queue_bytes: usize,
+    /// Longest wait for the socket to take one write; a session whose
+    /// client stops reading is closed after it.
+    pub write_timeout: Duration,
+    /// Most bytes of messages in one `thread.get` page.
+    pub page_bytes: usize,
+    /// Time a connection has to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// Open connections at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// WebSocket sessions one user may hold at once.
+    pub max_sessions_per_user: usize,
+    /// Largest request body, except plugin uploads (see the admin routes).
+    pub max_body_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +75,13 @@ impl Default for ServerConfig {
             write_buffer_bytes: 16 * 1024,
             keepalive: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(600),
+            send_queue_bytes: 16 << 20,
+            write_timeout: Duration::from_secs(30),
+            page_bytes: 1 << 20,
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            max_sessions_per_user: 64,
+            max_body_bytes: 1 << 20,
         }
     }
 }
@@ -77,4 +99,53 @@ pub struct App {
     /// The plugins' versions, for the admin API and `plugins.changed`;
     /// `None` serves a fixed registry.
     pub catalog: Option<Arc<catalog::Catalog>>,
+    /// Open WebSocket sessions per user.
+    pub sessions: Arc<Sessions>,
+}
+
+/// Open WebSocket sessions per user, for `max_sessions_per_user`.
+#[derive(Default)]
+pub struct Sessions(std::sync::Mutex<std::collections::HashMap<String, usize>>);
+
+/// One open session of a user; dropping it gives the slot back.
+pub struct SessionSlot {
+    sessions: Arc<Sessions>,
+    user: String,
+}
+
+impl Sessions {
+    /// A slot for one more session of `user`, unless they hold `max` already.
+    pub fn claim(self: &Arc<Self>, user: &str, max: usize) -> Option<SessionSlot> {
+        let mut open = self.lock();
+        let count = open.entry(user.to_string()).or_default();
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(SessionSlot {
+            sessions: self.clone(),
+            user: user.to_string(),
+        })
+    }
+
+    /// Sessions `user` has open.
+    pub fn count(&self, user: &str) -> usize {
+        self.lock().get(user).copied().unwrap_or(0)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, usize>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        let mut open = self.sessions.lock();
+        if let Some(count) = open.get_mut(&self.user) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.user);
+            }
+        }
+    }
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use netra_config::{BudgetOverrides, Budgets};
 use netra_runtime::{
     AgentPlugin, KvStore, Limits, LoadError, Plugin, PluginSettings, Runtime, Sandbox,
     ToolDescriptor, ToolPlugin,
@@ -24,6 +25,8 @@ pub struct AgentEntry {
     pub allowed_tools: Option<BTreeSet<String>>,
     /// The models it may use: `provider` or `provider/model` entries.
     pub llm: Vec<String>,
+    /// What one of its runs may spend.
+    pub budgets: Budgets,
 }
 
 /// A tool that agents can call.
@@ -57,6 +60,10 @@ pub struct Grants {
     pub agent_limits: Option<Limits>,
     /// Default limits for tools.
     pub tool_limits: Option<Limits>,
+    /// Default budgets of agents' runs (`[limits.agent]`).
+    pub agent_budgets: Budgets,
+    /// Default budgets of tools' calls (`[limits.tool]`).
+    pub tool_budgets: Budgets,
     /// The kv backend granted to every plugin (unless its [`PluginGrant`] says no).
     pub kv: Option<Arc<dyn KvStore>>,
     /// Per plugin name: config values, kv, limit overrides (from `[plugin.NAME]`).
@@ -77,6 +84,8 @@ pub struct PluginGrant {
     pub deadline: Option<Duration>,
     /// Its fuel.
     pub fuel: Option<u64>,
+    /// Its budgets, over the defaults of its kind.
+    pub budgets: BudgetOverrides,
     /// The directories and environment variables it sees.
     pub sandbox: Sandbox,
 }
@@ -89,8 +98,21 @@ impl Default for PluginGrant {
             memory_bytes: None,
             deadline: None,
             fuel: None,
+            budgets: BudgetOverrides::default(),
             sandbox: Sandbox::default(),
         }
+    }
+}
+
+/// `limits` with what the runtime enforces of `budgets`: the size of a tool
+/// result and the rate of guest log output.
+pub fn with_budgets(limits: Limits, budgets: &Budgets) -> Limits {
+    let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    Limits {
+        max_result_bytes: size(budgets.max_result_bytes),
+        log_lines_per_second: u32::try_from(budgets.log_lines_per_second).unwrap_or(u32::MAX),
+        log_bytes_per_second: size(budgets.log_bytes_per_second),
+        ..limits
     }
 }
 
@@ -234,12 +256,27 @@ impl Registry {
         settings.config = grant.config.clone();
         settings.sandbox = grant.sandbox.clone();
         let explicit = grants.limits.get(name).cloned();
-        settings.limits = explicit
-            .clone()
-            .or_else(|| grant.limits(grants.tool_limits.clone()));
+        let budgeted = |limits: Option<Limits>, defaults: Budgets| {
+            let budgets = grant.budgets.over(defaults);
+            match limits {
+                None if budgets == Budgets::default() => None,
+                limits => Some(with_budgets(limits.unwrap_or_default(), &budgets)),
+            }
+        };
+        settings.limits = explicit.clone().or_else(|| {
+            budgeted(
+                grant.limits(grants.tool_limits.clone()),
+                grants.tool_budgets,
+            )
+        });
         let plugin = runtime.load_plugin(wasm.clone(), settings.clone()).await?;
         if let Plugin::Agent(_) = plugin {
-            let agent_limits = explicit.or_else(|| grant.limits(grants.agent_limits.clone()));
+            let agent_limits = explicit.or_else(|| {
+                budgeted(
+                    grant.limits(grants.agent_limits.clone()),
+                    grants.agent_budgets,
+                )
+            });
             if agent_limits != settings.limits {
                 // Reload with agent limits; the component comes from the cache.
                 settings.limits = agent_limits;
@@ -340,6 +377,12 @@ impl Registry {
             .get(plugin.name())
             .cloned()
             .unwrap_or_default();
+        let budgets = grants
+            .plugins
+            .get(plugin.name())
+            .map_or(grants.agent_budgets, |g| {
+                g.budgets.over(grants.agent_budgets)
+            });
         self.agents.insert(
             name,
             AgentEntry {
@@ -348,6 +391,7 @@ impl Registry {
                 digest: None,
                 allowed_tools,
                 llm,
+                budgets,
             },
         );
         true

@@ -29,7 +29,7 @@
 //! cancelled. If even that write fails, the run stays `running` in the store
 //! and crash recovery closes it at the next start.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -52,54 +52,150 @@ const REPLAY_SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// to live delivery; longer backlogs are replayed with backpressure first.
 const LIVE_SWITCH_BACKLOG: usize = 64;
 
-/// A session's outgoing queue. Full means the client reads too slowly: the
-/// session is told through `overflow` and closes with 1013.
+/// A session's outgoing queue, bounded in frames and in bytes. Full means
+/// the client reads too slowly: the session is told through `overflow` and
+/// closes with 1013.
 #[derive(Clone)]
 pub struct Outbox {
     tx: mpsc::Sender<Frame>,
     overflow: CancellationToken,
+    queued: Arc<AtomicUsize>,
+    max_bytes: usize,
+}
+
+/// The receiving end of an [`Outbox`].
+pub struct Inbox {
+    rx: mpsc::Receiver<Frame>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Inbox {
+    /// The next frame; `None` once every outbox is gone.
+    pub async fn recv(&mut self) -> Option<Frame> {
+        let frame = self.rx.recv().await?;
+        self.queued.fetch_sub(frame.len(), Ordering::AcqRel);
+        Some(frame)
+    }
+
+    /// The next frame if one is queued.
+    pub fn try_recv(&mut self) -> Option<Frame> {
+        let frame = self.rx.try_recv().ok()?;
+        self.queued.fetch_sub(frame.len(), Ordering::AcqRel);
+        Some(frame)
+    }
 }
 
 impl Outbox {
-    /// A queue of `capacity` frames and its receiving end.
-    pub fn new(capacity: usize) -> (Self, mpsc::Receiver<Frame>, CancellationToken) {
+    /// A queue of `capacity` frames and 64 MiB, and its receiving end.
+    pub fn new(capacity: usize) -> (Self, Inbox, CancellationToken) {
+        Self::bounded(capacity, 64 << 20)
+    }
+
+    /// A queue of `capacity` frames and `max_bytes` bytes, and its receiving
+    /// end. One frame larger than `max_bytes` still fits an empty queue.
+    pub fn bounded(capacity: usize, max_bytes: usize) -> (Self, Inbox, CancellationToken) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let overflow = CancellationToken::new();
+        let queued = Arc::new(AtomicUsize::new(0));
         (
             Self {
                 tx,
                 overflow: overflow.clone(),
+                queued: queued.clone(),
+                max_bytes,
             },
-            rx,
+            Inbox { rx, queued },
             overflow,
         )
+    }
+
+    /// Counts `len` more bytes queued; false (and nothing counted) if they
+    /// do not fit.
+    fn reserve(&self, len: usize) -> bool {
+        let before = self.queued.fetch_add(len, Ordering::AcqRel);
+        if before > 0 && before + len > self.max_bytes {
+            self.queued.fetch_sub(len, Ordering::AcqRel);
+            return false;
+        }
+        true
     }
 
     /// Queues a frame without waiting; false if the session is gone or has
     /// overflowed.
     pub fn push(&self, frame: Frame) -> bool {
+        let len = frame.len();
+        if !self.reserve(len) {
+            self.overflow.cancel();
+            return false;
+        }
         match self.tx.try_send(frame) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.overflow.cancel();
+            Err(err) => {
+                self.queued.fetch_sub(len, Ordering::AcqRel);
+                if let mpsc::error::TrySendError::Full(_) = err {
+                    self.overflow.cancel();
+                }
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
 
     /// Queues a frame, waiting for room (a replay of a long log); false if
     /// the session is gone, or overflowed after waiting too long.
     pub async fn send(&self, frame: Frame) -> bool {
-        match tokio::time::timeout(REPLAY_SEND_TIMEOUT, self.tx.send(frame)).await {
-            Ok(Ok(())) => true,
-            Ok(Err(_)) => false,
+        let len = frame.len();
+        let wait = async {
+            // Room in bytes first, then a slot in the channel.
+            while !self.reserve(len) {
+                if self.tx.is_closed() {
+                    return false;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            if self.tx.send(frame).await.is_ok() {
+                true
+            } else {
+                self.queued.fetch_sub(len, Ordering::AcqRel);
+                false
+            }
+        };
+        match tokio::time::timeout(REPLAY_SEND_TIMEOUT, wait).await {
+            Ok(sent) => sent,
             Err(_) => {
                 self.overflow.cancel();
                 false
             }
         }
     }
+}
+
+/// What one run may write into its log besides its start and its end:
+/// the terminal event is never refused, so every run can end.
+#[derive(Clone, Copy, Debug)]
+pub struct EventBudget {
+    /// Events.
+    pub max_events: u64,
+    /// Bytes of their frames, as stored and sent.
+    pub max_bytes: u64,
+}
+
+impl Default for EventBudget {
+    fn default() -> Self {
+        let budgets = netra_config::Budgets::default();
+        Self {
+            max_events: budgets.max_events,
+            max_bytes: budgets.max_event_bytes,
+        }
+    }
+}
+
+/// An event the run's budget refused; the run must end with `code`.
+#[derive(Debug)]
+pub struct Overspent {
+    /// The `agent_error` code.
+    pub code: &'static str,
+    /// What was spent, for the client.
+    pub message: String,
 }
 
 /// Runs once, after the run's terminal event has been handled by the store.
@@ -115,6 +211,7 @@ pub struct RunLog {
     store: Arc<dyn Store>,
     /// Cancelled when the store fails the run's writes.
     abort: CancellationToken,
+    budget: EventBudget,
     /// Set when the store failed an event: nothing more is written.
     halted: AtomicBool,
     /// Held while an event is numbered and handed to the store.
@@ -128,6 +225,8 @@ pub struct RunLog {
 struct Submit {
     seq: u64,
     closed: bool,
+    /// Bytes of the frames submitted so far.
+    bytes: u64,
     /// The answer streamed so far (the concatenated deltas).
     streamed: String,
 }
@@ -156,6 +255,8 @@ pub struct RunLogSpec {
     pub store: Arc<dyn Store>,
     /// Cancelled if the store fails one of its writes.
     pub abort: CancellationToken,
+    /// What its events may spend.
+    pub budget: EventBudget,
 }
 
 /// A run whose log exists but which has not emitted anything yet.
@@ -174,6 +275,7 @@ impl RunLog {
                 input: spec.input,
                 store: spec.store,
                 abort: spec.abort,
+                budget: spec.budget,
                 halted: AtomicBool::new(false),
                 submit: Mutex::new(Submit::default()),
                 durable: Mutex::new(Durable::default()),
@@ -295,12 +397,15 @@ impl RunLog {
         }
     }
 
-    fn append(self: &Arc<Self>, kind: EventKind) {
+    /// Appends an event. An event over the run's budget is refused (and not
+    /// written) unless it must be written: the start, the end, and the
+    /// `tool_completed` of a `tool_executing` already written.
+    fn append(self: &Arc<Self>, kind: EventKind) -> Result<(), Overspent> {
         let mut submit = self.submit();
         if submit.closed {
             // Unreachable through the public types; kept as a last defence.
             tracing::error!(run_id = %self.run_id, ?kind, "event after the terminal event dropped");
-            return;
+            return Ok(());
         }
         let terminal = kind.is_terminal();
         if self.halted.load(Ordering::Acquire) {
@@ -311,17 +416,45 @@ impl RunLog {
                 drop(submit);
                 self.closed();
             }
-            return;
-        }
-        if let EventKind::MessageDelta { text } = &kind {
-            submit.streamed.push_str(text);
+            return Ok(());
         }
         let at = SystemTime::now();
         let seq = submit.seq + 1;
         let Some(frame) = self.frame(seq, at, &kind) else {
-            return;
+            return Ok(());
         };
+        let bytes = submit.bytes + frame.len() as u64;
+        let must = terminal
+            || matches!(
+                kind,
+                EventKind::AgentStarted { .. } | EventKind::ToolCompleted { .. }
+            );
+        if !must {
+            // Counted without the start, so the numbers mean what they say.
+            if seq > self.budget.max_events + 1 {
+                return Err(Overspent {
+                    code: "budget_events",
+                    message: format!(
+                        "the run emitted more than {} events (limits.max_events)",
+                        self.budget.max_events
+                    ),
+                });
+            }
+            if bytes > self.budget.max_bytes {
+                return Err(Overspent {
+                    code: "budget_event_bytes",
+                    message: format!(
+                        "the run's events would exceed {} bytes (limits.max_event_bytes)",
+                        self.budget.max_bytes
+                    ),
+                });
+            }
+        }
+        if let EventKind::MessageDelta { text } = &kind {
+            submit.streamed.push_str(text);
+        }
         submit.seq = seq;
+        submit.bytes = bytes;
         let record = EventRecord {
             run_id: self.run_id.clone(),
             seq,
@@ -332,12 +465,13 @@ impl RunLog {
         let on_durable = Box::new(move |result| log.delivered(seq, frame, terminal, result));
         if !terminal {
             self.store.append_event(record, on_durable);
-            return;
+            return Ok(());
         }
         submit.closed = true;
         let streamed = std::mem::take(&mut submit.streamed);
         let (end, messages) = self.ending(&kind, streamed, at);
         self.store.end_run(record, messages, end, on_durable);
+        Ok(())
     }
 
     /// The run's end status and the messages it adds to its thread: the
@@ -501,7 +635,8 @@ impl UnstartedRun {
 
     /// Emits `agent_started` and hands out the run's emitting capabilities.
     pub fn start(self, agent: String, version: String) -> (RunEvents, RunEnd) {
-        self.log.append(EventKind::AgentStarted { agent, version });
+        // Never refused: the start does not count against the budget.
+        let _ = self.log.append(EventKind::AgentStarted { agent, version });
         (
             RunEvents {
                 log: self.log.clone(),
@@ -521,34 +656,39 @@ pub struct RunEvents {
 }
 
 impl RunEvents {
-    /// `agent_thinking`.
-    pub fn thinking(&self, text: String) {
-        self.log.append(EventKind::AgentThinking { text });
+    /// `agent_thinking`, unless the run's budget is spent.
+    pub fn thinking(&self, text: String) -> Result<(), Overspent> {
+        self.log.append(EventKind::AgentThinking { text })
     }
 
-    /// `message_delta`.
-    pub fn message_delta(&self, text: String) {
-        self.log.append(EventKind::MessageDelta { text });
+    /// `message_delta`, unless the run's budget is spent.
+    pub fn message_delta(&self, text: String) -> Result<(), Overspent> {
+        self.log.append(EventKind::MessageDelta { text })
     }
 
     /// Emits `tool_executing` and returns the span that will emit its
-    /// `tool_completed`.
-    pub fn tool_call(&self, tool: &str, arguments: &str) -> ToolSpan {
-        let tool_call_id = ids::tool_call_id();
+    /// `tool_completed`, unless the run's budget is spent.
+    pub fn tool_call(&self, tool: &str, arguments: &str) -> Result<ToolSpan, Overspent> {
         let arguments = serde_json::from_str(arguments)
             .unwrap_or_else(|_| Value::String(arguments.to_string()));
+        self.tool_call_with(tool, arguments)
+    }
+
+    /// Emits `tool_executing` with `arguments` as they are to be shown.
+    pub fn tool_call_with(&self, tool: &str, arguments: Value) -> Result<ToolSpan, Overspent> {
+        let tool_call_id = ids::tool_call_id();
         self.log.append(EventKind::ToolExecuting {
             tool_call_id: tool_call_id.clone(),
             tool: tool.to_string(),
             arguments,
-        });
-        ToolSpan {
+        })?;
+        Ok(ToolSpan {
             log: self.log.clone(),
             tool_call_id,
             tool: tool.to_string(),
             started: Instant::now(),
             done: false,
-        }
+        })
     }
 
     /// The run's log.
@@ -581,7 +721,8 @@ impl ToolSpan {
 
     fn emit(&mut self, ok: Option<Value>, error: Option<ToolFailure>) {
         self.done = true;
-        self.log.append(EventKind::ToolCompleted {
+        // Never refused: it closes a `tool_executing` already written.
+        let _ = self.log.append(EventKind::ToolCompleted {
             tool_call_id: std::mem::take(&mut self.tool_call_id),
             tool: std::mem::take(&mut self.tool),
             ok,
@@ -640,7 +781,8 @@ impl RunEnd {
 
     fn end(&mut self, kind: EventKind) {
         self.done = true;
-        self.log.append(kind);
+        // Never refused: every run ends.
+        let _ = self.log.append(kind);
     }
 }
 
@@ -662,9 +804,9 @@ mod tests {
 
     use super::*;
 
-    fn frames(rx: &mut mpsc::Receiver<Frame>) -> Vec<Value> {
+    fn frames(rx: &mut Inbox) -> Vec<Value> {
         let mut out = Vec::new();
-        while let Ok(frame) = rx.try_recv() {
+        while let Some(frame) = rx.try_recv() {
             out.push(serde_json::from_str(&frame).unwrap());
         }
         out
@@ -696,6 +838,7 @@ mod tests {
             input: "question".into(),
             store: store.clone(),
             abort: CancellationToken::new(),
+            budget: EventBudget::default(),
         });
         (unstarted, store)
     }
@@ -706,12 +849,14 @@ mod tests {
         let (outbox, mut rx, _) = Outbox::new(64);
         run.subscribe(outbox);
         let (events, end) = run.start("helper".into(), "1".into());
-        events.thinking("hm".into());
-        let span = events.tool_call("calculate", r#"{"expression":"1+1"}"#);
+        events.thinking("hm".into()).unwrap();
+        let span = events
+            .tool_call("calculate", r#"{"expression":"1+1"}"#)
+            .unwrap();
         span.finish(Ok("2"));
-        events.message_delta("2".into());
+        events.message_delta("2".into()).unwrap();
         end.completed("2".into(), None);
-        events.thinking("too late".into());
+        events.thinking("too late".into()).unwrap();
         let got = frames(&mut rx);
         let types: Vec<_> = got
             .iter()
@@ -759,8 +904,8 @@ mod tests {
         let (run, store) = recorded("run_1");
         let log = run.log().clone();
         let (events, end) = run.start("a".into(), "1".into());
-        events.message_delta("part".into());
-        drop(events.tool_call("slow", "{}"));
+        events.message_delta("part".into()).unwrap();
+        drop(events.tool_call("slow", "{}").unwrap());
         end.cancelled(None);
         let (outbox, mut rx, _) = Outbox::new(64);
         assert!(log.follow(outbox, 2).await);
@@ -796,7 +941,7 @@ mod tests {
         let log = run.log().clone();
         let (events, end) = run.start("a".into(), "1".into());
         for i in 0..1000 {
-            events.message_delta(format!("{i} "));
+            events.message_delta(format!("{i} ")).unwrap();
         }
         // A queue smaller than the backlog: the replay waits for room.
         let (outbox, mut rx, overflow) = Outbox::new(16);
@@ -830,11 +975,12 @@ mod tests {
             input: "q".into(),
             store,
             abort: abort.clone(),
+            budget: EventBudget::default(),
         });
         let (outbox, mut rx, _) = Outbox::new(64);
         run.subscribe(outbox);
         let (events, end) = run.start("a".into(), "1".into());
-        events.thinking("more".into());
+        events.thinking("more".into()).unwrap();
         end.completed("x".into(), None);
         let got = frames(&mut rx);
         assert_eq!(got.len(), 1, "{got:#?}");
@@ -844,14 +990,24 @@ mod tests {
     }
 
     #[test]
+    fn an_outbox_is_bounded_in_bytes_too() {
+        let (outbox, mut inbox, overflow) = Outbox::bounded(100, 10);
+        assert!(outbox.push("a frame bigger than the bound".into()), "fits an empty queue");
+        assert!(!outbox.push("x".into()));
+        assert!(overflow.is_cancelled());
+        assert!(inbox.try_recv().is_some());
+        assert!(outbox.push("12345".into()), "room again once the writer took it");
+    }
+
+    #[test]
     fn a_full_outbox_signals_overflow() {
         let (run, _store) = recorded("run_1");
         let (outbox, _rx, overflow) = Outbox::new(2);
         run.subscribe(outbox);
         let (events, _end) = run.start("a".into(), "1".into());
-        events.thinking("1".into());
+        events.thinking("1".into()).unwrap();
         assert!(!overflow.is_cancelled());
-        events.thinking("2".into());
+        events.thinking("2".into()).unwrap();
         assert!(overflow.is_cancelled());
     }
 }

@@ -10,9 +10,11 @@
 //! history of the runs before it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::SystemTime;
 
+use netra_config::Budgets;
 use netra_llm::Delta;
 use netra_runtime::{
     AgentHost, ChatFuture, InvokeError, Message, Role, RunContext, ToolCallFuture, ToolDescriptor,
@@ -27,7 +29,9 @@ use crate::ids;
 use crate::llm::Models;
 use crate::protocol::{ErrorCode, ToolFailure, Usage};
 use crate::registry::{AgentEntry, Registry, ToolEntry};
-use crate::run_log::{Outbox, RunEnd, RunEvents, RunLog, RunLogSpec};
+use crate::run_log::{
+    EventBudget, Outbox, Overspent, RunEnd, RunEvents, RunLog, RunLogSpec, ToolSpan,
+};
 
 /// Limits on runs.
 #[derive(Clone, Debug)]
@@ -36,6 +40,10 @@ pub struct RunLimits {
     pub per_user: usize,
     /// Runs the host may have going at once.
     pub global: usize,
+    /// Most messages of its thread's history a run gets (the latest).
+    pub history_messages: usize,
+    /// Most bytes of history a run gets (the latest messages that fit).
+    pub history_bytes: usize,
 }
 
 impl Default for RunLimits {
@@ -43,6 +51,8 @@ impl Default for RunLimits {
         Self {
             per_user: 8,
             global: 256,
+            history_messages: 200,
+            history_bytes: 1 << 20,
         }
     }
 }
@@ -278,6 +288,7 @@ impl Runs {
             input: input.clone(),
             store: self.store.clone(),
             abort: cancel.clone(),
+            budget: event_budget(&agent.budgets),
         });
         let log = unstarted.log().clone();
         unstarted.subscribe(outbox);
@@ -402,19 +413,63 @@ impl Runs {
         })
     }
 
-    /// The messages of `user`'s thread. Another user's thread is reported
-    /// exactly like a missing one, so existence does not leak.
+    /// Takes a run slot for a nested run of `user`: it counts against the
+    /// host's and the user's limits like a run a client starts.
+    fn claim_nested(self: &Arc<Self>, user: &str) -> Result<NestedSlot, RunRefused> {
+        let permit = self.global.clone().try_acquire_owned().map_err(|_| {
+            RunRefused::new(
+                ErrorCode::AtCapacity,
+                format!(
+                    "the host is running its limit of {} runs",
+                    self.limits.global
+                ),
+            )
+        })?;
+        let mut state = self.lock();
+        let running = state.per_user.get(user).copied().unwrap_or(0);
+        if running >= self.limits.per_user {
+            return Err(RunRefused::new(
+                ErrorCode::TooManyRuns,
+                format!(
+                    "the user already has {running} runs going (the limit is {})",
+                    self.limits.per_user
+                ),
+            ));
+        }
+        *state.per_user.entry(user.to_string()).or_default() += 1;
+        Ok(NestedSlot {
+            runs: self.clone(),
+            user: user.to_string(),
+            _permit: permit,
+        })
+    }
+
+    /// Gives back one of `user`'s run slots.
+    fn release_user(&self, user: &str) {
+        let mut state = self.lock();
+        if let Some(count) = state.per_user.get_mut(user) {
+            *count -= 1;
+            if *count == 0 {
+                state.per_user.remove(user);
+            }
+        }
+    }
+
+    /// Messages of `user`'s thread, as `read` picks them from the store.
+    /// Another user's thread is reported exactly like a missing one, so
+    /// existence does not leak.
     async fn owned_messages(
         &self,
         user: &str,
         thread_id: &str,
+        read: impl FnOnce(&dyn Store, &str) -> Result<Vec<StoredMessage>, StoreError> + Send + 'static,
     ) -> Result<Vec<StoredMessage>, RunRefused> {
         let id = thread_id.to_string();
         let (owner, messages) = self
             .read(move |store| {
                 let owner = store.thread_owner(&id)?;
                 let messages = match owner {
-                    Some(_) => store.thread_messages(&id)?,
+                    Some(_) => read(store, &id)?,
                     None => Vec::new(),
                 };
                 Ok((owner, messages))
@@ -426,9 +481,26 @@ impl Runs {
         Ok(messages)
     }
 
-    /// The history of `user`'s thread for its next run.
+    /// The history of `user`'s thread for its next run: its latest messages,
+    /// at most `history_messages` of them and `history_bytes` of content.
     async fn history(&self, user: &str, thread_id: &str) -> Result<Vec<Message>, RunRefused> {
-        let messages = self.owned_messages(user, thread_id).await?;
+        let count = self.limits.history_messages;
+        let mut messages = self
+            .owned_messages(user, thread_id, move |store, id| {
+                store.thread_tail(id, count)
+            })
+            .await?;
+        let mut bytes = 0;
+        let keep = messages
+            .iter()
+            .rev()
+            .take_while(|m| {
+                bytes += m.content.len();
+                bytes <= self.limits.history_bytes
+            })
+            .count();
+        let skip = messages.len() - keep;
+        messages.drain(..skip);
         Ok(messages.into_iter().map(to_message).collect())
     }
 
@@ -501,23 +573,33 @@ impl Runs {
         Ok(())
     }
 
-    /// `user`'s thread: messages with seq > `after_seq`, at most `limit`, and
-    /// whether more follow.
+    /// `user`'s thread: messages with seq > `after_seq`, at most `limit` and
+    /// `max_bytes` of content (but at least one), and whether more follow.
     pub async fn thread(
         &self,
         user: &str,
         thread_id: &str,
         after_seq: u64,
         limit: usize,
+        max_bytes: usize,
     ) -> Result<(Vec<StoredMessage>, bool), RunRefused> {
-        let messages = self.owned_messages(user, thread_id).await?;
-        let mut page: Vec<_> = messages
-            .into_iter()
-            .filter(|m| m.seq > after_seq)
-            .take(limit + 1)
-            .collect();
-        let more = page.len() > limit;
-        page.truncate(limit);
+        let mut page = self
+            .owned_messages(user, thread_id, move |store, id| {
+                store.thread_page(id, after_seq, limit.saturating_add(1))
+            })
+            .await?;
+        let mut bytes = 0;
+        let fit = page
+            .iter()
+            .take(limit)
+            .enumerate()
+            .take_while(|(i, m)| {
+                bytes += m.content.len();
+                *i == 0 || bytes <= max_bytes
+            })
+            .count();
+        let more = page.len() > fit;
+        page.truncate(fit);
         Ok((page, more))
     }
 
@@ -617,6 +699,18 @@ async fn drive(
                 message: "the run was cancelled".into(),
             })
         }
+        Some(Ok(answer)) if answer.len() as u64 > host.budgets.max_answer_bytes => {
+            let (code, message) = (
+                "budget_answer_bytes".to_string(),
+                format!(
+                    "the answer is {} bytes; the limit is {} (limits.max_answer_bytes)",
+                    answer.len(),
+                    host.budgets.max_answer_bytes
+                ),
+            );
+            end.failed(&code, message.clone(), false);
+            Err(Failure { code, message })
+        }
         Some(Ok(answer)) => {
             end.completed(answer.clone(), usage);
             Ok(answer)
@@ -649,12 +743,30 @@ impl Drop for RunGuard {
         let mut state = self.runs.lock();
         state.active.remove(&self.run_id);
         state.busy_threads.remove(&self.thread_id);
-        if let Some(count) = state.per_user.get_mut(&self.user) {
-            *count -= 1;
-            if *count == 0 {
-                state.per_user.remove(&self.user);
-            }
-        }
+        drop(state);
+        self.runs.release_user(&self.user);
+    }
+}
+
+/// A nested run's slot (global permit, per-user count), released when the
+/// nested run returns to its caller.
+struct NestedSlot {
+    runs: Arc<Runs>,
+    user: String,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for NestedSlot {
+    fn drop(&mut self) {
+        self.runs.release_user(&self.user);
+    }
+}
+
+/// The part of `budgets` a run's log enforces.
+fn event_budget(budgets: &Budgets) -> EventBudget {
+    EventBudget {
+        max_events: budgets.max_events,
+        max_bytes: budgets.max_event_bytes,
     }
 }
 
@@ -689,6 +801,12 @@ struct RunHost {
     llm: Llm,
     /// Tokens used by the run's completions so far.
     usage: Mutex<Option<Usage>>,
+    /// What the run may spend.
+    budgets: Budgets,
+    /// Tool calls made so far (agents called as tools included).
+    tool_calls: AtomicU64,
+    /// Nested runs started so far.
+    nested_runs: AtomicU64,
 }
 
 /// An agent's access to language models.
@@ -702,11 +820,15 @@ struct Llm {
 
 impl AgentHost for RunHost {
     fn thinking(&self, text: String) {
-        self.events.thinking(text);
+        if let Err(overspent) = self.events.thinking(text) {
+            self.overspend(overspent);
+        }
     }
 
     fn message_delta(&self, text: String) {
-        self.events.message_delta(text);
+        if let Err(overspent) = self.events.message_delta(text) {
+            self.overspend(overspent);
+        }
     }
 
     fn list_tools(&self) -> Vec<ToolDescriptor> {
@@ -740,9 +862,14 @@ impl AgentHost for RunHost {
             .map_err(llm::LlmError::Denied)?;
             let events = &self.events;
             // Tokens reach the client while the guest waits for the answer.
-            let mut sink = |delta: Delta| match delta {
-                Delta::Content(text) => events.message_delta(text),
-                Delta::Reasoning(text) => events.thinking(text),
+            let mut sink = |delta: Delta| {
+                let sent = match delta {
+                    Delta::Content(text) => events.message_delta(text),
+                    Delta::Reasoning(text) => events.thinking(text),
+                };
+                if let Err(overspent) = sent {
+                    self.overspend(overspent);
+                }
             };
             let response = route.chat(request, &mut sink).await?;
             let mut usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner);
@@ -793,6 +920,9 @@ impl RunHost {
                 grant: agent.llm.clone(),
             },
             usage: Mutex::new(None),
+            budgets: agent.budgets,
+            tool_calls: AtomicU64::new(0),
+            nested_runs: AtomicU64::new(0),
         })
     }
 
@@ -806,7 +936,7 @@ impl RunHost {
         agent: AgentEntry,
         arguments: &str,
     ) -> Result<String, ToolError> {
-        let span = self.events.tool_call(name, arguments);
+        let span = self.span(name, arguments)?;
         let input = match serde_json::from_str::<serde_json::Value>(arguments) {
             Ok(serde_json::Value::Object(map)) => match map.get("input") {
                 Some(serde_json::Value::String(input)) => input.clone(),
@@ -834,6 +964,30 @@ impl RunHost {
             self.break_rule("delegation_too_deep", message);
             return Err(err);
         }
+        let started = self.nested_runs.fetch_add(1, Ordering::Relaxed);
+        if started >= self.budgets.max_nested_runs {
+            let message = format!(
+                "the run started {started} agents as tools; the limit is {} (limits.max_nested_runs)",
+                self.budgets.max_nested_runs
+            );
+            let err = ToolError::Denied(message.clone());
+            span.finish(Err(failure(&err)));
+            self.break_rule("budget_nested_runs", message);
+            return Err(err);
+        }
+        // Held until the nested run returns: it counts like any other run.
+        let _slot = match self.runs.claim_nested(&self.ctx.user_id) {
+            Ok(slot) => slot,
+            Err(refused) => {
+                let err =
+                    ToolError::Failed(format!("agent {name} not started: {}", refused.message));
+                span.finish(Err(ToolFailure {
+                    code: refused.code.as_str().to_string(),
+                    message: refused.message,
+                }));
+                return Err(err);
+            }
+        };
         let run_id = ids::run_id();
         let cancel = CancellationToken::new();
         let unstarted = RunLog::create(RunLogSpec {
@@ -843,6 +997,7 @@ impl RunHost {
             input: input.clone(),
             store: self.store.clone(),
             abort: cancel.clone(),
+            budget: event_budget(&agent.budgets),
         });
         for outbox in self.events.log().followers() {
             unstarted.subscribe(outbox);
@@ -903,6 +1058,47 @@ impl RunHost {
         }
     }
 
+    /// Ends the run: it spent one of its budgets.
+    fn overspend(&self, overspent: Overspent) {
+        self.break_rule(overspent.code, overspent.message);
+    }
+
+    /// Counts a tool call against the budget and emits its `tool_executing`;
+    /// over a budget, the run ends and the guest gets `denied`. Arguments
+    /// over their limit are not shown (their size is) and fail the call.
+    fn span(&self, name: &str, arguments: &str) -> Result<ToolSpan, ToolError> {
+        let calls = self.tool_calls.fetch_add(1, Ordering::Relaxed);
+        let over = |overspent: Overspent| {
+            let err = ToolError::Denied(overspent.message.clone());
+            self.overspend(overspent);
+            err
+        };
+        if calls >= self.budgets.max_tool_calls {
+            return Err(over(Overspent {
+                code: "budget_tool_calls",
+                message: format!(
+                    "the run made {calls} tool calls; the limit is {} (limits.max_tool_calls)",
+                    self.budgets.max_tool_calls
+                ),
+            }));
+        }
+        let limit = self.budgets.max_tool_arguments_bytes;
+        if arguments.len() as u64 > limit {
+            let shown = serde_json::json!({ "omitted_bytes": arguments.len() });
+            let span = self.events.tool_call_with(name, shown).map_err(over)?;
+            let err = ToolError::InvalidArguments(format!(
+                "the arguments are {} bytes; the limit is {limit} (limits.max_tool_arguments_bytes)",
+                arguments.len()
+            ));
+            span.finish(Err(ToolFailure {
+                code: "arguments_too_large".into(),
+                message: tool_error_message(&err),
+            }));
+            return Err(err);
+        }
+        self.events.tool_call(name, arguments).map_err(over)
+    }
+
     /// Ends the run with `agent_error {code}`: the agent broke a rule.
     fn break_rule(&self, code: &str, message: String) {
         *self
@@ -916,7 +1112,7 @@ impl RunHost {
         if let Some(agent) = self.agents.get(name) {
             return self.delegate(name, agent.clone(), arguments).await;
         }
-        let span = self.events.tool_call(name, arguments);
+        let span = self.span(name, arguments)?;
         let Some(entry) = self.tools.get(name) else {
             if self.registry.tools().any(|t| t.descriptor.name == name) {
                 // The tool exists but was not granted: a policy violation that

@@ -17,7 +17,7 @@ use crate::protocol::{
     self, AckPayload, AgentInfo, CommandKind, ErrorCode, MessageInfo, Reply, ThreadInfo, ToolInfo,
     timestamp_of,
 };
-use crate::run_log::{Frame, Outbox};
+use crate::run_log::{Inbox, Outbox};
 use crate::runs::{Followed, RunRefused, StartedRun};
 
 /// Close code for a token that expired during the session.
@@ -36,10 +36,17 @@ where
     S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Send + 'static,
 {
     let (sink, mut stream) = socket.split();
-    let (outbox, rx, overflow) = Outbox::new(app.config.send_queue);
+    let (outbox, rx, overflow) =
+        Outbox::bounded(app.config.send_queue, app.config.send_queue_bytes);
     let (control, control_rx) = mpsc::channel(4);
     let sent_at = Arc::new(std::sync::Mutex::new(tokio::time::Instant::now()));
-    let writer = tokio::spawn(write_loop(sink, rx, control_rx, sent_at.clone()));
+    let mut writer = tokio::spawn(write_loop(
+        sink,
+        rx,
+        control_rx,
+        sent_at.clone(),
+        app.config.write_timeout,
+    ));
     let session = Session {
         app: app.clone(),
         user: principal.user_id.clone(),
@@ -114,6 +121,16 @@ where
             () = overflow.cancelled() => {
                 break Some(Control::Close(1013, "send queue full: the client is not reading fast enough"));
             }
+            ended = &mut writer => {
+                // The writer stopped on its own: the socket failed or the
+                // client stopped reading. It sent a close frame if it could;
+                // the session ends with it, never half-alive.
+                let reason = ended.unwrap_or(WriterEnd::Failed);
+                tracing::debug!(user = %session.user, ?reason, "closing: the writer stopped");
+                drop(stream);
+                tracing::debug!(user = %session.user, "session closed");
+                return;
+            }
             () = tokio::time::sleep_until(expires) => {
                 break Some(Control::Close(TOKEN_EXPIRED, "token expired"));
             }
@@ -143,7 +160,8 @@ where
         None => drop(control),
     }
     // The writer ends once it has sent the close frame or its channels close.
-    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), &mut writer).await;
+    writer.abort();
     tracing::debug!(user = %session.user, "session closed");
 }
 
@@ -157,15 +175,29 @@ async fn next_change(
     }
 }
 
+/// Why the writer stopped.
+#[derive(Debug)]
+enum WriterEnd {
+    /// It sent the close frame it was asked to, or the session ended.
+    Closed,
+    /// The socket refused a write.
+    Failed,
+    /// The socket took no write for `write_timeout`: the client stopped
+    /// reading (its receive window is full).
+    TimedOut,
+}
+
 async fn write_loop<S>(
     mut sink: S,
-    mut frames: mpsc::Receiver<Frame>,
+    mut frames: Inbox,
     mut control: mpsc::Receiver<Control>,
     sent_at: Arc<std::sync::Mutex<tokio::time::Instant>>,
-) where
+    write_timeout: Duration,
+) -> WriterEnd
+where
     S: Sink<Message, Error = WsError> + Unpin,
 {
-    loop {
+    let end = loop {
         let message = tokio::select! {
             biased;
             ctrl = control.recv() => match ctrl {
@@ -173,12 +205,12 @@ async fn write_loop<S>(
                 Some(Control::Pong(data)) => Message::Pong(data),
                 Some(Control::Close(code, reason)) => {
                     let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
-                    let _ = sink.send(Message::Close(Some(frame))).await;
-                    return;
+                    let _ = tokio::time::timeout(write_timeout, sink.send(Message::Close(Some(frame)))).await;
+                    return WriterEnd::Closed;
                 }
                 None => {
-                    let _ = sink.close().await;
-                    return;
+                    let _ = tokio::time::timeout(write_timeout, sink.close()).await;
+                    return WriterEnd::Closed;
                 }
             },
             frame = frames.recv() => match frame {
@@ -188,27 +220,48 @@ async fn write_loop<S>(
                     // Frames often come in bursts (a commit releases several
                     // events at once): write what is queued with one flush,
                     // so a burst costs one syscall instead of one per frame.
-                    if sink.feed(Message::Text((*frame).into())).await.is_err() {
-                        return;
-                    }
-                    for _ in 1..MAX_FRAMES_PER_FLUSH {
-                        let Ok(frame) = frames.try_recv() else { break };
-                        if sink.feed(Message::Text((*frame).into())).await.is_err() {
-                            return;
+                    let burst = async {
+                        sink.feed(Message::Text((*frame).into())).await?;
+                        for _ in 1..MAX_FRAMES_PER_FLUSH {
+                            let Some(frame) = frames.try_recv() else { break };
+                            sink.feed(Message::Text((*frame).into())).await?;
                         }
+                        sink.flush().await
+                    };
+                    match tokio::time::timeout(write_timeout, burst).await {
+                        Ok(Ok(())) => continue,
+                        Ok(Err(err)) => {
+                            tracing::debug!("write failed: {err}");
+                            break WriterEnd::Failed;
+                        }
+                        Err(_) => break WriterEnd::TimedOut,
                     }
-                    if sink.flush().await.is_err() {
-                        return;
-                    }
-                    continue;
                 }
-                None => return,
+                None => return WriterEnd::Closed,
             },
         };
-        if sink.send(message).await.is_err() {
-            return;
+        match tokio::time::timeout(write_timeout, sink.send(message)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => break WriterEnd::Failed,
+            Err(_) => break WriterEnd::TimedOut,
         }
-    }
+    };
+    // Say why, if the socket still takes a frame; the close code tells a
+    // client that reconnects what happened.
+    let (code, reason) = match end {
+        WriterEnd::TimedOut => (1013, "write timeout: the client is not reading"),
+        _ => (1011, "the host could not write to the connection"),
+    };
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.into(),
+    };
+    let _ = tokio::time::timeout(
+        Duration::from_secs(1),
+        sink.send(Message::Close(Some(frame))),
+    )
+    .await;
+    end
 }
 
 /// Most queued frames written with one flush.
@@ -359,7 +412,11 @@ impl Session {
                 limit,
             } => {
                 let limit = clamp_limit(limit, 100, 1000);
-                match runs.thread(&self.user, &thread_id, after_seq, limit).await {
+                let max_bytes = self.app.config.page_bytes;
+                match runs
+                    .thread(&self.user, &thread_id, after_seq, limit, max_bytes)
+                    .await
+                {
                     Ok((messages, has_more)) => {
                         let messages = messages
                             .into_iter()

@@ -69,6 +69,27 @@ pub trait Store: Send + Sync + 'static {
     /// check the owner first).
     fn thread_messages(&self, thread_id: &str) -> Result<Vec<StoredMessage>, StoreError>;
 
+    /// At most `limit` messages of a thread with seq > `after_seq`, in order.
+    fn thread_page(
+        &self,
+        thread_id: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut messages = self.thread_messages(thread_id)?;
+        messages.retain(|m| m.seq > after_seq);
+        messages.truncate(limit);
+        Ok(messages)
+    }
+
+    /// The last `limit` messages of a thread, in order.
+    fn thread_tail(&self, thread_id: &str, limit: usize) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut messages = self.thread_messages(thread_id)?;
+        let skip = messages.len().saturating_sub(limit);
+        messages.drain(..skip);
+        Ok(messages)
+    }
+
     /// `owner`'s threads, most recently active first, at most `limit`.
     fn list_threads(&self, owner: &str, limit: usize) -> Result<Vec<ThreadSummary>, StoreError>;
 

@@ -161,6 +161,18 @@ fn plugin_version_not_found(plugin: &str, digest: &str) -> StoreError {
     StoreError::NotFound(format!("plugin version {plugin}@{digest}"))
 }
 
+/// A `messages` row read as `seq, role, content, run_id, created_at`.
+fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
+    let role: String = row.get(1)?;
+    Ok(StoredMessage {
+        seq: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0),
+        role: Role::parse(&role).ok_or_else(|| bad_value(1, "role", &role))?,
+        content: row.get(2)?,
+        run_id: row.get(3)?,
+        created_at: from_ms(row.get(4)?),
+    })
+}
+
 fn bad_value(column: usize, what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
         column,
@@ -352,17 +364,38 @@ impl Store for SqliteStore {
                 "SELECT seq, role, content, run_id, created_at FROM messages \
                  WHERE thread_id = ?1 ORDER BY seq",
             )?;
-            let rows = stmt.query_map([thread_id], |row| {
-                let role: String = row.get(1)?;
-                Ok(StoredMessage {
-                    seq: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0),
-                    role: Role::parse(&role).ok_or_else(|| bad_value(1, "role", &role))?,
-                    content: row.get(2)?,
-                    run_id: row.get(3)?,
-                    created_at: from_ms(row.get(4)?),
-                })
-            })?;
+            let rows = stmt.query_map([thread_id], message_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn thread_page(
+        &self,
+        thread_id: &str,
+        after_seq: u64,
+        max: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        self.readers.with(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, role, content, run_id, created_at FROM messages \
+                 WHERE thread_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )?;
+            let after = i64::try_from(after_seq).unwrap_or(i64::MAX);
+            let rows = stmt.query_map((thread_id, after, limit(max)), message_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn thread_tail(&self, thread_id: &str, max: usize) -> Result<Vec<StoredMessage>, StoreError> {
+        self.readers.with(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, role, content, run_id, created_at FROM messages \
+                 WHERE thread_id = ?1 ORDER BY seq DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map((thread_id, limit(max)), message_row)?;
+            let mut messages: Vec<StoredMessage> = rows.collect::<Result<_, _>>()?;
+            messages.reverse();
+            Ok(messages)
         })
     }
 

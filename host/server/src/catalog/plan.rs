@@ -133,6 +133,7 @@ pub fn plan(config: &Config, offered: &[Offered<'_>], disabled: &BTreeSet<String
                         memory: Some(limits.memory),
                         deadline: Some(limits.deadline),
                         fuel: limits.fuel,
+                        budgets: limits.budgets.fixed(),
                     };
                     node.kind = Some(manifest.kind.as_str().to_string());
                     node.version = Some(manifest.version.clone());
@@ -161,7 +162,7 @@ pub fn grants(config: &Config, plan: &PluginPlan, kv: Option<Arc<dyn KvStore>>) 
         memory_bytes: usize::try_from(limits.memory).unwrap_or(usize::MAX),
         deadline: limits.deadline,
         fuel: limits.fuel,
-        ..Limits::default()
+        ..crate::registry::with_budgets(Limits::default(), &limits.budgets)
     };
     Grants {
         agent_tools: plan.agent_tools.clone(),
@@ -177,6 +178,8 @@ pub fn grants(config: &Config, plan: &PluginPlan, kv: Option<Arc<dyn KvStore>>) 
         limits: BTreeMap::new(),
         agent_limits: Some(runtime_limits(config.limits.agent)),
         tool_limits: Some(runtime_limits(config.limits.tool)),
+        agent_budgets: config.limits.agent.budgets,
+        tool_budgets: config.limits.tool.budgets,
         kv,
         plugins: plan
             .grants
@@ -191,6 +194,7 @@ pub fn grants(config: &Config, plan: &PluginPlan, kv: Option<Arc<dyn KvStore>>) 
                         .map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
                     deadline: plugin.limits.deadline,
                     fuel: plugin.limits.fuel,
+                    budgets: plugin.limits.budgets,
                     sandbox: sandbox(name, plugin),
                 };
                 (name.clone(), grant)
