@@ -119,6 +119,25 @@ pub enum ErrorCode {
     Unavailable,
 }
 
+impl ErrorCode {
+    /// The code as it is written on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadFrame => "bad_frame",
+            ErrorCode::BinaryNotSupported => "binary_not_supported",
+            ErrorCode::UnknownCommand => "unknown_command",
+            ErrorCode::InvalidCommand => "invalid_command",
+            ErrorCode::UnknownAgent => "unknown_agent",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::TooManyRuns => "too_many_runs",
+            ErrorCode::AtCapacity => "at_capacity",
+            ErrorCode::ThreadBusy => "thread_busy",
+            ErrorCode::Expired => "expired",
+            ErrorCode::Unavailable => "unavailable",
+        }
+    }
+}
+
 /// The `type` of every command, as [`CommandKind`] names them.
 const COMMANDS: &[&str] = &[
     "run.start",
@@ -491,6 +510,13 @@ mod tests {
 
     #[test]
     fn rejects_bad_frames_with_precise_codes() {
+        for code in [
+            ErrorCode::BadFrame,
+            ErrorCode::TooManyRuns,
+            ErrorCode::Unavailable,
+        ] {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+        }
         assert_eq!(parse("{nope").unwrap_err().code, ErrorCode::BadFrame);
         assert_eq!(parse("[1]").unwrap_err().code, ErrorCode::BadFrame);
         let err = parse(r#"{"type":"ping"}"#).unwrap_err();
