@@ -75,6 +75,10 @@ pub struct Limits {
     pub log_lines_per_second: u32,
     /// See `log_lines_per_second`.
     pub log_bytes_per_second: usize,
+    /// Keys one user may keep in the plugin's kv.
+    pub kv_max_keys: u64,
+    /// Bytes (keys plus values) one user may keep in the plugin's kv.
+    pub kv_max_bytes: u64,
 }
 
 impl Default for Limits {
@@ -89,6 +93,8 @@ impl Default for Limits {
             max_result_bytes: 1 << 20,
             log_lines_per_second: 100,
             log_bytes_per_second: 64 << 10,
+            kv_max_keys: 10_000,
+            kv_max_bytes: 64 << 20,
         }
     }
 }

@@ -22,6 +22,15 @@ pub struct KvScope {
 #[error("key-value store unavailable: {0}")]
 pub struct KvError(pub String);
 
+/// What one scope holds: its keys, and their bytes (keys plus values).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KvUsage {
+    /// Keys.
+    pub keys: u64,
+    /// Bytes of keys and values.
+    pub bytes: u64,
+}
+
 /// A boxed future, so the trait stays object safe.
 pub type KvFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, KvError>> + Send + 'a>>;
 
@@ -34,6 +43,8 @@ pub trait KvStore: Send + Sync + 'static {
     fn set<'a>(&'a self, scope: &'a KvScope, key: &'a str, value: Vec<u8>) -> KvFuture<'a, ()>;
     /// Deletes one key; returns whether it existed.
     fn delete<'a>(&'a self, scope: &'a KvScope, key: &'a str) -> KvFuture<'a, bool>;
+    /// How much the scope holds now.
+    fn usage<'a>(&'a self, scope: &'a KvScope) -> KvFuture<'a, KvUsage>;
     /// Lists keys with a prefix, sorted.
     fn list_keys<'a>(&'a self, scope: &'a KvScope, prefix: &'a str) -> KvFuture<'a, Vec<String>>;
 }
@@ -64,6 +75,18 @@ impl KvStore for MemoryKv {
     fn delete<'a>(&'a self, scope: &'a KvScope, key: &'a str) -> KvFuture<'a, bool> {
         let existed = self.with(|map| map.remove(&(scope.clone(), key.to_string())).is_some());
         Box::pin(async move { Ok(existed) })
+    }
+
+    fn usage<'a>(&'a self, scope: &'a KvScope) -> KvFuture<'a, KvUsage> {
+        let usage = self.with(|map| {
+            map.range((scope.clone(), String::new())..)
+                .take_while(|((s, _), _)| s == scope)
+                .fold(KvUsage::default(), |u, ((_, k), v)| KvUsage {
+                    keys: u.keys + 1,
+                    bytes: u.bytes + (k.len() + v.len()) as u64,
+                })
+        });
+        Box::pin(async move { Ok(usage) })
     }
 
     fn list_keys<'a>(&'a self, scope: &'a KvScope, prefix: &'a str) -> KvFuture<'a, Vec<String>> {

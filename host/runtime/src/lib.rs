@@ -39,7 +39,7 @@ pub use cache::CacheOutcome;
 pub use config::{Limits, RuntimeConfig};
 pub use engine::{MemoryInit, Runtime};
 pub use error::{InvokeError, LoadError, agent_error_message, tool_error_message};
-pub use kv::{KvError, KvScope, KvStore, MemoryKv};
+pub use kv::{KvError, KvScope, KvStore, KvUsage, MemoryKv};
 pub use plugin::{
     DirGrant, Plugin, PluginInfo, PluginSettings, Sandbox, ToolInstance, ToolPlugin, World,
     capability_gaps,

@@ -875,10 +875,12 @@ impl ToolInstance {
             let _ = self.store.set_fuel(fuel);
         }
         let arguments = arguments.to_string();
-        let call =
-            self.bindings
-                .netra_plugin_tool()
-                .call_invoke(&mut self.store, &self.ctx, tool, &arguments);
+        let call = self.bindings.netra_plugin_tool().call_invoke(
+            &mut self.store,
+            &self.ctx,
+            tool,
+            &arguments,
+        );
         let Some(result) = until(until_at, call).await else {
             // Stopped while waiting in the host: the guest is mid-call.
             self.poisoned = true;

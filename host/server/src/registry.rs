@@ -112,6 +112,8 @@ pub fn with_budgets(limits: Limits, budgets: &Budgets) -> Limits {
         max_result_bytes: size(budgets.max_result_bytes),
         log_lines_per_second: u32::try_from(budgets.log_lines_per_second).unwrap_or(u32::MAX),
         log_bytes_per_second: size(budgets.log_bytes_per_second),
+        kv_max_keys: budgets.kv_max_keys,
+        kv_max_bytes: budgets.kv_max_bytes,
         ..limits
     }
 }

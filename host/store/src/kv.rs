@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use netra_runtime::{KvError, KvScope, KvStore};
+use netra_runtime::{KvError, KvScope, KvStore, KvUsage};
 
 use crate::{SqliteStore, Store, StoreError};
 
@@ -61,6 +61,13 @@ impl<S: Store + ?Sized> KvStore for StoreKv<S> {
     fn delete<'a>(&'a self, scope: &'a KvScope, key: &'a str) -> KvFuture<'a, bool> {
         self.blocking(scope, key, |store, user, plugin, key| {
             store.kv_delete(user, plugin, key)
+        })
+    }
+
+    fn usage<'a>(&'a self, scope: &'a KvScope) -> KvFuture<'a, KvUsage> {
+        self.blocking(scope, "", |store, user, plugin, _| {
+            let (keys, bytes) = store.kv_usage(user, plugin)?;
+            Ok(KvUsage { keys, bytes })
         })
     }
 

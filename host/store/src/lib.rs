@@ -158,6 +158,9 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes one kv value; whether it existed.
     fn kv_delete(&self, user: &str, plugin: &str, key: &str) -> Result<bool, StoreError>;
 
+    /// How many keys (user, plugin) holds and their bytes (keys plus values).
+    fn kv_usage(&self, user: &str, plugin: &str) -> Result<(u64, u64), StoreError>;
+
     /// Keys starting with `prefix`, sorted, at most `limit`.
     fn kv_list(
         &self,

@@ -662,6 +662,15 @@ impl Store for MemoryStore {
         Ok(deleted)
     }
 
+    fn kv_usage(&self, user: &str, plugin: &str) -> Result<(u64, u64), StoreError> {
+        let tables = self.tables();
+        let Some(values) = tables.kv.get(user).and_then(|plugins| plugins.get(plugin)) else {
+            return Ok((0, 0));
+        };
+        let bytes = values.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum();
+        Ok((values.len() as u64, bytes))
+    }
+
     fn kv_list(
         &self,
         user: &str,

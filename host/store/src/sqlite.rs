@@ -603,6 +603,21 @@ impl Store for SqliteStore {
         })
     }
 
+    fn kv_usage(&self, user: &str, plugin: &str) -> Result<(u64, u64), StoreError> {
+        self.readers.with(|conn| {
+            let (keys, bytes): (i64, i64) = conn
+                .prepare_cached(
+                    "SELECT count(*), coalesce(sum(length(CAST(key AS BLOB)) + length(value)), 0) \
+                     FROM kv WHERE user_id = ?1 AND plugin = ?2",
+                )?
+                .query_row((user, plugin), |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok((
+                u64::try_from(keys).unwrap_or(0),
+                u64::try_from(bytes).unwrap_or(0),
+            ))
+        })
+    }
+
     fn kv_list(
         &self,
         user: &str,

@@ -62,6 +62,8 @@ impl Server {
                 (netra_tests::polyglot_guest("py", name), name)
             } else if let Some(name) = plugin.guest.strip_prefix("js:") {
                 (netra_tests::polyglot_guest("js", name), name)
+            } else if let Some(name) = plugin.guest.strip_prefix("fixture-") {
+                (netra_tests::guest(plugin.guest), name)
             } else if plugin.guest.starts_with("agent-") {
                 (
                     netra_tests::guest(&format!("fixture-{}", plugin.guest)),

@@ -53,6 +53,28 @@ impl Host for GuestCtx {
             )));
         }
         let (store, scope) = self.kv()?;
+        // The quota of (user, plugin). Checked before the write, so runs of
+        // one user writing at once may pass it by what they write together.
+        let limits = &self.plugin.limits;
+        let usage = store.usage(&scope).await.map_err(unavailable)?;
+        let old = store.get(&scope, &key).await.map_err(unavailable)?;
+        let (keys, bytes) = match &old {
+            Some(old) => (usage.keys, usage.bytes - (key.len() + old.len()) as u64),
+            None => (usage.keys + 1, usage.bytes),
+        };
+        if keys > limits.kv_max_keys {
+            return Err(KvError::TooLarge(format!(
+                "quota: this plugin may keep {} keys per user (limits.kv_max_keys)",
+                limits.kv_max_keys
+            )));
+        }
+        let after = bytes + (key.len() + value.len()) as u64;
+        if after > limits.kv_max_bytes {
+            return Err(KvError::TooLarge(format!(
+                "quota: this plugin may keep {} bytes per user (limits.kv_max_bytes); this write would make {after}",
+                limits.kv_max_bytes
+            )));
+        }
         store.set(&scope, &key, value).await.map_err(unavailable)
     }
 
