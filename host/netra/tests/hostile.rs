@@ -5,11 +5,14 @@
 
 mod support;
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use support::{CALCULATOR, Plugin, Server};
 
@@ -132,13 +135,15 @@ fn hostile_plugins_and_clients_end_with_their_codes_and_disturb_no_one() {
     // A session whose client stops reading is closed within a bounded time.
     // Its queue holds more than one run's event budget, so only a client
     // that does not read can fill it.
-    // SAFETY: this test binary has one test; nothing reads the environment
-    // concurrently.
-    unsafe {
-        std::env::set_var("NETRA_SERVER__SEND_QUEUE_BYTES", "2MiB");
-        std::env::set_var("NETRA_SERVER__WRITE_TIMEOUT", "1s");
-    }
-    let server = Server::start(&plugins(), "refuse", CONFIG);
+    let server = Server::start_with_env(
+        &plugins(),
+        "refuse",
+        CONFIG,
+        &[
+            ("NETRA_SERVER__SEND_QUEUE_BYTES", "2MiB"),
+            ("NETRA_SERVER__WRITE_TIMEOUT", "1s"),
+        ],
+    );
     let battery = Battery {
         attacker: server.token("mallory", &[]),
         bystander: server.token("bob", &[]),
@@ -269,29 +274,192 @@ fn never_reading_client(battery: &Battery) {
                 .expect("send");
         }
         tokio::time::sleep(Duration::from_secs(3)).await;
-        let mut closed = None;
         let mut completed = 0;
-        loop {
+        let closed = loop {
             match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
-                Ok(Some(Ok(Message::Close(frame)))) => {
-                    closed = Some(frame.map(|f| u16::from(f.code)));
-                    break;
-                }
+                Ok(Some(Ok(Message::Close(frame)))) => break frame.map(|f| u16::from(f.code)),
                 Ok(Some(Ok(Message::Text(text)))) => {
                     completed += usize::from(text.contains("\"agent_completed\""));
                 }
                 Ok(Some(Ok(_))) => {}
-                Ok(Some(Err(_)) | None) => {
-                    closed = Some(None);
-                    break;
-                }
+                Ok(Some(Err(_)) | None) => break None,
                 Err(_) => panic!("the session of a client that never read is still open"),
             }
-        }
+        };
         assert!(completed < 6, "every run reached a client that never read");
         assert!(
-            matches!(closed, Some(Some(1013)) | Some(None)),
+            matches!(closed, Some(1013) | None),
             "closed with {closed:?}"
         );
     });
+}
+
+const WIRE_CONFIG: &str = r#"
+[limits.agent]
+deadline = "2s"
+
+[limits.tool]
+deadline = "30s"
+
+[plugin.helper]
+tools = ["calculate"]
+
+[plugin.agent-hostile]
+tools = ["calculate", "huge_result", "sleep", "escape", "helper"]
+
+[plugin.agent-spin.limits]
+fuel = 20000000
+"#;
+
+/// The wire and HTTP limits: big answers and results below their budgets
+/// still arrive whole (over a socket whose incoming limit is the 1 KiB
+/// floor), `thread.get` pages by bytes, and connections are bounded.
+#[test]
+fn big_frames_arrive_and_connections_are_bounded() {
+    let server = Server::start_with_env(
+        &plugins(),
+        "refuse",
+        WIRE_CONFIG,
+        &[
+            ("NETRA_SERVER__MAX_MESSAGE_BYTES", "1024"),
+            ("NETRA_SERVER__PAGE_BYTES", "256KiB"),
+            ("NETRA_SERVER__MAX_SESSIONS_PER_USER", "2"),
+            ("NETRA_SERVER__MAX_BODY_BYTES", "4KiB"),
+            ("NETRA_SERVER__HEADER_READ_TIMEOUT", "1s"),
+        ],
+    );
+    let token = server.token("carol", &[]);
+
+    // Fuel configured in netra.toml is honoured.
+    let end = server.run(&token, "spin-agent", "go");
+    assert_eq!(outcome(&end), "out_of_fuel");
+    // An agent waiting on a tool call (the tool may sleep 30 s) ends at its
+    // own deadline of 2 s.
+    let started = Instant::now();
+    let end = server.run(&token, "hostile-agent", "sleep 20000");
+    assert_eq!(outcome(&end), "timeout");
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    // A 300,000-byte answer and a 300,000-byte tool result: far over the
+    // socket's own 1 KiB message limit, under their budgets (1 MiB).
+    let events = server.run_events(&token, "hostile-agent", "answer 300000");
+    let end = events.last().expect("an end");
+    assert_eq!(outcome(end), "completed");
+    assert_eq!(end["output"].as_str().map(str::len), Some(300_000));
+    let events = server.run_events(&token, "hostile-agent", "huge_result 300000");
+    assert_eq!(outcome(events.last().expect("an end")), "completed");
+    assert_eq!(events.last().expect("an end")["output"], "300000");
+    let result = events
+        .iter()
+        .find(|e| e["type"] == "tool_completed")
+        .expect("tool_completed");
+    assert_eq!(result["ok"].as_str().map(str::len), Some(300_000));
+
+    let url = format!("ws://{}/v1/ws", server.addr);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    runtime.block_on(async {
+        // Two runs of 300,000-byte answers in one thread, then its pages.
+        let mut ws = support::connect(&url, &token).await;
+        let mut thread: Option<String> = None;
+        for id in ["a", "b"] {
+            let mut start = json!({"type": "run.start", "id": id, "agent": "hostile-agent", "input": "answer 300000"});
+            if let Some(thread) = &thread {
+                start["thread_id"] = json!(thread);
+            }
+            ws.send(Message::Text(start.to_string().into()))
+                .await
+                .expect("send");
+            loop {
+                let frame = next_json(&mut ws).await;
+                if frame["type"] == "ack" && frame["ref"] == id {
+                    thread = frame["thread_id"].as_str().map(String::from);
+                }
+                if frame["type"] == "agent_completed" {
+                    break;
+                }
+            }
+        }
+        let mut after = 0;
+        let mut pages = Vec::new();
+        loop {
+            let get = json!({"type": "thread.get", "id": "t", "thread_id": thread, "after_seq": after});
+            ws.send(Message::Text(get.to_string().into()))
+                .await
+                .expect("send");
+            let page = next_json(&mut ws).await;
+            let messages = page["messages"].as_array().expect("messages").clone();
+            let bytes: usize = messages
+                .iter()
+                .map(|m| m["content"].as_str().map_or(0, str::len))
+                .sum();
+            pages.push((messages.len(), bytes));
+            after = messages.last().and_then(|m| m["seq"].as_u64()).expect("a seq");
+            if page["has_more"] != true {
+                break;
+            }
+        }
+        // user, answer, user, answer: each answer is over the page's bytes,
+        // so it comes alone, and nothing comes after it.
+        assert_eq!(
+            pages,
+            [(1, 13), (1, 300_000), (1, 13), (1, 300_000)],
+            "pages of (messages, bytes)"
+        );
+
+        // The per-user session cap: carol holds two sessions now.
+        let _second = support::connect(&url, &token).await;
+        let mut request = url.as_str().into_client_request().expect("request");
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("header"),
+        );
+        match tokio_tungstenite::connect_async(request).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 429);
+            }
+            other => panic!("a third session was not refused: {:?}", other.map(|_| ())),
+        }
+        // Another user is not affected.
+        let dave = server.token("dave", &[]);
+        let _dave = support::connect(&url, &dave).await;
+    });
+
+    // Body limit on a route that reads no body.
+    let (status, body) = server.http_body("POST", "/healthz", None, "text/plain", &[b'x'; 10_000]);
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["error"], "body_too_large");
+
+    // A partial request line is closed after the header-read timeout.
+    let mut partial = TcpStream::connect(&server.addr).expect("connect");
+    partial.write_all(b"GET /healthz HTT").expect("write");
+    partial
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let started = Instant::now();
+    let mut buf = [0_u8; 256];
+    let read = partial.read(&mut buf);
+    assert!(
+        matches!(read, Ok(0) | Err(_)) || String::from_utf8_lossy(&buf).contains("408"),
+        "{read:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+async fn next_json<S>(ws: &mut S) -> Value
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .expect("a frame in time")
+            .expect("open socket")
+            .expect("valid frame");
+        if let Message::Text(text) = frame {
+            return serde_json::from_str(&text).expect("JSON");
+        }
+    }
 }

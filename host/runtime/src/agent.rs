@@ -32,6 +32,12 @@ pub trait AgentHost: Send + Sync + 'static {
     fn list_tools(&self) -> Vec<ToolDescriptor>;
     /// Calls a tool for this run.
     fn call_tool(self: Arc<Self>, name: String, arguments: String) -> ToolCallFuture;
+    /// Waits until the run's earlier events are stored far enough that it
+    /// may emit more: called after each event, so a run that floods the store
+    /// is slowed, not the host's other runs. By default it does not wait.
+    fn settle(self: Arc<Self>) -> SettleFuture {
+        Box::pin(async {})
+    }
     /// Runs one chat completion for this run with a model its grant allows;
     /// the host streams the tokens to the client while the guest waits. By
     /// default no model is granted.
@@ -40,6 +46,9 @@ pub trait AgentHost: Send + Sync + 'static {
         Box::pin(async { Err(LlmError::Denied("no language model is granted".into())) })
     }
 }
+
+/// What [`AgentHost::settle`] returns.
+pub type SettleFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// What [`AgentHost::chat`] returns.
 pub type ChatFuture = Pin<Box<dyn Future<Output = Result<ChatResponse, LlmError>> + Send>>;

@@ -13,6 +13,7 @@ mod generated {
                 "netra:plugin/kv": async,
                 "netra:plugin/tools": async,
                 "netra:plugin/llm": async,
+                "netra:plugin/events": async,
                 default: tracing,
             },
             exports: { default: async },

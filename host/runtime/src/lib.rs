@@ -25,7 +25,7 @@ mod preinit;
 mod stdio;
 mod store;
 
-pub use agent::{AgentHost, AgentPlugin, ChatFuture, ToolCallFuture};
+pub use agent::{AgentHost, AgentPlugin, ChatFuture, SettleFuture, ToolCallFuture};
 pub use bindings::{
     AgentDescriptor, AgentError, Message, Role, RunContext, ToolDescriptor, ToolError,
 };

@@ -214,6 +214,10 @@ pub struct RunLog {
     budget: EventBudget,
     /// Set when the store failed an event: nothing more is written.
     halted: AtomicBool,
+    /// Events handed to the store and not yet committed.
+    in_flight: AtomicUsize,
+    /// Woken when `in_flight` drops.
+    drained: tokio::sync::Notify,
     /// Held while an event is numbered and handed to the store.
     submit: Mutex<Submit>,
     /// What is committed, and who follows it.
@@ -277,6 +281,8 @@ impl RunLog {
                 abort: spec.abort,
                 budget: spec.budget,
                 halted: AtomicBool::new(false),
+                in_flight: AtomicUsize::new(0),
+                drained: tokio::sync::Notify::new(),
                 submit: Mutex::new(Submit::default()),
                 durable: Mutex::new(Durable::default()),
                 on_closed: Mutex::new(None),
@@ -464,6 +470,7 @@ impl RunLog {
         let log = self.clone();
         let on_durable = Box::new(move |result| log.delivered(seq, frame, terminal, result));
         if !terminal {
+            self.in_flight.fetch_add(1, Ordering::AcqRel);
             self.store.append_event(record, on_durable);
             return Ok(());
         }
@@ -530,8 +537,27 @@ impl RunLog {
         (end, messages)
     }
 
+    /// Waits until fewer than `max` of the run's events are waiting for the
+    /// store: a run that emits faster than the store commits waits here (its
+    /// guest is paused), while other runs' writes go through.
+    pub async fn settled(&self, max: usize) {
+        loop {
+            let drained = self.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            if self.in_flight.load(Ordering::Acquire) < max {
+                return;
+            }
+            drained.await;
+        }
+    }
+
     /// The store's verdict on event `seq`; runs in submission order.
     fn delivered(&self, seq: u64, frame: Frame, terminal: bool, result: Result<(), StoreError>) {
+        if !terminal {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            self.drained.notify_waiters();
+        }
         let mut durable = self.durable();
         if !durable.closed {
             match result {
@@ -989,14 +1015,83 @@ mod tests {
         assert!(abort.is_cancelled());
     }
 
+    /// A recorded run whose log has `budget`.
+    fn budgeted(budget: EventBudget) -> UnstartedRun {
+        let (run, store) = recorded("run_b");
+        drop(run);
+        RunLog::create(RunLogSpec {
+            run_id: "run_b".into(),
+            thread_id: "thr_1".into(),
+            parent_run_id: None,
+            input: "question".into(),
+            store,
+            abort: CancellationToken::new(),
+            budget,
+        })
+    }
+
+    #[test]
+    fn the_event_budget_refuses_progress_but_never_the_end() {
+        let run = budgeted(EventBudget {
+            max_events: 3,
+            max_bytes: u64::MAX,
+        });
+        let (outbox, mut rx, _) = Outbox::new(64);
+        run.subscribe(outbox);
+        let (events, end) = run.start("a".into(), "1".into());
+        events.thinking("1".into()).unwrap();
+        let span = events.tool_call("calculate", "{}").unwrap();
+        // The third event of the budget closes the call already shown.
+        span.finish(Ok("2"));
+        let refused = events.thinking("4".into()).unwrap_err();
+        assert_eq!(refused.code, "budget_events");
+        let again = events.tool_call("calculate", "{}").err().map(|o| o.code);
+        assert_eq!(again, Some("budget_events"));
+        end.failed(refused.code, refused.message, false);
+        let types: Vec<_> = frames(&mut rx)
+            .iter()
+            .map(|f| f["type"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "agent_started",
+                "agent_thinking",
+                "tool_executing",
+                "tool_completed",
+                "agent_error"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_byte_budget_counts_frames() {
+        let run = budgeted(EventBudget {
+            max_events: 1000,
+            max_bytes: 2000,
+        });
+        let (events, _end) = run.start("a".into(), "1".into());
+        events.thinking("x".repeat(1000)).unwrap();
+        let refused = events.thinking("x".repeat(1000)).unwrap_err();
+        assert_eq!(refused.code, "budget_event_bytes");
+        // A small one still fits.
+        events.thinking("y".into()).unwrap();
+    }
+
     #[test]
     fn an_outbox_is_bounded_in_bytes_too() {
         let (outbox, mut inbox, overflow) = Outbox::bounded(100, 10);
-        assert!(outbox.push("a frame bigger than the bound".into()), "fits an empty queue");
+        assert!(
+            outbox.push("a frame bigger than the bound".into()),
+            "fits an empty queue"
+        );
         assert!(!outbox.push("x".into()));
         assert!(overflow.is_cancelled());
         assert!(inbox.try_recv().is_some());
-        assert!(outbox.push("12345".into()), "room again once the writer took it");
+        assert!(
+            outbox.push("12345".into()),
+            "room again once the writer took it"
+        );
     }
 
     #[test]

@@ -770,6 +770,10 @@ fn event_budget(budgets: &Budgets) -> EventBudget {
     }
 }
 
+/// Events of one run that may wait for the store at once; a run emitting
+/// faster waits for its own commits (back-pressure on the flooding run).
+const MAX_EVENTS_IN_FLIGHT: usize = 256;
+
 /// How deep agents may delegate to agents: a run started by a client is at
 /// depth 0; a delegation that would start a run deeper ends the chain.
 pub const MAX_DELEGATION_DEPTH: usize = 4;
@@ -829,6 +833,10 @@ impl AgentHost for RunHost {
         if let Err(overspent) = self.events.message_delta(text) {
             self.overspend(overspent);
         }
+    }
+
+    fn settle(self: Arc<Self>) -> netra_runtime::SettleFuture {
+        Box::pin(async move { self.events.log().settled(MAX_EVENTS_IN_FLIGHT).await })
     }
 
     fn list_tools(&self) -> Vec<ToolDescriptor> {
@@ -1113,6 +1121,7 @@ impl RunHost {
             return self.delegate(name, agent.clone(), arguments).await;
         }
         let span = self.span(name, arguments)?;
+        self.events.log().settled(MAX_EVENTS_IN_FLIGHT).await;
         let Some(entry) = self.tools.get(name) else {
             if self.registry.tools().any(|t| t.descriptor.name == name) {
                 // The tool exists but was not granted: a policy violation that

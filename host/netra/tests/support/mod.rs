@@ -53,6 +53,17 @@ impl Server {
     /// Serves `plugins` with `config` (a netra.toml without the server and
     /// plugins sections, which are added here, with `plugins.ungranted`).
     pub fn start(plugins: &[Plugin], ungranted: &str, config: &str) -> Self {
+        Self::start_with_env(plugins, ungranted, config, &[])
+    }
+
+    /// [`Server::start`] with `NETRA_*` variables set for the server only
+    /// (for the `[server]` keys, which the generated file sets too).
+    pub fn start_with_env(
+        plugins: &[Plugin],
+        ungranted: &str,
+        config: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
         let data = tempfile::tempdir().expect("data dir");
         let dir = tempfile::tempdir().expect("plugins dir");
         for plugin in plugins {
@@ -92,15 +103,25 @@ impl Server {
             .expect("netra config check");
         let mut args = vec!["serve".to_string(), "--config".to_string()];
         args.push(file.display().to_string());
-        let mut server = Self::spawn(&args, data, dir);
+        let mut server = Self::spawn_with_env(&args, data, dir, env);
         server.check = Some(check);
         server
     }
 
     /// `netra serve ARGS`; the data dir's `state` is the server's data dir.
     pub fn spawn(args: &[String], data: tempfile::TempDir, dir: tempfile::TempDir) -> Self {
+        Self::spawn_with_env(args, data, dir, &[])
+    }
+
+    fn spawn_with_env(
+        args: &[String],
+        data: tempfile::TempDir,
+        dir: tempfile::TempDir,
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_netra"))
             .args(args)
+            .envs(env.iter().copied())
             // Every test server compiles a component once per machine.
             .env("NETRA_SERVER__CACHE_DIR", shared_cache_dir())
             .stdin(Stdio::null())

@@ -7,15 +7,17 @@ use crate::host::GuestCtx;
 const MAX_EVENT_TEXT: usize = 64 * 1024;
 
 impl Host for GuestCtx {
-    fn thinking(&mut self, text: String) {
+    async fn thinking(&mut self, text: String) {
         if let Some(agent) = &self.agent {
             agent.thinking(cut(text));
+            agent.clone().settle().await;
         }
     }
 
-    fn message_delta(&mut self, text: String) {
+    async fn message_delta(&mut self, text: String) {
         if let Some(agent) = &self.agent {
             agent.message_delta(cut(text));
+            agent.clone().settle().await;
         }
     }
 }

@@ -59,7 +59,11 @@ impl Host for GuestCtx {
         let usage = store.usage(&scope).await.map_err(unavailable)?;
         let old = store.get(&scope, &key).await.map_err(unavailable)?;
         let (keys, bytes) = match &old {
-            Some(old) => (usage.keys, usage.bytes - (key.len() + old.len()) as u64),
+            // Saturating: a concurrent delete may have shrunk the usage read.
+            Some(old) => (
+                usage.keys,
+                usage.bytes.saturating_sub((key.len() + old.len()) as u64),
+            ),
             None => (usage.keys + 1, usage.bytes),
         };
         if keys > limits.kv_max_keys {
