@@ -79,6 +79,10 @@ agents = ["helper"]
             manifest: "name = \"agent-membomb\"\nversion = \"1.0.0\"\nkind = \"agent\"\n",
         },
         Plugin {
+            guest: "agent-echo",
+            manifest: "name = \"agent-echo\"\nversion = \"1.0.0\"\nkind = \"agent\"\n",
+        },
+        Plugin {
             guest: "agent-trap",
             manifest: "name = \"agent-trap\"\nversion = \"1.0.0\"\nkind = \"agent\"\n",
         },
@@ -295,6 +299,9 @@ fn never_reading_client(battery: &Battery) {
 }
 
 const WIRE_CONFIG: &str = r#"
+[limits]
+max_history_bytes = 7
+
 [limits.agent]
 deadline = "2s"
 
@@ -409,6 +416,13 @@ fn big_frames_arrive_and_connections_are_bounded() {
             "pages of (messages, bytes)"
         );
 
+        // The history a run gets is cut to max_history_bytes (7): the
+        // latest messages that fit.
+        let (thread, _) = run_in(&mut ws, None, "echo-agent", "one").await;
+        run_in(&mut ws, Some(&thread), "echo-agent", "two").await;
+        let (_, end) = run_in(&mut ws, Some(&thread), "echo-agent", "history").await;
+        assert_eq!(end["output"], "user: two\nassistant: two");
+
         // The per-user session cap: carol holds two sessions now.
         let _second = support::connect(&url, &token).await;
         let mut request = url.as_str().into_client_request().expect("request");
@@ -442,7 +456,9 @@ fn big_frames_arrive_and_connections_are_bounded() {
     let mut buf = [0_u8; 256];
     let read = partial.read(&mut buf);
     assert!(
-        matches!(read, Ok(0) | Err(_)) || String::from_utf8_lossy(&buf).contains("408"),
+        matches!(&read, Ok(0))
+            || matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+            || String::from_utf8_lossy(&buf).contains("408"),
         "{read:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -461,5 +477,115 @@ where
         if let Message::Text(text) = frame {
             return serde_json::from_str(&text).expect("JSON");
         }
+    }
+}
+
+/// Runs `agent` on `input` in `thread` (a new one if `None`) over `ws`;
+/// returns the thread and the terminal event.
+async fn run_in<S>(ws: &mut S, thread: Option<&str>, agent: &str, input: &str) -> (String, Value)
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+        + futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error>
+        + Unpin,
+{
+    let mut start = json!({"type": "run.start", "id": "r", "agent": agent, "input": input});
+    if let Some(thread) = thread {
+        start["thread_id"] = json!(thread);
+    }
+    ws.send(Message::Text(start.to_string().into()))
+        .await
+        .expect("send");
+    let mut thread_id = thread.map(String::from);
+    loop {
+        let frame = next_json(ws).await;
+        assert_ne!(frame["type"], "error", "{frame}");
+        if frame["type"] == "ack" && frame["ref"] == "r" {
+            thread_id = frame["thread_id"].as_str().map(String::from);
+        }
+        if frame["type"] == "agent_completed" || frame["type"] == "agent_error" {
+            return (thread_id.expect("an ack"), frame);
+        }
+    }
+}
+
+/// Connections over `max_connections` wait until one closes; idle ones are
+/// closed by the header-read timeout (which also ends idle keep-alive
+/// connections); a run's history is its thread's latest messages.
+#[test]
+fn connections_over_the_cap_wait_and_history_is_bounded() {
+    let server = Server::start_with_env(
+        &plugins(),
+        "refuse",
+        "[limits]\nmax_history_messages = 3\n",
+        &[
+            ("NETRA_SERVER__MAX_CONNECTIONS", "3"),
+            ("NETRA_SERVER__HEADER_READ_TIMEOUT", "2s"),
+        ],
+    );
+    let token = server.token("erin", &[]);
+    let url = format!("ws://{}/v1/ws", server.addr);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    runtime.block_on(async {
+        let mut ws = support::connect(&url, &token).await;
+        let (thread, _) = run_in(&mut ws, None, "echo-agent", "one").await;
+        run_in(&mut ws, Some(&thread), "echo-agent", "two").await;
+        let (_, end) = run_in(&mut ws, Some(&thread), "echo-agent", "history").await;
+        // Four messages in the thread; the run got the latest three.
+        assert_eq!(end["output"], "assistant: one\nuser: two\nassistant: two");
+    });
+
+    // A keep-alive connection that went idle after a response is closed.
+    let mut idle = TcpStream::connect(&server.addr).expect("connect");
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: netra\r\n\r\n")
+        .expect("write");
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut response = Vec::new();
+    let mut buf = [0_u8; 1024];
+    let closed = loop {
+        match idle.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => response.extend_from_slice(&buf[..n]),
+            Err(_) => break false,
+        }
+    };
+    assert!(String::from_utf8_lossy(&response).starts_with("HTTP/1.1 200"));
+    assert!(closed, "the idle keep-alive connection was not closed");
+
+    // Three connections that send nothing hold every slot.
+    let held: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(&server.addr).expect("connect"))
+        .collect();
+    // The kernel accepts a fourth, but the host serves it only once a slot
+    // is free: when the header-read timeout closes the idle three.
+    let mut waiting = TcpStream::connect(&server.addr).expect("connect");
+    waiting
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: netra\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    waiting
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    assert!(
+        waiting.read(&mut buf).is_err(),
+        "served while every slot was held"
+    );
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut response = String::new();
+    waiting.read_to_string(&mut response).expect("a response");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    for mut conn in held {
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let read = conn.read(&mut buf);
+        assert!(
+            matches!(&read, Ok(0))
+                || matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+            "an idle connection was not closed: {read:?}"
+        );
     }
 }
