@@ -508,6 +508,20 @@ where
     }
 }
 
+const CAP_CONFIG: &str = r#"
+[limits]
+max_history_messages = 3
+
+[limits.agent]
+kv_max_bytes = "4KiB"
+
+[plugin.helper]
+tools = ["calculate"]
+
+[plugin.agent-hostile]
+tools = ["calculate", "huge_result", "sleep", "escape", "helper"]
+"#;
+
 /// Connections over `max_connections` wait until one closes; idle ones are
 /// closed by the header-read timeout (which also ends idle keep-alive
 /// connections); a run's history is its thread's latest messages.
@@ -516,7 +530,7 @@ fn connections_over_the_cap_wait_and_history_is_bounded() {
     let server = Server::start_with_env(
         &plugins(),
         "refuse",
-        "[limits]\nmax_history_messages = 3\n",
+        CAP_CONFIG,
         &[
             ("NETRA_SERVER__MAX_CONNECTIONS", "3"),
             ("NETRA_SERVER__HEADER_READ_TIMEOUT", "2s"),
@@ -535,6 +549,13 @@ fn connections_over_the_cap_wait_and_history_is_bounded() {
         let (_, end) = run_in(&mut ws, Some(&thread), "echo-agent", "history").await;
         // Four messages in the thread; the run got the latest three.
         assert_eq!(end["output"], "assistant: one\nuser: two\nassistant: two");
+        // The kv quota in bytes: three keys of 1026 bytes fit in 4 KiB.
+        let (_, end) = run_in(&mut ws, None, "hostile-agent", "kv 100").await;
+        let answer = end["output"].as_str().unwrap_or_default();
+        assert!(
+            answer.starts_with("written 3; error:") && answer.contains("kv_max_bytes"),
+            "{end}"
+        );
     });
 
     // A keep-alive connection that went idle after a response is closed.
