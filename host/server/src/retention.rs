@@ -37,6 +37,19 @@ impl Retention {
     }
 }
 
+/// Most a batch grows to, as a multiple of the policy's batch.
+const MAX_GROWTH: usize = 16;
+
+/// The batch after a full one: twice as large, up to `MAX_GROWTH` times the
+/// policy's. A backlog (runs written faster than one batch per pause) is
+/// then deleted faster each step, so retention keeps up with any run rate
+/// the writer can take, while a small backlog still goes in small writes.
+fn next_batch(batch: usize, base: usize) -> usize {
+    batch
+        .saturating_mul(2)
+        .min(base.max(1).saturating_mul(MAX_GROWTH))
+}
+
 /// Runs cleanup until `shutdown`; the first one right away.
 pub async fn run(store: Arc<dyn Store>, policy: Retention, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(policy.period);
@@ -50,9 +63,9 @@ pub async fn run(store: Arc<dyn Store>, policy: Retention, shutdown: Cancellatio
             continue;
         };
         let mut deleted = 0;
+        let mut batch = policy.batch;
         loop {
             let store = store.clone();
-            let batch = policy.batch;
             let step = tokio::task::spawn_blocking(move || store.prune_events(cutoff, batch)).await;
             match step {
                 Ok(Ok(n)) => {
@@ -60,6 +73,7 @@ pub async fn run(store: Arc<dyn Store>, policy: Retention, shutdown: Cancellatio
                     if n < batch {
                         break;
                     }
+                    batch = next_batch(batch, policy.batch);
                 }
                 Ok(Err(err)) => {
                     tracing::error!("event retention failed: {err}");
@@ -78,5 +92,23 @@ pub async fn run(store: Arc<dyn Store>, policy: Retention, shutdown: Cancellatio
         if deleted > 0 {
             tracing::info!(deleted, "deleted run events past the retention age");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_grow_while_full_up_to_a_bound() {
+        let mut batch = 500;
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            batch = next_batch(batch, 500);
+            seen.push(batch);
+        }
+        assert_eq!(seen, [1000, 2000, 4000, 8000, 8000, 8000]);
+        assert_eq!(next_batch(1, 1), 2);
+        assert_eq!(next_batch(0, 0), 0);
     }
 }
