@@ -246,3 +246,6 @@ fn plugin_grants_are_read_and_checked() {
         );
     }
 }
+
+#[path = "config/fuzz.rs"]
+mod fuzz;

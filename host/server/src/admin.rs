@@ -145,6 +145,22 @@ async fn upload(
             )
         })?;
     let body = read_body(request, MAX_UPLOAD_BYTES + 64 * 1024).await?;
+    let (wasm, manifest) = upload_parts(body, boundary).await?;
+    let (version, activated) = catalog
+        .upload(name, wasm, manifest, activate, actor)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        json!({ "plugin": name, "version": version, "activated": activated }),
+    ))
+}
+
+/// The `wasm` part and the optional `manifest` part of an upload's
+/// multipart body (a later part of the same name wins).
+pub(crate) async fn upload_parts(
+    body: Bytes,
+    boundary: String,
+) -> Result<(Vec<u8>, Option<String>), AdminError> {
     let stream = futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
     let mut multipart = multer::Multipart::new(stream, boundary);
     let (mut wasm, mut manifest) = (None, None);
@@ -174,13 +190,7 @@ async fn upload(
         }
     }
     let wasm = wasm.ok_or_else(|| AdminError::Invalid("the `wasm` part is missing".into()))?;
-    let (version, activated) = catalog
-        .upload(name, wasm, manifest, activate, actor)
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        json!({ "plugin": name, "version": version, "activated": activated }),
-    ))
+    Ok((wasm, manifest))
 }
 
 /// The `version` of an activate request's JSON body.
@@ -240,3 +250,6 @@ fn admin_error(err: &AdminError) -> Response<Body> {
         }
     }
 }
+
+#[cfg(test)]
+mod fuzz_tests;

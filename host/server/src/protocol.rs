@@ -547,3 +547,6 @@ mod tests {
         assert!(json.get("parent_run_id").is_none());
     }
 }
+
+#[cfg(test)]
+pub(crate) mod fuzz_tests;
