@@ -114,10 +114,11 @@ pub(crate) async fn snapshot(
     let shared = shared_settings(runtime, &component, settings).map_err(|e| e.to_string())?;
     let agent = (!is_tool).then(|| Arc::new(DescribeHost) as Arc<dyn crate::AgentHost>);
     let mut store = new_store(runtime, &shared, "", agent);
-    store.data_mut().deadline = Instant::now() + DESCRIBE_DEADLINE;
-    let instance = linker
-        .instantiate_async(&mut store, &component)
+    let until_at = Instant::now() + DESCRIBE_DEADLINE;
+    store.data_mut().deadline = until_at;
+    let instance = crate::plugin::until(until_at, linker.instantiate_async(&mut store, &component))
         .await
+        .ok_or_else(|| NoSnapshot::Unsupported("its instantiation did not finish in time".into()))?
         .map_err(|e| {
             let why = format!("cannot instantiate it: {e:#}");
             if e.is::<wasmtime::PoolConcurrencyLimitError>() {
@@ -131,6 +132,7 @@ pub(crate) async fn snapshot(
         store: &mut store,
         instance,
         failed: None,
+        until: until_at,
     };
     let describe = state.func(interface, "describe")?;
     state.call(describe, &[]).await?;
@@ -166,6 +168,8 @@ struct Snapshotting<'a> {
     instance: Instance,
     /// The first accessor call that failed; the snapshot is then unusable.
     failed: Option<String>,
+    /// When the warm-up calls must have finished, whatever they wait on.
+    until: Instant,
 }
 
 impl Snapshotting<'_> {
@@ -188,9 +192,13 @@ impl Snapshotting<'_> {
     async fn call(&mut self, func: Func, args: &[Val]) -> Result<(), String> {
         let count = func.ty(&*self.store).results().len();
         let mut results = vec![Val::Bool(false); count];
-        func.call_async(&mut *self.store, args, &mut results)
-            .await
-            .map_err(|e| format!("a warm-up call failed: {e:#}"))
+        crate::plugin::until(
+            self.until,
+            func.call_async(&mut *self.store, args, &mut results),
+        )
+        .await
+        .ok_or_else(|| "a warm-up call did not finish in time".to_string())?
+        .map_err(|e| format!("a warm-up call failed: {e:#}"))
     }
 
     async fn read<R: Lift + Send + Sync + 'static, T: Default>(
