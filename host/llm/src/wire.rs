@@ -205,7 +205,7 @@ pub(crate) fn error_value_message(value: &Value) -> Option<String> {
             .or_else(|| value.get("message").and_then(Value::as_str)),
         None => value.get("message").and_then(Value::as_str),
     };
-    match (text, value.get("error")) {
+    match (text.filter(|t| !t.trim().is_empty()), value.get("error")) {
         (Some(text), _) => Some(text.to_owned()),
         (None, Some(error)) if !error.is_null() => Some(error.to_string()),
         _ => None,
@@ -217,6 +217,19 @@ mod tests {
     use super::*;
     use crate::types::ToolCall;
     use serde_json::json;
+
+    #[test]
+    fn an_empty_error_message_is_shown_as_the_error_value() {
+        // Found by `cargo xtask fuzz`: `{"error": ""}` read as an empty message.
+        assert_eq!(
+            error_value_message(&json!({"error": ""})).as_deref(),
+            Some("\"\"")
+        );
+        assert_eq!(
+            error_value_message(&json!({"error": {"message": " "}})).as_deref(),
+            Some("{\"message\":\" \"}")
+        );
+    }
 
     #[test]
     fn request_shape() {
