@@ -511,6 +511,7 @@ where
 const CAP_CONFIG: &str = r#"
 [limits]
 max_history_messages = 3
+max_runs_per_user = 1
 
 [limits.agent]
 kv_max_bytes = "4KiB"
@@ -557,6 +558,12 @@ fn connections_over_the_cap_wait_and_history_is_bounded() {
             "{end}"
         );
     });
+
+    // A nested run takes a run slot like any other: with one run per user,
+    // the agent's call of `helper` is refused and the run goes on.
+    let events = server.run_events(&token, "hostile-agent", "nested 1");
+    assert_eq!(tool_errors(&events), ["too_many_runs"], "{events:#?}");
+    assert_eq!(outcome(events.last().expect("an end")), "completed");
 
     // A keep-alive connection that went idle after a response is closed.
     let mut idle = TcpStream::connect(&server.addr).expect("connect");
