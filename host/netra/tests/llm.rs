@@ -242,6 +242,31 @@ fn cancel_during_streaming_closes_the_upstream_request() {
     }
 }
 
+/// A model that stalls mid-stream cannot hold a run past the agent's
+/// deadline: the run ends with `timeout` at the deadline and the upstream
+/// request is closed.
+#[test]
+fn a_stalled_model_ends_at_the_agents_deadline() {
+    let wait = support::Piece::AwaitClose(std::time::Duration::from_secs(20));
+    let llm = FakeOpenAi::start(vec![a_paused_answer(wait)]);
+    let config = format!("{}\n[limits.agent]\ndeadline = \"1s\"\n", config(&llm));
+    let server = Server::start(&[CALCULATOR, ASSISTANT], "refuse", &config);
+    let token = server.token("hale", &[]);
+    let started = std::time::Instant::now();
+    let events = server.run_events(&token, "assistant", "say it slowly");
+    let last = events.last().cloned().expect("events");
+    assert_eq!(last["type"], "agent_error", "{last}");
+    assert_eq!(last["code"], "timeout", "{last}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    while !llm.closed.load(std::sync::atomic::Ordering::Relaxed) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "the upstream request was not closed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// 429 with Retry-After, then success: the run succeeds after the retry.
 /// A dead endpoint: its breaker opens and runs fail with
 /// dependency_unavailable (retryable) without a request going out.
