@@ -118,6 +118,30 @@ fn tool_call_stops_a_runaway_guest() {
     );
 }
 
+/// A guest asleep in a WASI clock wait never reaches an epoch check; the
+/// call still ends at its deadline, not when the guest wakes (60 s).
+#[test]
+fn tool_call_stops_a_sleeping_guest_at_its_deadline() {
+    let cli = Cli::new();
+    let started = std::time::Instant::now();
+    let out = cli.run(&[
+        "tool",
+        "call",
+        "--deadline-ms",
+        "500",
+        &path("fixture-hostile"),
+        "sleep",
+        r#"{"ms": 60000}"#,
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("timed out after 500 ms"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
+
 #[test]
 fn inspect_prints_world_and_descriptors() {
     let cli = Cli::new();
