@@ -9,6 +9,9 @@
 //! - `cargo xtask bench runtime`: the runtime benchmark (see BENCHMARKS.md).
 //! - `cargo xtask bench server|breaker|swap`: benchmarks against a release
 //!   `netra serve` (see BENCHMARKS.md).
+//! - `cargo xtask bench hostile`: a bystander's `helper` latency with no
+//!   attack and during each hostile-plugin attack, the server's RSS and the
+//!   database's growth per attacking run (see BENCHMARKS.md).
 //! - `cargo xtask fuzz [SECONDS]`: the parsers' property tests over arbitrary
 //!   inputs with many cases (100 000 per property, or as many as fit in
 //!   SECONDS), and how many ran.
@@ -20,6 +23,7 @@ use std::process::{Child, Command};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+mod hostile;
 mod polyglot;
 
 fn main() -> Result<()> {
@@ -39,6 +43,7 @@ fn main() -> Result<()> {
         ["bench", "breaker"] => bench_breaker(),
         ["bench", "swap"] => bench_swap(),
         ["bench", "start"] => bench_start(),
+        ["bench", "hostile"] => hostile::bench_hostile(),
         ["ci"] => ci(),
         ["fuzz"] => fuzz(None),
         ["fuzz", seconds] => {
@@ -59,6 +64,7 @@ fn main() -> Result<()> {
                  bench breaker  how fast a run fails while its model endpoint's breaker is open, beside a helper run\n  \
                  bench swap     hot-loading: loadgen with and without activations, rollback and drop-in latency\n  \
                  bench start    start to ready with every example plugin, cold vs warm compile cache\n  \
+                 bench hostile  a bystander's helper runs with no attack and during each hostile-plugin attack; RSS, database growth\n  \
                  fuzz [SECONDS] the parsers' property tests with many cases (100000 each, or SECONDS in all)\n  \
                  ci             fmt --check, clippy -D warnings, then test"
             );
