@@ -76,7 +76,9 @@ budgets! {
     /// Events one run may emit besides its start and end (agents); a run
     /// over it ends with `budget_events`.
     max_events: count = 10_000, 1, 10_000_000;
-    /// Bytes of the frames of one run's events (agents); `budget_event_bytes`.
+    /// Bytes one run's events take in the store (agents): their frames and
+    /// what the store spends on them (SQLite spills a long frame to whole
+    /// overflow pages); `budget_event_bytes`.
     max_event_bytes: bytes = 16 * MIB, 4 * KIB, 4096 * MIB;
     /// Tool calls one run may make (agents); `budget_tool_calls`.
     max_tool_calls: count = 500, 1, 1_000_000;

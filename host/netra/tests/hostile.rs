@@ -32,7 +32,7 @@ max_runs_per_user = 8
 
 [limits.agent]
 deadline = "4s"
-max_event_bytes = "1MiB"
+max_event_bytes = "4MiB"
 max_tool_calls = 100
 max_tool_arguments_bytes = "16KiB"
 max_answer_bytes = "64KiB"
@@ -205,7 +205,9 @@ fn hostile_plugins_and_clients_end_with_their_codes_and_disturb_no_one() {
     let events = battery.attack("hostile-agent", "events");
     assert_eq!(outcome(events.last().unwrap()), "budget_event_bytes");
     let stored: usize = events.iter().map(|e| e.to_string().len()).sum();
-    assert!(stored < (1 << 20) + 4096, "{stored} bytes of events");
+    // The budget counts what the events take in the store, which is at
+    // least their frames.
+    assert!(stored < 4 << 20, "{stored} bytes of events");
     let events = battery.attack("hostile-agent", "tools");
     assert_eq!(outcome(events.last().unwrap()), "budget_tool_calls");
     let calls = events
@@ -269,10 +271,10 @@ fn never_reading_client(battery: &Battery) {
         .expect("tokio");
     runtime.block_on(async move {
         let mut ws = support::connect(&url, &token).await;
-        // The attack: six runs of ~900 KiB of deltas each (under the event
-        // budget), streamed to a client that reads nothing.
+        // The attack: six runs streaming deltas until their event budget
+        // (about 1 MB of frames each), to a client that reads nothing.
         for id in 1..=6 {
-            let start = json!({"type": "run.start", "id": id.to_string(), "agent": "hostile-agent", "input": "deltas 800"});
+            let start = json!({"type": "run.start", "id": id.to_string(), "agent": "hostile-agent", "input": "deltas 3000"});
             ws.send(Message::Text(start.to_string().into()))
                 .await
                 .expect("send");

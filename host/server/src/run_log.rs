@@ -175,7 +175,7 @@ impl Outbox {
 pub struct EventBudget {
     /// Events.
     pub max_events: u64,
-    /// Bytes of their frames, as stored and sent.
+    /// Bytes they take in the store ([`Store::event_cost`] of each frame).
     pub max_bytes: u64,
 }
 
@@ -229,7 +229,7 @@ pub struct RunLog {
 struct Submit {
     seq: u64,
     closed: bool,
-    /// Bytes of the frames submitted so far.
+    /// What the events submitted so far take in the store.
     bytes: u64,
     /// The answer streamed so far (the concatenated deltas).
     streamed: String,
@@ -429,7 +429,7 @@ impl RunLog {
         let Some(frame) = self.frame(seq, at, &kind) else {
             return Ok(());
         };
-        let bytes = submit.bytes + frame.len() as u64;
+        let bytes = submit.bytes + self.store.event_cost(frame.len());
         let must = terminal
             || matches!(
                 kind,
@@ -450,7 +450,7 @@ impl RunLog {
                 return Err(Overspent {
                     code: "budget_event_bytes",
                     message: format!(
-                        "the run's events would exceed {} bytes (limits.max_event_bytes)",
+                        "the run's events would take more than {} bytes in the store (limits.max_event_bytes)",
                         self.budget.max_bytes
                     ),
                 });

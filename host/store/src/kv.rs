@@ -1,10 +1,25 @@
 //! The runtime's [`KvStore`] on top of a [`Store`].
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use netra_runtime::{KvError, KvScope, KvStore, KvUsage};
+
+type Usage = Arc<Mutex<HashMap<KvScope, KvUsage>>>;
+
+fn lock(usage: &Usage) -> MutexGuard<'_, HashMap<KvScope, KvUsage>> {
+    usage.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Applies a write to `scope`'s cached usage, if it is cached (else the
+/// next read takes it from the store, write included).
+fn adjust(usage: &Usage, scope: &KvScope, change: impl FnOnce(&mut KvUsage)) {
+    if let Some(known) = lock(usage).get_mut(scope) {
+        change(known);
+    }
+}
 
 use crate::{SqliteStore, Store, StoreError};
 
@@ -14,7 +29,13 @@ type KvFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, KvError>> + Send + 
 /// Serves the `kv` host interface from a store. Every call runs on tokio's
 /// blocking pool, so a slow disk never stalls the async workers, and every
 /// call is addressed by the [`KvScope`] the host built, never by guest input.
-pub struct StoreKv<S: ?Sized = dyn Store>(pub Arc<S>);
+pub struct StoreKv<S: ?Sized = dyn Store> {
+    store: Arc<S>,
+    /// Each scope's usage, read from the store once and then kept up to date
+    /// by this host's writes (all of a scope's writes go through it), so a
+    /// quota check costs no scan of the scope.
+    usage: Arc<Mutex<HashMap<KvScope, KvUsage>>>,
+}
 
 /// The kv of a [`SqliteStore`].
 pub type SqliteKv = StoreKv<SqliteStore>;
@@ -22,7 +43,10 @@ pub type SqliteKv = StoreKv<SqliteStore>;
 impl<S: ?Sized> StoreKv<S> {
     /// Serves kv from `store`.
     pub fn new(store: Arc<S>) -> Self {
-        Self(store)
+        Self {
+            store,
+            usage: Arc::default(),
+        }
     }
 }
 
@@ -34,7 +58,7 @@ impl<S: Store + ?Sized> StoreKv<S> {
         key: &str,
         op: impl FnOnce(&S, &str, &str, &str) -> Result<T, StoreError> + Send + 'static,
     ) -> KvFuture<'a, T> {
-        let store = self.0.clone();
+        let store = self.store.clone();
         let (user, plugin, key) = (scope.user.clone(), scope.plugin.clone(), key.to_owned());
         Box::pin(async move {
             tokio::task::spawn_blocking(move || op(&store, &user, &plugin, &key))
@@ -53,21 +77,48 @@ impl<S: Store + ?Sized> KvStore for StoreKv<S> {
     }
 
     fn set<'a>(&'a self, scope: &'a KvScope, key: &'a str, value: Vec<u8>) -> KvFuture<'a, ()> {
+        let (usage, scoped) = (self.usage.clone(), scope.clone());
         self.blocking(scope, key, move |store, user, plugin, key| {
-            store.kv_set(user, plugin, key, value)
+            let old = store.kv_get(user, plugin, key)?.map(|v| v.len());
+            let new = value.len();
+            store.kv_set(user, plugin, key, value)?;
+            adjust(&usage, &scoped, |u| {
+                if old.is_none() {
+                    u.keys += 1;
+                }
+                let before = old.map_or(0, |len| (key.len() + len) as u64);
+                u.bytes = (u.bytes + (key.len() + new) as u64).saturating_sub(before);
+            });
+            Ok(())
         })
     }
 
     fn delete<'a>(&'a self, scope: &'a KvScope, key: &'a str) -> KvFuture<'a, bool> {
-        self.blocking(scope, key, |store, user, plugin, key| {
-            store.kv_delete(user, plugin, key)
+        let (usage, scoped) = (self.usage.clone(), scope.clone());
+        self.blocking(scope, key, move |store, user, plugin, key| {
+            let old = store.kv_get(user, plugin, key)?.map(|v| v.len());
+            let deleted = store.kv_delete(user, plugin, key)?;
+            if let (true, Some(len)) = (deleted, old) {
+                adjust(&usage, &scoped, |u| {
+                    u.keys = u.keys.saturating_sub(1);
+                    u.bytes = u.bytes.saturating_sub((key.len() + len) as u64);
+                });
+            }
+            Ok(deleted)
         })
     }
 
     fn usage<'a>(&'a self, scope: &'a KvScope) -> KvFuture<'a, KvUsage> {
-        self.blocking(scope, "", |store, user, plugin, _| {
+        if let Some(known) = lock(&self.usage).get(scope).copied() {
+            return Box::pin(async move { Ok(known) });
+        }
+        let (usage, scoped) = (self.usage.clone(), scope.clone());
+        self.blocking(scope, "", move |store, user, plugin, _| {
             let (keys, bytes) = store.kv_usage(user, plugin)?;
-            Ok(KvUsage { keys, bytes })
+            let read = KvUsage { keys, bytes };
+            // A write that raced this read already counted itself in the
+            // store's answer; keep the first value cached.
+            Ok(*lock(&usage).entry(scoped).or_insert(read))
         })
     }
 

@@ -140,6 +140,12 @@ pub trait Store: Send + Sync + 'static {
     /// Blocks until every write queued before the call is committed.
     fn flush(&self) -> Result<(), StoreError>;
 
+    /// Bytes an event whose frame is `frame_bytes` long takes in the store,
+    /// which is what a run's `max_event_bytes` counts. By default the frame.
+    fn event_cost(&self, frame_bytes: usize) -> u64 {
+        frame_bytes as u64
+    }
+
     /// The frames of a run's events with seq > `after_seq`, in seq order, at most `limit`.
     fn events_after(
         &self,

@@ -161,6 +161,34 @@ fn plugin_version_not_found(plugin: &str, digest: &str) -> StoreError {
     StoreError::NotFound(format!("plugin version {plugin}@{digest}"))
 }
 
+/// SQLite's default page size, which netra's databases use.
+const PAGE_SIZE: u64 = 4096;
+
+/// What a `run_events` row with a frame of `frame_bytes` takes on disk: the
+/// table is clustered on its key (`WITHOUT ROWID`, an index b-tree), whose
+/// cells keep at most about a quarter of a page inline; a longer frame
+/// spills to overflow pages, whole pages each, and a frame just over the
+/// bound can cost a page for a hundred bytes (SQLite's file format, "B-tree
+/// cell payload"). Counting this, not the frame, keeps a run's growth of
+/// the file within its byte budget.
+fn event_cost(frame_bytes: usize, page: u64) -> u64 {
+    // Key and cell overhead: run id, seq, ts, headers.
+    let payload = frame_bytes as u64 + 64;
+    let usable = page;
+    let max_local = (usable - 12) * 64 / 255 - 23;
+    if payload <= max_local {
+        return payload;
+    }
+    let min_local = (usable - 12) * 32 / 255 - 23;
+    let fitted = min_local + (payload - min_local) % (usable - 4);
+    let local = if fitted <= max_local {
+        fitted
+    } else {
+        min_local
+    };
+    local + (payload - local).div_ceil(usable - 4) * page
+}
+
 /// A `messages` row read as `seq, role, content, run_id, created_at`.
 fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
     let role: String = row.get(1)?;
@@ -397,6 +425,10 @@ impl Store for SqliteStore {
             messages.reverse();
             Ok(messages)
         })
+    }
+
+    fn event_cost(&self, frame_bytes: usize) -> u64 {
+        event_cost(frame_bytes, PAGE_SIZE)
     }
 
     fn list_threads(&self, owner: &str, max: usize) -> Result<Vec<ThreadSummary>, StoreError> {
@@ -852,5 +884,21 @@ impl Store for SqliteStore {
             }
             Ok(max_rows - budget)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::event_cost;
+
+    #[test]
+    fn small_frames_cost_what_they_are_and_spilled_ones_whole_pages() {
+        assert_eq!(event_cost(500, 4096), 564);
+        // Just over the inline bound: a page for the spill.
+        let spilled = event_cost(1100, 4096);
+        assert!((4097..5000).contains(&spilled), "{spilled}");
+        // Large frames fill their overflow pages.
+        let large = event_cost(64 * 1024, 4096);
+        assert!((64 * 1024..70 * 1024).contains(&large), "{large}");
     }
 }

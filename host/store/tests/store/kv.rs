@@ -99,7 +99,7 @@ async fn the_runtime_kv_interface_is_scoped() {
     // Any `Store` serves, behind a trait object too.
     let (_dir2, _path2, other) = open();
     let dynamic: Arc<dyn Store> = Arc::new(other);
-    let kv = StoreKv(dynamic);
+    let kv = StoreKv::new(dynamic);
     kv.set(&a, "k", b"v".to_vec()).await.unwrap();
     assert_eq!(kv.get(&a, "k").await.unwrap(), Some(b"v".to_vec()));
 }
