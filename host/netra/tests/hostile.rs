@@ -265,11 +265,7 @@ fn hostile_plugins_and_clients_end_with_their_codes_and_disturb_no_one() {
 fn never_reading_client(battery: &Battery) {
     let url = format!("ws://{}/v1/ws", battery.server.addr);
     let token = battery.attacker.clone();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
-    runtime.block_on(async move {
+    block_on(async move {
         let mut ws = support::connect(&url, &token).await;
         // The attack: six runs streaming deltas until their event budget
         // (about 1 MB of frames each), to a client that reads nothing.
@@ -365,11 +361,7 @@ fn big_frames_arrive_and_connections_are_bounded() {
     assert_eq!(result["ok"].as_str().map(str::len), Some(300_000));
 
     let url = format!("ws://{}/v1/ws", server.addr);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
-    runtime.block_on(async {
+    block_on(async {
         // Two runs of 300,000-byte answers in one thread, then its pages.
         let mut ws = support::connect(&url, &token).await;
         let mut thread: Option<String> = None;
@@ -394,7 +386,8 @@ fn big_frames_arrive_and_connections_are_bounded() {
         let mut after = 0;
         let mut pages = Vec::new();
         loop {
-            let get = json!({"type": "thread.get", "id": "t", "thread_id": thread, "after_seq": after});
+            let get =
+                json!({"type": "thread.get", "id": "t", "thread_id": thread, "after_seq": after});
             ws.send(Message::Text(get.to_string().into()))
                 .await
                 .expect("send");
@@ -405,7 +398,10 @@ fn big_frames_arrive_and_connections_are_bounded() {
                 .map(|m| m["content"].as_str().map_or(0, str::len))
                 .sum();
             pages.push((messages.len(), bytes));
-            after = messages.last().and_then(|m| m["seq"].as_u64()).expect("a seq");
+            after = messages
+                .last()
+                .and_then(|m| m["seq"].as_u64())
+                .expect("a seq");
             if page["has_more"] != true {
                 break;
             }
@@ -541,11 +537,7 @@ fn connections_over_the_cap_wait_and_history_is_bounded() {
     );
     let token = server.token("erin", &[]);
     let url = format!("ws://{}/v1/ws", server.addr);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
-    runtime.block_on(async {
+    block_on(async {
         let mut ws = support::connect(&url, &token).await;
         let (thread, _) = run_in(&mut ws, None, "echo-agent", "one").await;
         run_in(&mut ws, Some(&thread), "echo-agent", "two").await;
@@ -618,4 +610,13 @@ fn connections_over_the_cap_wait_and_history_is_bounded() {
             "an idle connection was not closed: {read:?}"
         );
     }
+}
+
+/// Runs `work` on a current-thread runtime of its own.
+fn block_on<F: std::future::Future>(work: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio")
+        .block_on(work)
 }

@@ -840,6 +840,11 @@ mod tests {
 
     /// A run recorded in a fresh memory store, and the store.
     fn recorded(run_id: &str) -> (UnstartedRun, Arc<dyn Store>) {
+        recorded_with(run_id, EventBudget::default())
+    }
+
+    /// [`recorded`] with a log of `budget`.
+    fn recorded_with(run_id: &str, budget: EventBudget) -> (UnstartedRun, Arc<dyn Store>) {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let thread = NewThread {
             id: "thr_1".into(),
@@ -864,7 +869,7 @@ mod tests {
             input: "question".into(),
             store: store.clone(),
             abort: CancellationToken::new(),
-            budget: EventBudget::default(),
+            budget,
         });
         (unstarted, store)
     }
@@ -1017,17 +1022,7 @@ mod tests {
 
     /// A recorded run whose log has `budget`.
     fn budgeted(budget: EventBudget) -> UnstartedRun {
-        let (run, store) = recorded("run_b");
-        drop(run);
-        RunLog::create(RunLogSpec {
-            run_id: "run_b".into(),
-            thread_id: "thr_1".into(),
-            parent_run_id: None,
-            input: "question".into(),
-            store,
-            abort: CancellationToken::new(),
-            budget,
-        })
+        recorded_with("run_b", budget).0
     }
 
     #[test]

@@ -375,16 +375,7 @@ impl Runs {
         permit: OwnedSemaphorePermit,
     ) -> Result<RunGuard, RunRefused> {
         let mut state = self.lock();
-        let running = state.per_user.get(user).copied().unwrap_or(0);
-        if running >= self.limits.per_user {
-            return Err(RunRefused::new(
-                ErrorCode::TooManyRuns,
-                format!(
-                    "you already have {running} runs going (the limit is {}); wait for one to end or cancel one",
-                    self.limits.per_user
-                ),
-            ));
-        }
+        self.check_user(&state, user)?;
         if !state.busy_threads.insert(thread_id.to_string()) {
             // Another user's busy thread must look missing, like any thread
             // of theirs.
@@ -426,22 +417,28 @@ impl Runs {
             )
         })?;
         let mut state = self.lock();
-        let running = state.per_user.get(user).copied().unwrap_or(0);
-        if running >= self.limits.per_user {
-            return Err(RunRefused::new(
-                ErrorCode::TooManyRuns,
-                format!(
-                    "the user already has {running} runs going (the limit is {})",
-                    self.limits.per_user
-                ),
-            ));
-        }
+        self.check_user(&state, user)?;
         *state.per_user.entry(user.to_string()).or_default() += 1;
         Ok(NestedSlot {
             runs: self.clone(),
             user: user.to_string(),
             _permit: permit,
         })
+    }
+
+    /// Refuses one more run of `user` when they have their limit going.
+    fn check_user(&self, state: &RunsState, user: &str) -> Result<(), RunRefused> {
+        let running = state.per_user.get(user).copied().unwrap_or(0);
+        if running < self.limits.per_user {
+            return Ok(());
+        }
+        Err(RunRefused::new(
+            ErrorCode::TooManyRuns,
+            format!(
+                "you already have {running} runs going (the limit is {}); wait for one to end or cancel one",
+                self.limits.per_user
+            ),
+        ))
     }
 
     /// Gives back one of `user`'s run slots.
