@@ -49,20 +49,10 @@ macro_rules! budgets {
                 Budgets { $( $key: self.$key.map_or(granted.$key, |a| a.min(granted.$key)), )* }
             }
 
-            /// Every key set here, with its value, for messages.
-            pub fn set(&self) -> Vec<(&'static str, u64)> {
-                let mut out = Vec::new();
-                $( if let Some(v) = self.$key { out.push((stringify!($key), v)); } )*
-                out
-            }
-
             pub(crate) fn read(s: &Section<'_>, report: &mut Report) -> Self {
                 Self { $( $key: budgets!(@read $kind, s, stringify!($key), $min, $max, report), )* }
             }
         }
-
-        /// Every budget key, for documentation and tests.
-        pub const BUDGET_KEYS: &[&str] = &[$( stringify!($key), )*];
     };
     (@read count, $s:expr, $key:expr, $min:expr, $max:expr, $report:expr) => {
         $s.integer($key, $min, $max, $report)
@@ -119,11 +109,5 @@ mod tests {
         assert_eq!(got.max_events, 10);
         assert_eq!(got.max_tool_calls, granted.max_tool_calls);
         assert_eq!(got.max_answer_bytes, granted.max_answer_bytes);
-    }
-
-    #[test]
-    fn every_key_is_listed() {
-        assert_eq!(BUDGET_KEYS.len(), 11);
-        assert!(BUDGET_KEYS.contains(&"kv_max_bytes"));
     }
 }

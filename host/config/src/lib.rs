@@ -28,7 +28,7 @@ mod secret;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-pub use budgets::{BUDGET_KEYS, BudgetOverrides, Budgets};
+pub use budgets::{BudgetOverrides, Budgets};
 pub use config::{
     Auth, Config, Durability, FileGrant, GoldenPath, Health, LimitOverrides, Limits, LlmProvider,
     PluginConfig, PluginLimits, Plugins, Server, Store, StoreKind, Ungranted,

@@ -128,11 +128,6 @@ impl Sessions {
         })
     }
 
-    /// Sessions `user` has open.
-    pub fn count(&self, user: &str) -> usize {
-        self.lock().get(user).copied().unwrap_or(0)
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, usize>> {
         self.0
             .lock()
