@@ -402,8 +402,17 @@ fn token(netra: &Path, data: &Path, user: &str) -> Result<String> {
         .to_string())
 }
 
-/// `cargo xtask bench hostile`.
-pub(crate) fn bench_hostile() -> Result<()> {
+/// `cargo xtask bench hostile [ATTACK..]`: every attack, or those whose
+/// name contains one of `only`.
+pub(crate) fn bench_hostile(only: &[&str]) -> Result<()> {
+    let attacks: Vec<&'static Attack> = ATTACKS
+        .iter()
+        .filter(|a| only.is_empty() || only.iter().any(|o| a.name.contains(o)))
+        .collect();
+    if attacks.is_empty() {
+        let names: Vec<&str> = ATTACKS.iter().map(|a| a.name).collect();
+        bail!("no attack is named like {only:?}; the attacks: {names:?}");
+    }
     let began = Instant::now();
     plugins()?;
     let mut build = cargo();
@@ -469,7 +478,7 @@ pub(crate) fn bench_hostile() -> Result<()> {
     let mut baselines = Vec::new();
     let mut rows = Vec::new();
     let mut rss_start_kib = 0;
-    for (i, attack) in ATTACKS.iter().enumerate() {
+    for (i, attack) in attacks.into_iter().enumerate() {
         // No attack.
         let (before, _) = settle(&data);
         let base = bystander("no attack")?;

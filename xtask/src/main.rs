@@ -43,7 +43,7 @@ fn main() -> Result<()> {
         ["bench", "breaker"] => bench_breaker(),
         ["bench", "swap"] => bench_swap(),
         ["bench", "start"] => bench_start(),
-        ["bench", "hostile"] => hostile::bench_hostile(),
+        ["bench", "hostile", only @ ..] => hostile::bench_hostile(only),
         ["ci"] => ci(),
         ["fuzz"] => fuzz(None),
         ["fuzz", seconds] => {
@@ -64,7 +64,7 @@ fn main() -> Result<()> {
                  bench breaker  how fast a run fails while its model endpoint's breaker is open, beside a helper run\n  \
                  bench swap     hot-loading: loadgen with and without activations, rollback and drop-in latency\n  \
                  bench start    start to ready with every example plugin, cold vs warm compile cache\n  \
-                 bench hostile  a bystander's helper runs with no attack and during each hostile-plugin attack; RSS, database growth\n  \
+                 bench hostile [ATTACK..]  a bystander's helper runs with no attack and during each hostile-plugin attack (or those named, e.g. `loop`); RSS, database growth\n  \
                  fuzz [SECONDS] the parsers' property tests with many cases (100000 each, or SECONDS in all)\n  \
                  ci             fmt --check, clippy -D warnings, then test"
             );

@@ -222,6 +222,10 @@ pub struct Limits {
     pub max_history_messages: u64,
     /// `max_history_bytes`: most bytes of history a run gets (default 1 MiB).
     pub max_history_bytes: u64,
+    /// `guest_cpus`: guests computing at once, users served in turn at each
+    /// epoch tick; `None` (the default) is one fewer than the machine's
+    /// cores, at least 1, which leaves a core to the host.
+    pub guest_cpus: Option<u64>,
     /// `[limits.agent]`: default limits of agents (64 MiB, 60 s).
     pub agent: PluginLimits,
     /// `[limits.tool]`: default limits of tools (64 MiB, 10 s).
@@ -715,6 +719,7 @@ fn limits(s: &Section<'_>, report: &mut Report) -> Limits {
     let max_history_bytes = s
         .bytes("max_history_bytes", 0, 1024 * MIB, report)
         .unwrap_or(MIB);
+    let guest_cpus = s.integer("guest_cpus", 1, 4096, report);
     let agent = limit_overrides(&s.table("agent", report), report).over(PluginLimits {
         memory: 64 * MIB,
         deadline: Duration::from_secs(60),
@@ -734,6 +739,7 @@ fn limits(s: &Section<'_>, report: &mut Report) -> Limits {
         prepared_instances,
         max_history_messages,
         max_history_bytes,
+        guest_cpus,
         agent,
         tool,
     }

@@ -209,6 +209,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // hot-loaded later; metering costs little next to instantiation.
         fuel: true,
         prepared_instances: usize::try_from(config.limits.prepared_instances).unwrap_or(0),
+        guest_cpus: config
+            .limits
+            .guest_cpus
+            .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)),
         ..RuntimeConfig::default()
     })?;
     let health = Health::new(HealthPolicy {

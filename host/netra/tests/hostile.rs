@@ -620,3 +620,86 @@ fn block_on<F: std::future::Future>(work: F) -> F::Output {
         .expect("tokio")
         .block_on(work)
 }
+
+const FAIR_CONFIG: &str = r#"
+[limits]
+guest_cpus = 1
+
+[limits.agent]
+deadline = "120s"
+
+[plugin.helper]
+tools = ["calculate"]
+
+[plugin.agent-hostile]
+tools = ["calculate", "sleep", "huge_result", "escape", "helper"]
+"#;
+
+/// Sends `run.start` for `agent` on `input`, without waiting for anything.
+async fn start_run<S>(ws: &mut S, agent: &str, input: &str)
+where
+    S: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+{
+    let start = json!({"type": "run.start", "id": "r", "agent": agent, "input": input});
+    ws.send(Message::Text(start.to_string().into()))
+        .await
+        .expect("send");
+}
+
+/// Reads frames until one of type `kind` (or the run's end); returns it.
+async fn frame_of<S>(ws: &mut S, kinds: &[&str]) -> Value
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let frame = next_json(ws).await;
+        assert_ne!(frame["type"], "error", "{frame}");
+        if kinds.iter().any(|k| frame["type"] == *k) {
+            return frame;
+        }
+    }
+}
+
+/// The CPU goes to users in turn, not to runs: with one guest slot
+/// (`guest_cpus = 1`), four runs of one user computing and then one run of
+/// another user doing the same work, the other user's run (half the slot's
+/// time against an eighth for each of the four) ends first. Shared by run,
+/// it would get a fifth, and end about last.
+#[test]
+fn guests_share_the_cpu_by_user_not_by_run() {
+    let server = Server::start(&plugins(), "refuse", FAIR_CONFIG);
+    let mallory = server.token("mallory", &[]);
+    let bob = server.token("bob", &[]);
+    let url = format!("ws://{}/v1/ws", server.addr);
+    let burn = "burn 150000000";
+    block_on(async {
+        let mut sockets = Vec::new();
+        for _ in 0..4 {
+            let mut ws = support::connect(&url, &mallory).await;
+            start_run(&mut ws, "hostile-agent", burn).await;
+            // Computing from here on.
+            let thought = frame_of(&mut ws, &["agent_thinking", "agent_error"]).await;
+            assert_eq!(thought["type"], "agent_thinking", "{thought}");
+            sockets.push(("mallory", ws));
+        }
+        let mut ws = support::connect(&url, &bob).await;
+        start_run(&mut ws, "hostile-agent", burn).await;
+        sockets.push(("bob", ws));
+
+        let mut ends: futures_util::stream::FuturesUnordered<_> = sockets
+            .into_iter()
+            .map(|(user, mut ws)| async move {
+                let end = frame_of(&mut ws, &["agent_completed", "agent_error"]).await;
+                (user, end)
+            })
+            .collect();
+        let mut order = Vec::new();
+        while let Some((user, end)) = ends.next().await {
+            assert_eq!(outcome(&end), "completed", "{user}: {end}");
+            order.push((user, end["output"].clone()));
+        }
+        assert_eq!(order[0].0, "bob", "the order the runs ended in: {order:?}");
+        // The same work each time: the same answer.
+        assert!(order.iter().all(|(_, out)| *out == order[0].1), "{order:?}");
+    });
+}

@@ -225,21 +225,34 @@ impl AgentPlugin {
         // One deadline for the whole run, instantiation included.
         let until_at = Instant::now() + deadline;
         store.data_mut().deadline = until_at;
-        let bindings = match until(until_at, self.inner.pre.instantiate_async(&mut store)).await {
-            Some(Ok(bindings)) => bindings,
-            Some(Err(err)) => return Err(crate::plugin::instantiate_error(&store, err, deadline)),
-            None => return Err(InvokeError::Timeout(deadline)),
+        let seat = store.data().cpu.handle();
+        let pre = self.inner.pre.clone();
+        let run = async move {
+            let bindings = match until(until_at, pre.instantiate_async(&mut store)).await {
+                Some(Ok(bindings)) => bindings,
+                Some(Err(err)) => {
+                    return Err(crate::plugin::instantiate_error(&store, err, deadline));
+                }
+                None => return Err(InvokeError::Timeout(deadline)),
+            };
+            let call = bindings
+                .netra_plugin_agent()
+                .call_run(&mut store, &ctx, &input, &history);
+            let Some(result) = until(until_at, call).await else {
+                return Err(InvokeError::Timeout(deadline));
+            };
+            match result {
+                Ok(Ok(answer)) => Ok(answer),
+                Ok(Err(err)) => Err(InvokeError::Agent(err)),
+                Err(err) => Err(classify(&store, err, deadline)),
+            }
         };
-        let call = bindings
-            .netra_plugin_agent()
-            .call_run(&mut store, &ctx, &input, &history);
-        let Some(result) = until(until_at, call).await else {
-            return Err(InvokeError::Timeout(deadline));
-        };
-        match result {
-            Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(err)) => Err(InvokeError::Agent(err)),
-            Err(err) => Err(classify(&store, err, deadline)),
-        }
+        self.inner
+            .runtime
+            .inner
+            .guests
+            .run(seat, run)
+            .await
+            .unwrap_or_else(|| Err(InvokeError::Capacity("the host is stopping".into())))
     }
 }

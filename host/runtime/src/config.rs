@@ -20,6 +20,9 @@ pub struct RuntimeConfig {
     /// Bytes of each linear memory kept resident (reset with `memset` instead of
     /// `madvise`) when a slot is reused. Small components start faster with it.
     pub memory_keep_resident: usize,
+    /// How many guests compute at once, users served in turn at each epoch
+    /// tick (see `cpu`); 0 is one fewer than the machine's cores, at least 1.
+    pub guest_cpus: usize,
     /// Whether the engine meters fuel. Needed for [`Limits::fuel`]; costs some
     /// speed on every call, so it is off by default.
     pub fuel: bool,
@@ -44,6 +47,7 @@ impl Default for RuntimeConfig {
             max_instances: 1000,
             max_memory_bytes: 1 << 30,
             memory_keep_resident: 1 << 20,
+            guest_cpus: 0,
             fuel: false,
             default_limits: Limits::default(),
             preinitialize: false,

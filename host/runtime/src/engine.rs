@@ -10,6 +10,7 @@ use wasmtime::{Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationCon
 
 use crate::cache::ComponentCache;
 use crate::config::RuntimeConfig;
+use crate::cpu::{CpuGate, GuestThreads};
 use crate::error::LoadError;
 use crate::host;
 use crate::store::StoreState;
@@ -89,6 +90,10 @@ pub(crate) struct RuntimeInner {
     pub(crate) config: RuntimeConfig,
     pub(crate) compiled: AtomicU64,
     pub(crate) cache_hits: AtomicU64,
+    /// The slots guests compute in, handed out to users in turn.
+    pub(crate) cpu: Arc<CpuGate>,
+    /// Where calls that compute for more than a tick go on.
+    pub(crate) guests: GuestThreads,
     ticker: EpochTicker,
 }
 
@@ -97,8 +102,18 @@ impl Runtime {
     pub fn new(config: RuntimeConfig) -> Result<Self, LoadError> {
         let map = Flavor::new(&config, MemoryInit::Map)?;
         let copy = Flavor::new(&config, MemoryInit::Copy)?;
+        let slots = match config.guest_cpus {
+            0 => CpuGate::default_slots(),
+            n => n,
+        };
+        let cpu = CpuGate::new(slots);
+        // A thread per slot, and one more for calls waiting their turn to
+        // run their host calls on.
+        let guests = GuestThreads::start(slots + 1)
+            .map_err(|e| LoadError::Io(format!("cannot start the guest threads: {e}")))?;
         let ticker = EpochTicker::start(
             vec![map.engine.clone(), copy.engine.clone()],
+            cpu.clone(),
             config.epoch_tick,
         )
         .map_err(|e| LoadError::Io(format!("cannot start the epoch ticker: {e}")))?;
@@ -118,6 +133,8 @@ impl Runtime {
                 config,
                 compiled: AtomicU64::new(0),
                 cache_hits: AtomicU64::new(0),
+                cpu,
+                guests,
                 ticker,
             }),
         })
@@ -218,14 +235,19 @@ fn build_engine(config: &RuntimeConfig, memory: MemoryInit) -> wasmtime::Result<
 }
 
 /// A thread that advances the engines' epochs every tick, which is what makes
-/// deadlines fire and running guests yield.
+/// deadlines fire and running guests yield, and takes unrenewed CPU slots
+/// back (see `cpu`).
 struct EpochTicker {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl EpochTicker {
-    fn start(engines: Vec<Engine>, tick: std::time::Duration) -> std::io::Result<Self> {
+    fn start(
+        engines: Vec<Engine>,
+        cpu: Arc<CpuGate>,
+        tick: std::time::Duration,
+    ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
@@ -233,6 +255,9 @@ impl EpochTicker {
             .spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(tick);
+                    // Before the epoch moves, so leases renewed at this tick
+                    // count from it.
+                    cpu.sweep();
                     for engine in &engines {
                         engine.increment_epoch();
                     }

@@ -15,6 +15,7 @@ mod allowlist;
 mod bindings;
 mod cache;
 mod config;
+mod cpu;
 mod engine;
 mod error;
 mod host;

@@ -17,6 +17,7 @@ use crate::bindings::{
 };
 use crate::cache::CacheOutcome;
 use crate::config::Limits;
+use crate::cpu::AtTick;
 use crate::engine::{MemoryInit, Runtime};
 use crate::error::{InvokeError, LoadError};
 use crate::host::GuestCtx;
@@ -614,8 +615,7 @@ impl ToolPlugin {
     fn instance(&self, made: Prepared, ctx: RunContext, refill_on_drop: bool) -> ToolInstance {
         ToolInstance {
             plugin: self.clone(),
-            store: made.store,
-            bindings: made.bindings,
+            live: Some(made),
             ctx,
             poisoned: false,
             refill_on_drop,
@@ -730,20 +730,17 @@ impl ToolPlugin {
             thread_id: String::new(),
             run_id: String::new(),
         };
-        let mut instance = self
-            .instantiate_new(ctx)
-            .await
-            .map_err(LoadError::Describe)?;
+        let Prepared {
+            mut store,
+            bindings,
+        } = self.make(&ctx.user_id).await.map_err(LoadError::Describe)?;
         let deadline = DESCRIBE_DEADLINE.min(self.inner.shared.limits.deadline);
         let until_at = Instant::now() + deadline;
-        instance.store.data_mut().deadline = until_at;
-        let call = instance
-            .bindings
-            .netra_plugin_tool()
-            .call_describe(&mut instance.store);
+        store.data_mut().deadline = until_at;
+        let call = bindings.netra_plugin_tool().call_describe(&mut store);
         match until(until_at, call).await {
             Some(result) => {
-                result.map_err(|err| LoadError::Describe(classify(&instance.store, err, deadline)))
+                result.map_err(|err| LoadError::Describe(classify(&store, err, deadline)))
             }
             None => Err(LoadError::Describe(InvokeError::Timeout(deadline))),
         }
@@ -804,17 +801,22 @@ pub(crate) fn new_store(
             agent,
         },
         stderr,
+        cpu: runtime.inner.cpu.seat(),
     };
     let mut store = Store::new(&runtime.flavor(shared.memory).engine, state);
     store.limiter(|state| &mut state.limiter);
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|store| {
-        if Instant::now() >= store.data().deadline {
-            Err(wasmtime::Error::new(DeadlineExceeded))
-        } else {
-            // Let other tasks on this thread run, then keep going.
-            Ok(UpdateDeadline::Yield(1))
+        let state = store.data();
+        if Instant::now() >= state.deadline {
+            return Err(wasmtime::Error::new(DeadlineExceeded));
         }
+        // Let other tasks on this thread run, then keep going: at once if
+        // the guest holds or gets a CPU slot, else when its user's turn comes.
+        Ok(match state.cpu.tick(&state.guest.user_id) {
+            AtTick::Go => UpdateDeadline::Yield(1),
+            AtTick::Wait(turn) => UpdateDeadline::YieldCustom(1, turn),
+        })
     });
     if runtime.inner.config.fuel {
         // With metering on, a plugin without a fuel limit gets all it wants.
@@ -843,8 +845,9 @@ pub(crate) fn instantiate_error(
 /// One request's instance of a tool plugin. Dropping it frees the instance.
 pub struct ToolInstance {
     plugin: ToolPlugin,
-    store: Store<StoreState>,
-    bindings: ToolBindings,
+    /// The store and its bindings; `None` once a call was dropped half-way
+    /// (the instance went with it).
+    live: Option<Prepared>,
     ctx: RunContext,
     poisoned: bool,
     /// Whether dropping it asks for a prepared instance in its place: the
@@ -866,27 +869,42 @@ impl ToolInstance {
         if self.poisoned {
             return Err(InvokeError::Poisoned);
         }
+        let Some(mut live) = self.live.take() else {
+            return Err(InvokeError::Poisoned);
+        };
         let limits = &self.plugin.inner.shared.limits;
         let deadline = limits.deadline;
         let max_result = limits.max_result_bytes;
         let until_at = Instant::now() + deadline;
-        self.store.data_mut().deadline = until_at;
+        live.store.data_mut().deadline = until_at;
         if let (true, Some(fuel)) = (self.plugin.inner.runtime.inner.config.fuel, limits.fuel) {
-            let _ = self.store.set_fuel(fuel);
+            let _ = live.store.set_fuel(fuel);
         }
-        let arguments = arguments.to_string();
-        let call = self.bindings.netra_plugin_tool().call_invoke(
-            &mut self.store,
-            &self.ctx,
-            tool,
-            &arguments,
-        );
-        let Some(result) = until(until_at, call).await else {
+        let seat = live.store.data().cpu.handle();
+        let (ctx, tool, arguments) = (self.ctx.clone(), tool.to_string(), arguments.to_string());
+        let call = async move {
+            let call = live.bindings.netra_plugin_tool().call_invoke(
+                &mut live.store,
+                &ctx,
+                &tool,
+                &arguments,
+            );
+            let result = until(until_at, call).await;
+            // Done computing: the CPU slot, if it holds one, is someone else's.
+            live.store.data().cpu.leave();
+            (live, result)
+        };
+        let guests = &self.plugin.inner.runtime.inner.guests;
+        let Some((live, result)) = guests.run(seat, call).await else {
+            self.poisoned = true;
+            return Err(InvokeError::Capacity("the host is stopping".into()));
+        };
+        let Some(result) = result else {
             // Stopped while waiting in the host: the guest is mid-call.
             self.poisoned = true;
             return Err(InvokeError::Timeout(deadline));
         };
-        match result {
+        let outcome = match result {
             Ok(Ok(json)) if json.len() > max_result => Err(InvokeError::ResultTooLarge {
                 bytes: json.len(),
                 limit: max_result,
@@ -899,11 +917,13 @@ impl ToolInstance {
             },
             Ok(Err(err)) => Err(InvokeError::Tool(err)),
             Err(err) => {
-                let err = classify(&self.store, err, deadline);
+                let err = classify(&live.store, err, deadline);
                 self.poisoned = err.poisons_instance();
                 Err(err)
             }
-        }
+        };
+        self.live = Some(live);
+        outcome
     }
 
     /// The plugin this instance belongs to.

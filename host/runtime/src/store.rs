@@ -11,6 +11,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::allowlist::Allowlist;
 use crate::config::Limits;
+use crate::cpu::CpuSeat;
 use crate::host::GuestCtx;
 use crate::http::OutgoingHttp;
 use crate::stdio::GuestOutput;
@@ -29,6 +30,8 @@ pub(crate) struct StoreState {
     pub(crate) deadline: Instant,
     pub(crate) guest: GuestCtx,
     pub(crate) stderr: GuestOutput,
+    /// The store's share of the CPU: a slot while it computes.
+    pub(crate) cpu: CpuSeat,
 }
 
 impl WasiView for StoreState {

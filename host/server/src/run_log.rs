@@ -198,6 +198,40 @@ pub struct Overspent {
     pub message: String,
 }
 
+/// Events of all of one user's runs that wait for the store. The store has
+/// one writer and one queue: bounding what each user may have in it bounds
+/// how long anyone else's event waits behind theirs.
+#[derive(Default)]
+pub struct Backlog {
+    in_flight: AtomicUsize,
+    /// Woken when `in_flight` drops.
+    drained: tokio::sync::Notify,
+}
+
+impl Backlog {
+    fn add(&self) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn done(&self) {
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.drained.notify_waiters();
+    }
+
+    /// Waits until fewer than `max` events are in flight.
+    async fn below(&self, max: usize) {
+        loop {
+            let drained = self.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            if self.in_flight.load(Ordering::Acquire) < max {
+                return;
+            }
+            drained.await;
+        }
+    }
+}
+
 /// Runs once, after the run's terminal event has been handled by the store.
 pub type OnClosed = Box<dyn FnOnce() + Send>;
 
@@ -214,10 +248,10 @@ pub struct RunLog {
     budget: EventBudget,
     /// Set when the store failed an event: nothing more is written.
     halted: AtomicBool,
-    /// Events handed to the store and not yet committed.
-    in_flight: AtomicUsize,
-    /// Woken when `in_flight` drops.
-    drained: tokio::sync::Notify,
+    /// The run's events handed to the store and not yet committed.
+    backlog: Backlog,
+    /// Those of every run of its user.
+    user_backlog: Arc<Backlog>,
     /// Held while an event is numbered and handed to the store.
     submit: Mutex<Submit>,
     /// What is committed, and who follows it.
@@ -261,6 +295,8 @@ pub struct RunLogSpec {
     pub abort: CancellationToken,
     /// What its events may spend.
     pub budget: EventBudget,
+    /// The events of its user's runs waiting for the store.
+    pub user_backlog: Arc<Backlog>,
 }
 
 /// A run whose log exists but which has not emitted anything yet.
@@ -281,8 +317,8 @@ impl RunLog {
                 abort: spec.abort,
                 budget: spec.budget,
                 halted: AtomicBool::new(false),
-                in_flight: AtomicUsize::new(0),
-                drained: tokio::sync::Notify::new(),
+                backlog: Backlog::default(),
+                user_backlog: spec.user_backlog,
                 submit: Mutex::new(Submit::default()),
                 durable: Mutex::new(Durable::default()),
                 on_closed: Mutex::new(None),
@@ -470,7 +506,8 @@ impl RunLog {
         let log = self.clone();
         let on_durable = Box::new(move |result| log.delivered(seq, frame, terminal, result));
         if !terminal {
-            self.in_flight.fetch_add(1, Ordering::AcqRel);
+            self.backlog.add();
+            self.user_backlog.add();
             self.store.append_event(record, on_durable);
             return Ok(());
         }
@@ -537,26 +574,20 @@ impl RunLog {
         (end, messages)
     }
 
-    /// Waits until fewer than `max` of the run's events are waiting for the
-    /// store: a run that emits faster than the store commits waits here (its
-    /// guest is paused), while other runs' writes go through.
-    pub async fn settled(&self, max: usize) {
-        loop {
-            let drained = self.drained.notified();
-            tokio::pin!(drained);
-            drained.as_mut().enable();
-            if self.in_flight.load(Ordering::Acquire) < max {
-                return;
-            }
-            drained.await;
-        }
+    /// Waits until fewer than `max` of the run's events, and fewer than
+    /// `user_max` of its user's, are waiting for the store: a run that emits
+    /// faster than the store commits waits here (its guest is paused), while
+    /// other users' writes go through.
+    pub async fn settled(&self, max: usize, user_max: usize) {
+        self.backlog.below(max).await;
+        self.user_backlog.below(user_max).await;
     }
 
     /// The store's verdict on event `seq`; runs in submission order.
     fn delivered(&self, seq: u64, frame: Frame, terminal: bool, result: Result<(), StoreError>) {
         if !terminal {
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
-            self.drained.notify_waiters();
+            self.backlog.done();
+            self.user_backlog.done();
         }
         let mut durable = self.durable();
         if !durable.closed {
@@ -870,6 +901,7 @@ mod tests {
             store: store.clone(),
             abort: CancellationToken::new(),
             budget,
+            user_backlog: Arc::default(),
         });
         (unstarted, store)
     }
@@ -1007,6 +1039,7 @@ mod tests {
             store,
             abort: abort.clone(),
             budget: EventBudget::default(),
+            user_backlog: Arc::default(),
         });
         let (outbox, mut rx, _) = Outbox::new(64);
         run.subscribe(outbox);

@@ -30,7 +30,7 @@ use crate::llm::Models;
 use crate::protocol::{ErrorCode, ToolFailure, Usage};
 use crate::registry::{AgentEntry, Registry, ToolEntry};
 use crate::run_log::{
-    EventBudget, Outbox, Overspent, RunEnd, RunEvents, RunLog, RunLogSpec, ToolSpan,
+    Backlog, EventBudget, Outbox, Overspent, RunEnd, RunEvents, RunLog, RunLogSpec, ToolSpan,
 };
 
 /// Limits on runs.
@@ -130,10 +130,17 @@ pub struct Runs {
     state: Mutex<RunsState>,
 }
 
+/// What a user with runs going has: how many, and their events waiting for
+/// the store.
+struct UserRuns {
+    running: usize,
+    backlog: Arc<Backlog>,
+}
+
 #[derive(Default)]
 struct RunsState {
     active: HashMap<String, ActiveRun>,
-    per_user: HashMap<String, usize>,
+    per_user: HashMap<String, UserRuns>,
     /// Threads with a run going.
     busy_threads: HashSet<String>,
 }
@@ -289,6 +296,7 @@ impl Runs {
             store: self.store.clone(),
             abort: cancel.clone(),
             budget: event_budget(&agent.budgets),
+            user_backlog: guard.backlog.clone(),
         });
         let log = unstarted.log().clone();
         unstarted.subscribe(outbox);
@@ -394,8 +402,9 @@ impl Runs {
                 no_thread(thread_id)
             });
         }
-        *state.per_user.entry(user.to_string()).or_default() += 1;
+        let backlog = state.count_run(user);
         Ok(RunGuard {
+            backlog,
             runs: self.clone(),
             run_id: run_id.to_string(),
             user: user.to_string(),
@@ -418,8 +427,9 @@ impl Runs {
         })?;
         let mut state = self.lock();
         self.check_user(&state, user)?;
-        *state.per_user.entry(user.to_string()).or_default() += 1;
+        let backlog = state.count_run(user);
         Ok(NestedSlot {
+            backlog,
             runs: self.clone(),
             user: user.to_string(),
             _permit: permit,
@@ -428,7 +438,7 @@ impl Runs {
 
     /// Refuses one more run of `user` when they have their limit going.
     fn check_user(&self, state: &RunsState, user: &str) -> Result<(), RunRefused> {
-        let running = state.per_user.get(user).copied().unwrap_or(0);
+        let running = state.per_user.get(user).map_or(0, |u| u.running);
         if running < self.limits.per_user {
             return Ok(());
         }
@@ -444,9 +454,9 @@ impl Runs {
     /// Gives back one of `user`'s run slots.
     fn release_user(&self, user: &str) {
         let mut state = self.lock();
-        if let Some(count) = state.per_user.get_mut(user) {
-            *count -= 1;
-            if *count == 0 {
+        if let Some(runs) = state.per_user.get_mut(user) {
+            runs.running -= 1;
+            if runs.running == 0 {
                 state.per_user.remove(user);
             }
         }
@@ -728,11 +738,28 @@ async fn drive(
 /// A run's slot (global permit, per-user count, its thread), released when
 /// its terminal event has been stored.
 struct RunGuard {
+    /// The user's events waiting for the store.
+    backlog: Arc<Backlog>,
     runs: Arc<Runs>,
     run_id: String,
     user: String,
     thread_id: String,
     _permit: OwnedSemaphorePermit,
+}
+
+impl RunsState {
+    /// Counts one more run of `user`; their backlog.
+    fn count_run(&mut self, user: &str) -> Arc<Backlog> {
+        let runs = self
+            .per_user
+            .entry(user.to_string())
+            .or_insert_with(|| UserRuns {
+                running: 0,
+                backlog: Arc::default(),
+            });
+        runs.running += 1;
+        runs.backlog.clone()
+    }
 }
 
 impl Drop for RunGuard {
@@ -748,6 +775,7 @@ impl Drop for RunGuard {
 /// A nested run's slot (global permit, per-user count), released when the
 /// nested run returns to its caller.
 struct NestedSlot {
+    backlog: Arc<Backlog>,
     runs: Arc<Runs>,
     user: String,
     _permit: OwnedSemaphorePermit,
@@ -769,7 +797,11 @@ fn event_budget(budgets: &Budgets) -> EventBudget {
 
 /// Events of one run that may wait for the store at once; a run emitting
 /// faster waits for its own commits (back-pressure on the flooding run).
-const MAX_EVENTS_IN_FLIGHT: usize = 256;
+const MAX_EVENTS_IN_FLIGHT: usize = 16;
+/// Events of all of one user's runs that may wait for the store at once:
+/// the store's queue is one for everybody, so this bounds what any other
+/// user's event waits behind, whatever number of runs a user floods with.
+const MAX_USER_EVENTS_IN_FLIGHT: usize = 16;
 
 /// How deep agents may delegate to agents: a run started by a client is at
 /// depth 0; a delegation that would start a run deeper ends the chain.
@@ -833,7 +865,12 @@ impl AgentHost for RunHost {
     }
 
     fn settle(self: Arc<Self>) -> netra_runtime::SettleFuture {
-        Box::pin(async move { self.events.log().settled(MAX_EVENTS_IN_FLIGHT).await })
+        Box::pin(async move {
+            self.events
+                .log()
+                .settled(MAX_EVENTS_IN_FLIGHT, MAX_USER_EVENTS_IN_FLIGHT)
+                .await
+        })
     }
 
     fn list_tools(&self) -> Vec<ToolDescriptor> {
@@ -981,7 +1018,7 @@ impl RunHost {
             return Err(err);
         }
         // Held until the nested run returns: it counts like any other run.
-        let _slot = match self.runs.claim_nested(&self.ctx.user_id) {
+        let slot = match self.runs.claim_nested(&self.ctx.user_id) {
             Ok(slot) => slot,
             Err(refused) => {
                 let err =
@@ -1003,6 +1040,7 @@ impl RunHost {
             store: self.store.clone(),
             abort: cancel.clone(),
             budget: event_budget(&agent.budgets),
+            user_backlog: slot.backlog.clone(),
         });
         for outbox in self.events.log().followers() {
             unstarted.subscribe(outbox);
@@ -1118,7 +1156,10 @@ impl RunHost {
             return self.delegate(name, agent.clone(), arguments).await;
         }
         let span = self.span(name, arguments)?;
-        self.events.log().settled(MAX_EVENTS_IN_FLIGHT).await;
+        self.events
+            .log()
+            .settled(MAX_EVENTS_IN_FLIGHT, MAX_USER_EVENTS_IN_FLIGHT)
+            .await;
         let Some(entry) = self.tools.get(name) else {
             if self.registry.tools().any(|t| t.descriptor.name == name) {
                 // The tool exists but was not granted: a policy violation that
