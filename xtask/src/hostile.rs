@@ -34,7 +34,7 @@ const MAX_RUNS_PER_USER: usize = 8;
 /// The bystander's sessions (one user; below the per-user run limit).
 const BYSTANDER_SESSIONS: usize = 4;
 /// Measured runs per bystander session, after `BYSTANDER_WARMUP`.
-const BYSTANDER_RUNS: usize = 250;
+const BYSTANDER_RUNS: usize = 500;
 const BYSTANDER_WARMUP: usize = 5;
 /// How long an attack runs before the bystander starts.
 const RAMP: Duration = Duration::from_millis(1500);

@@ -797,11 +797,11 @@ fn event_budget(budgets: &Budgets) -> EventBudget {
 
 /// Events of one run that may wait for the store at once; a run emitting
 /// faster waits for its own commits (back-pressure on the flooding run).
-const MAX_EVENTS_IN_FLIGHT: usize = 16;
+const MAX_EVENTS_IN_FLIGHT: usize = 64;
 /// Events of all of one user's runs that may wait for the store at once:
 /// the store's queue is one for everybody, so this bounds what any other
 /// user's event waits behind, whatever number of runs a user floods with.
-const MAX_USER_EVENTS_IN_FLIGHT: usize = 16;
+const MAX_USER_EVENTS_IN_FLIGHT: usize = 64;
 
 /// How deep agents may delegate to agents: a run started by a client is at
 /// depth 0; a delegation that would start a run deeper ends the chain.
