@@ -33,6 +33,8 @@ fn an_empty_file_gives_the_documented_defaults() {
     assert_eq!(config.limits.max_runs, 256);
     assert_eq!(config.limits.max_runs_per_user, 8);
     assert_eq!(config.limits.prepared_instances, 2);
+    // The cores less one, chosen when the runtime starts.
+    assert_eq!(config.limits.guest_cpus, None);
     assert_eq!(config.limits.agent.deadline, Duration::from_secs(60));
     assert_eq!(config.limits.tool.deadline, Duration::from_secs(10));
     assert!(config.auth.is_dev());
@@ -85,6 +87,17 @@ fn six_different_mistakes_are_all_reported_in_one_pass() {
             "missing {message:?} with hint {hint:?} in {found:#?}"
         );
     }
+}
+
+#[test]
+fn guest_cpus_is_read_and_bounded() {
+    let config = load("[limits]\nguest_cpus = 3\n").unwrap();
+    assert_eq!(config.limits.guest_cpus, Some(3));
+    let found = problems("[limits]\nguest_cpus = 0\n");
+    assert!(
+        found[0].starts_with("limits.guest_cpus: 0 is out of range") && found[0].contains("from 1"),
+        "{found:#?}"
+    );
 }
 
 #[test]

@@ -306,6 +306,7 @@ const KEYS: &[&str] = &[
     "max_runs",
     "max_runs_per_user",
     "prepared_instances",
+    "guest_cpus",
     "memory",
     "deadline",
     "fuel",
