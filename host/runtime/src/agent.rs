@@ -226,6 +226,7 @@ impl AgentPlugin {
         let until_at = Instant::now() + deadline;
         store.data_mut().deadline = until_at;
         let seat = store.data().cpu.handle();
+        let user = ctx.user_id.clone();
         let pre = self.inner.pre.clone();
         let run = async move {
             let bindings = match until(until_at, pre.instantiate_async(&mut store)).await {
@@ -251,7 +252,7 @@ impl AgentPlugin {
             .runtime
             .inner
             .guests
-            .run(seat, run)
+            .run(seat, &user, run)
             .await
             .unwrap_or_else(|| Err(InvokeError::Capacity("the host is stopping".into())))
     }

@@ -30,7 +30,11 @@
 //! or come back from a wait in the host) moves to the [`GuestThreads`], which
 //! run at a lower priority (`nice` +10): a guest computing never delays the
 //! host's sockets and store by a time slice of the kernel's. Short calls,
-//! most tool calls, never move.
+//! most tool calls, never move, unless their user has recently taken more
+//! CPU time in calls than an even share among the users active lately
+//! ([`CpuGate::over_share`]): then all their calls start on the guest
+//! threads, so a user making many short heavy calls cannot crowd the host's
+//! threads either.
 
 use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
@@ -59,7 +63,17 @@ struct GateState {
     turns: VecDeque<Arc<str>>,
     /// Each waiting user's guests, in the order they came.
     queues: HashMap<Arc<str>, VecDeque<Arc<Ticket>>>,
+    /// The CPU time each user's calls took recently, in nanoseconds, decayed
+    /// at every tick; a user leaves the map once theirs is under
+    /// [`USAGE_FLOOR`].
+    usage: HashMap<Arc<str>, f64>,
 }
+
+/// How much of a user's recent CPU time is left after a tick: a half-life
+/// of about 35 ticks.
+const USAGE_DECAY: f64 = 0.98;
+/// Recent CPU time under which a user no longer counts as active.
+const USAGE_FLOOR: f64 = 1_000.0;
 
 /// One store's claim on a slot. `holding` and `renewed` change only under
 /// the gate's lock.
@@ -98,6 +112,7 @@ impl CpuGate {
                 holders: Vec::new(),
                 turns: VecDeque::new(),
                 queues: HashMap::new(),
+                usage: HashMap::new(),
             }),
         })
     }
@@ -131,6 +146,10 @@ impl CpuGate {
             let mut state = self.lock();
             state.now += 1;
             let now = state.now;
+            state.usage.retain(|_, ns| {
+                *ns *= USAGE_DECAY;
+                *ns >= USAGE_FLOOR
+            });
             let mut wakers = Vec::new();
             let mut i = 0;
             while i < state.holders.len() {
@@ -148,6 +167,33 @@ impl CpuGate {
         for waker in wakers {
             waker.wake();
         }
+    }
+
+    /// Adds `spent` to `user`'s recent CPU time.
+    fn charge(&self, user: &str, spent: std::time::Duration) {
+        let ns = spent.as_nanos() as f64;
+        let mut state = self.lock();
+        if let Some(usage) = state.usage.get_mut(user) {
+            *usage += ns;
+        } else {
+            state.usage.insert(Arc::from(user), ns);
+        }
+    }
+
+    /// Whether `user` has recently taken more CPU than an even share among
+    /// the users active lately: their calls then start on the guest threads
+    /// rather than on the host's. Alone, a user is never over.
+    pub(crate) fn over_share(&self, user: &str) -> bool {
+        let state = self.lock();
+        let active = state.usage.len();
+        if active < 2 {
+            return false;
+        }
+        let total: f64 = state.usage.values().sum();
+        state
+            .usage
+            .get(user)
+            .is_some_and(|mine| *mine > total / active as f64)
     }
 }
 
@@ -382,6 +428,9 @@ const GUEST_NICE: i32 = 10;
 
 thread_local! {
     static ON_GUEST_THREAD: Cell<bool> = const { Cell::new(false) };
+    /// Set while a [`Metered`] call is polled: a call nested in it (a tool
+    /// an agent calls) is not charged a second time.
+    static METERING: Cell<bool> = const { Cell::new(false) };
 }
 
 /// The threads guest calls move to once they have computed for a tick: an
@@ -414,10 +463,13 @@ impl GuestThreads {
     pub(crate) async fn run<T: Send + 'static>(
         &self,
         seat: SeatHandle,
+        user: &str,
         call: impl Future<Output = T> + Send + 'static,
     ) -> Option<T> {
+        let over_share = seat.gate.over_share(user);
         let mut call = Metered {
             seat,
+            user: Arc::from(user),
             call: Box::pin(call),
         };
         let Some(runtime) = &self.runtime else {
@@ -425,6 +477,11 @@ impl GuestThreads {
         };
         if ON_GUEST_THREAD.with(Cell::get) {
             return Some(call.await);
+        }
+        if over_share {
+            // A user taking more than their share computes where the host's
+            // threads go first, short calls too.
+            return Moved(runtime.spawn(call)).await;
         }
         let here = std::future::poll_fn(|cx| match Pin::new(&mut call).poll(cx) {
             Poll::Ready(out) => Poll::Ready(Some(out)),
@@ -446,6 +503,8 @@ impl GuestThreads {
 /// I/O, on a tool or a nested run of its user) holds no slot.
 struct Metered<F> {
     seat: SeatHandle,
+    /// Charged with the time its polls take.
+    user: Arc<str>,
     call: Pin<Box<F>>,
 }
 
@@ -453,7 +512,13 @@ impl<F: Future> Future for Metered<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let outermost = !METERING.with(|m| m.replace(true));
+        let began = std::time::Instant::now();
         let polled = self.call.as_mut().poll(cx);
+        if outermost {
+            METERING.with(|m| m.set(false));
+            self.seat.gate.charge(&self.user, began.elapsed());
+        }
         let ticket = &self.seat.ticket;
         if polled.is_pending()
             && !ticket.yielding.swap(false, Ordering::Relaxed)
@@ -599,6 +664,29 @@ mod tests {
         assert!(!ready(&mut b_turn));
         c.leave();
         assert!(ready(&mut b_turn));
+    }
+
+    #[test]
+    fn a_user_over_an_even_share_of_recent_cpu_is_told_so_until_it_decays() {
+        let gate = CpuGate::new(1);
+        let ms = std::time::Duration::from_millis(1);
+        // Alone, a user is never over their share, however much they take.
+        gate.charge("mallory", 50 * ms);
+        assert!(!gate.over_share("mallory"));
+        // Beside a lighter user, the heavier one is over and the other not.
+        gate.charge("bob", 10 * ms);
+        assert!(gate.over_share("mallory"));
+        assert!(!gate.over_share("bob"));
+        assert!(!gate.over_share("carol"), "a user with no recent use");
+        // Recent use decays at every tick; when bob's falls under the floor
+        // he stops counting, and mallory is alone again.
+        let mut ticks = 0;
+        while gate.lock().usage.contains_key("bob") {
+            gate.sweep();
+            ticks += 1;
+        }
+        assert!((300..1000).contains(&ticks), "{ticks} ticks");
+        assert!(!gate.over_share("mallory"));
     }
 
     #[test]

@@ -881,6 +881,7 @@ impl ToolInstance {
             let _ = live.store.set_fuel(fuel);
         }
         let seat = live.store.data().cpu.handle();
+        let user = self.ctx.user_id.clone();
         let (ctx, tool, arguments) = (self.ctx.clone(), tool.to_string(), arguments.to_string());
         let call = async move {
             let call = live.bindings.netra_plugin_tool().call_invoke(
@@ -895,7 +896,7 @@ impl ToolInstance {
             (live, result)
         };
         let guests = &self.plugin.inner.runtime.inner.guests;
-        let Some((live, result)) = guests.run(seat, call).await else {
+        let Some((live, result)) = guests.run(seat, &user, call).await else {
             self.poisoned = true;
             return Err(InvokeError::Capacity("the host is stopping".into()));
         };
