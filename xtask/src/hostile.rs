@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use super::{BenchServer, cargo, plugins, root, rss_kib, run};
+use super::{BenchServer, release_netra, root, rss_kib};
 
 /// `[limits.agent] max_event_bytes` written into the bench's netra.toml:
 /// the default (host/config/src/budgets.rs), stated so the figure compared
@@ -414,12 +414,8 @@ pub(crate) fn bench_hostile(only: &[&str]) -> Result<()> {
         bail!("no attack is named like {only:?}; the attacks: {names:?}");
     }
     let began = Instant::now();
-    plugins()?;
-    let mut build = cargo();
-    build.args(["build", "--release", "--package", "netra"]);
-    run(build)?;
+    let netra = release_netra()?;
     let target = root().join("target");
-    let netra = target.join("release").join("netra");
     let dir = target.join("bench-hostile");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;

@@ -97,6 +97,15 @@ fn run(mut cmd: Command) -> Result<()> {
     Ok(())
 }
 
+/// Builds the plugins (see [`plugins`]) and a release `netra`; its path.
+fn release_netra() -> Result<PathBuf> {
+    plugins()?;
+    let mut build = cargo();
+    build.args(["build", "--release", "--package", "netra"]);
+    run(build)?;
+    Ok(root().join("target").join("release").join("netra"))
+}
+
 /// Builds every guest crate and copies the example plugins (not the test
 /// fixtures) to `target/plugins/`. Returns the copied paths.
 fn plugins() -> Result<Vec<PathBuf>> {
@@ -249,11 +258,7 @@ fn bench_server() -> Result<()> {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
 
-    plugins()?;
-    let mut build = cargo();
-    build.args(["build", "--release", "--package", "netra"]);
-    run(build)?;
-    let netra = root().join("target").join("release").join("netra");
+    let netra = release_netra()?;
 
     // Throughput with each store, alternating so drift hits both alike, at
     // the usual 100 sessions and at 200.
@@ -361,12 +366,8 @@ fn bench_server() -> Result<()> {
 fn bench_breaker() -> Result<()> {
     use std::io::{Read, Write};
 
-    plugins()?;
-    let mut build = cargo();
-    build.args(["build", "--release", "--package", "netra"]);
-    run(build)?;
+    let netra = release_netra()?;
     let root = root();
-    let netra = root.join("target").join("release").join("netra");
     let dir = root.join("target").join("bench-breaker");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
@@ -486,13 +487,9 @@ fn bench_swap() -> Result<()> {
     const ROLLBACKS: usize = 20;
     const DROP_INS: usize = 10;
 
-    plugins()?;
-    let mut build = cargo();
-    build.args(["build", "--release", "--package", "netra"]);
-    run(build)?;
+    let netra = release_netra()?;
     let root = root();
     let target = root.join("target");
-    let netra = target.join("release").join("netra");
 
     // A fresh copy of the example plugins, which the server watches.
     let dir = target.join("bench-swap");
@@ -894,12 +891,8 @@ fn http(
 /// once with an empty compile cache, then five times with it warm. Each
 /// start has a fresh data dir; only the cache is kept.
 fn bench_start() -> Result<()> {
-    plugins()?;
-    let mut build = cargo();
-    build.args(["build", "--release", "--package", "netra"]);
-    run(build)?;
+    let netra = release_netra()?;
     let target = root().join("target");
-    let netra = target.join("release").join("netra");
     let cache = target.join("bench-start-cache");
     let _ = std::fs::remove_dir_all(&cache);
     let mut figures = Vec::new();

@@ -361,7 +361,6 @@ impl SeatHandle {
             gate: self.gate.clone(),
             ticket: self.ticket.clone(),
             user: Arc::from(user),
-            queued: false,
             done: false,
         }))
     }
@@ -378,7 +377,6 @@ struct Turn {
     gate: Arc<CpuGate>,
     ticket: Arc<Ticket>,
     user: Arc<str>,
-    queued: bool,
     done: bool,
 }
 
@@ -404,7 +402,6 @@ impl Future for Turn {
         if !queued {
             state.enqueue(&this.user, this.ticket.clone());
         }
-        this.queued = true;
         Poll::Pending
     }
 }
@@ -416,8 +413,9 @@ impl Drop for Turn {
         // when its store is dropped, or the ticker when it is not renewed.
         if !self.done {
             self.ticket.waiting.store(false, Ordering::Relaxed);
-            if self.queued {
-                self.gate.lock().dequeue(&self.user, &self.ticket);
+            let mut state = self.gate.lock();
+            if self.ticket.queued.load(Ordering::Relaxed) {
+                state.dequeue(&self.user, &self.ticket);
             }
         }
     }
@@ -436,6 +434,8 @@ thread_local! {
 /// The threads guest calls move to once they have computed for a tick: an
 /// event loop of its own, at a lower priority than the host's.
 pub(crate) struct GuestThreads {
+    handle: tokio::runtime::Handle,
+    /// Only `None` while being dropped.
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -451,6 +451,7 @@ impl GuestThreads {
             .enable_all()
             .build()?;
         Ok(Self {
+            handle: runtime.handle().clone(),
             runtime: Some(runtime),
         })
     }
@@ -472,16 +473,13 @@ impl GuestThreads {
             user: Arc::from(user),
             call: Box::pin(call),
         };
-        let Some(runtime) = &self.runtime else {
-            return Some(call.await);
-        };
         if ON_GUEST_THREAD.with(Cell::get) {
             return Some(call.await);
         }
         if over_share {
             // A user taking more than their share computes where the host's
             // threads go first, short calls too.
-            return Moved(runtime.spawn(call)).await;
+            return Moved(self.handle.spawn(call)).await;
         }
         let here = std::future::poll_fn(|cx| match Pin::new(&mut call).poll(cx) {
             Poll::Ready(out) => Poll::Ready(Some(out)),
@@ -494,7 +492,16 @@ impl GuestThreads {
         if here.is_some() {
             return here;
         }
-        Moved(runtime.spawn(call)).await
+        Moved(self.handle.spawn(call)).await
+    }
+}
+
+impl Drop for GuestThreads {
+    fn drop(&mut self) {
+        // Dropped from async code too: do not wait for the threads.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
@@ -527,14 +534,6 @@ impl<F: Future> Future for Metered<F> {
             self.seat.leave();
         }
         polled
-    }
-}
-impl Drop for GuestThreads {
-    fn drop(&mut self) {
-        // Dropped from async code too: do not wait for the threads.
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
     }
 }
 

@@ -617,7 +617,6 @@ impl ToolPlugin {
             plugin: self.clone(),
             live: Some(made),
             ctx,
-            poisoned: false,
             refill_on_drop,
         }
     }
@@ -845,11 +844,10 @@ pub(crate) fn instantiate_error(
 /// One request's instance of a tool plugin. Dropping it frees the instance.
 pub struct ToolInstance {
     plugin: ToolPlugin,
-    /// The store and its bindings; `None` once a call was dropped half-way
-    /// (the instance went with it).
+    /// The store and its bindings; `None` once a call failed fatally or was
+    /// dropped half-way (the instance went with it): it is poisoned.
     live: Option<Prepared>,
     ctx: RunContext,
-    poisoned: bool,
     /// Whether dropping it asks for a prepared instance in its place: the
     /// refill waits until the request is done instead of competing with it.
     refill_on_drop: bool,
@@ -866,9 +864,6 @@ impl Drop for ToolInstance {
 impl ToolInstance {
     /// Calls `tool` with JSON `arguments` and returns its JSON result.
     pub async fn invoke(&mut self, tool: &str, arguments: &str) -> Result<String, InvokeError> {
-        if self.poisoned {
-            return Err(InvokeError::Poisoned);
-        }
         let Some(mut live) = self.live.take() else {
             return Err(InvokeError::Poisoned);
         };
@@ -881,8 +876,9 @@ impl ToolInstance {
             let _ = live.store.set_fuel(fuel);
         }
         let seat = live.store.data().cpu.handle();
-        let user = self.ctx.user_id.clone();
-        let (ctx, tool, arguments) = (self.ctx.clone(), tool.to_string(), arguments.to_string());
+        let ctx = self.ctx.clone();
+        let user = ctx.user_id.clone();
+        let (tool, arguments) = (tool.to_string(), arguments.to_string());
         let call = async move {
             let call = live.bindings.netra_plugin_tool().call_invoke(
                 &mut live.store,
@@ -897,12 +893,10 @@ impl ToolInstance {
         };
         let guests = &self.plugin.inner.runtime.inner.guests;
         let Some((live, result)) = guests.run(seat, &user, call).await else {
-            self.poisoned = true;
             return Err(InvokeError::Capacity("the host is stopping".into()));
         };
         let Some(result) = result else {
             // Stopped while waiting in the host: the guest is mid-call.
-            self.poisoned = true;
             return Err(InvokeError::Timeout(deadline));
         };
         let outcome = match result {
@@ -919,7 +913,10 @@ impl ToolInstance {
             Ok(Err(err)) => Err(InvokeError::Tool(err)),
             Err(err) => {
                 let err = classify(&live.store, err, deadline);
-                self.poisoned = err.poisons_instance();
+                if err.poisons_instance() {
+                    // The instance goes with `live`.
+                    return Err(err);
+                }
                 Err(err)
             }
         };

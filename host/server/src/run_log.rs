@@ -248,9 +248,8 @@ pub struct RunLog {
     budget: EventBudget,
     /// Set when the store failed an event: nothing more is written.
     halted: AtomicBool,
-    /// The run's events handed to the store and not yet committed.
-    backlog: Backlog,
-    /// Those of every run of its user.
+    /// Its user's events handed to the store and not yet committed, this
+    /// run's and every other run's of the user.
     user_backlog: Arc<Backlog>,
     /// Held while an event is numbered and handed to the store.
     submit: Mutex<Submit>,
@@ -317,7 +316,6 @@ impl RunLog {
                 abort: spec.abort,
                 budget: spec.budget,
                 halted: AtomicBool::new(false),
-                backlog: Backlog::default(),
                 user_backlog: spec.user_backlog,
                 submit: Mutex::new(Submit::default()),
                 durable: Mutex::new(Durable::default()),
@@ -506,7 +504,6 @@ impl RunLog {
         let log = self.clone();
         let on_durable = Box::new(move |result| log.delivered(seq, frame, terminal, result));
         if !terminal {
-            self.backlog.add();
             self.user_backlog.add();
             self.store.append_event(record, on_durable);
             return Ok(());
@@ -574,19 +571,17 @@ impl RunLog {
         (end, messages)
     }
 
-    /// Waits until fewer than `max` of the run's events, and fewer than
-    /// `user_max` of its user's, are waiting for the store: a run that emits
-    /// faster than the store commits waits here (its guest is paused), while
+    /// Waits until fewer than `max` of its user's events (this run's
+    /// included) are waiting for the store: a user whose runs emit faster
+    /// than the store commits waits here (their guests are paused), while
     /// other users' writes go through.
-    pub async fn settled(&self, max: usize, user_max: usize) {
-        self.backlog.below(max).await;
-        self.user_backlog.below(user_max).await;
+    pub async fn settled(&self, max: usize) {
+        self.user_backlog.below(max).await;
     }
 
     /// The store's verdict on event `seq`; runs in submission order.
     fn delivered(&self, seq: u64, frame: Frame, terminal: bool, result: Result<(), StoreError>) {
         if !terminal {
-            self.backlog.done();
             self.user_backlog.done();
         }
         let mut durable = self.durable();

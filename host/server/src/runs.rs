@@ -795,12 +795,11 @@ fn event_budget(budgets: &Budgets) -> EventBudget {
     }
 }
 
-/// Events of one run that may wait for the store at once; a run emitting
-/// faster waits for its own commits (back-pressure on the flooding run).
-const MAX_EVENTS_IN_FLIGHT: usize = 64;
-/// Events of all of one user's runs that may wait for the store at once:
-/// the store's queue is one for everybody, so this bounds what any other
-/// user's event waits behind, whatever number of runs a user floods with.
+/// Events of all of one user's runs that may wait for the store at once; a
+/// user's run emitting faster waits for commits (back-pressure on the
+/// flood). The store's queue is one for everybody, so this bounds what any
+/// other user's event waits behind, whatever number of runs a user floods
+/// with.
 const MAX_USER_EVENTS_IN_FLIGHT: usize = 64;
 
 /// How deep agents may delegate to agents: a run started by a client is at
@@ -865,12 +864,7 @@ impl AgentHost for RunHost {
     }
 
     fn settle(self: Arc<Self>) -> netra_runtime::SettleFuture {
-        Box::pin(async move {
-            self.events
-                .log()
-                .settled(MAX_EVENTS_IN_FLIGHT, MAX_USER_EVENTS_IN_FLIGHT)
-                .await
-        })
+        Box::pin(async move { self.events.log().settled(MAX_USER_EVENTS_IN_FLIGHT).await })
     }
 
     fn list_tools(&self) -> Vec<ToolDescriptor> {
@@ -1156,10 +1150,7 @@ impl RunHost {
             return self.delegate(name, agent.clone(), arguments).await;
         }
         let span = self.span(name, arguments)?;
-        self.events
-            .log()
-            .settled(MAX_EVENTS_IN_FLIGHT, MAX_USER_EVENTS_IN_FLIGHT)
-            .await;
+        self.events.log().settled(MAX_USER_EVENTS_IN_FLIGHT).await;
         let Some(entry) = self.tools.get(name) else {
             if self.registry.tools().any(|t| t.descriptor.name == name) {
                 // The tool exists but was not granted: a policy violation that
