@@ -226,6 +226,13 @@ pub struct Limits {
     /// epoch tick; `None` (the default) is one fewer than the machine's
     /// cores, at least 1, which leaves a core to the host.
     pub guest_cpus: Option<u64>,
+    /// `user_event_bytes_per_sec`: how fast one user's runs together may put
+    /// events into the store, sustained; 0 is unlimited (default 16 MiB). A
+    /// user's run over it waits (its guest paused) until the rate allows.
+    pub user_event_bytes_per_sec: u64,
+    /// `user_event_burst_bytes`: bytes of events a user may put at once
+    /// after a quiet spell (default 16 MiB).
+    pub user_event_burst_bytes: u64,
     /// `[limits.agent]`: default limits of agents (64 MiB, 60 s).
     pub agent: PluginLimits,
     /// `[limits.tool]`: default limits of tools (64 MiB, 10 s).
@@ -720,6 +727,17 @@ fn limits(s: &Section<'_>, report: &mut Report) -> Limits {
         .bytes("max_history_bytes", 0, 1024 * MIB, report)
         .unwrap_or(MIB);
     let guest_cpus = s.integer("guest_cpus", 1, 4096, report);
+    let user_event_bytes_per_sec = s
+        .bytes("user_event_bytes_per_sec", 0, 1024 * 1024 * MIB, report)
+        .unwrap_or(16 * MIB);
+    let user_event_burst_bytes = s
+        .bytes(
+            "user_event_burst_bytes",
+            64 * 1024,
+            1024 * 1024 * MIB,
+            report,
+        )
+        .unwrap_or(16 * MIB);
     let agent = limit_overrides(&s.table("agent", report), report).over(PluginLimits {
         memory: 64 * MIB,
         deadline: Duration::from_secs(60),
@@ -740,6 +758,8 @@ fn limits(s: &Section<'_>, report: &mut Report) -> Limits {
         max_history_messages,
         max_history_bytes,
         guest_cpus,
+        user_event_bytes_per_sec,
+        user_event_burst_bytes,
         agent,
         tool,
     }

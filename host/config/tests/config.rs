@@ -101,6 +101,32 @@ fn guest_cpus_is_read_and_bounded() {
 }
 
 #[test]
+fn the_users_event_rate_is_read_and_bounded() {
+    let config = load("").unwrap();
+    assert_eq!(config.limits.user_event_bytes_per_sec, 16 << 20);
+    assert_eq!(config.limits.user_event_burst_bytes, 16 << 20);
+    let config = load(
+        "[limits]\nuser_event_bytes_per_sec = \"256KiB\"\nuser_event_burst_bytes = \"1MiB\"\n",
+    )
+    .unwrap();
+    assert_eq!(config.limits.user_event_bytes_per_sec, 256 << 10);
+    assert_eq!(config.limits.user_event_burst_bytes, 1 << 20);
+    // 0 turns the rate off; the burst is at least 64 KiB.
+    assert_eq!(
+        load("[limits]\nuser_event_bytes_per_sec = 0\n")
+            .unwrap()
+            .limits
+            .user_event_bytes_per_sec,
+        0
+    );
+    let found = problems("[limits]\nuser_event_burst_bytes = 1000\n");
+    assert!(
+        found[0].starts_with("limits.user_event_burst_bytes: 1000B is out of range"),
+        "{found:#?}"
+    );
+}
+
+#[test]
 fn a_syntax_error_is_one_problem_with_its_position() {
     let found = problems("[server\nlisten = 1");
     assert_eq!(found.len(), 1);

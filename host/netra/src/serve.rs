@@ -15,6 +15,7 @@ use netra_server::catalog::{Catalog, CatalogSettings, plan};
 use netra_server::deps::llm_node;
 use netra_server::health::{Health, HealthPolicy};
 use netra_server::llm::Models;
+use netra_server::rate::ByteRate;
 use netra_server::ready::GoldenPath;
 use netra_server::{
     App, Readiness, Retention, RunLimits, Runs, ServerConfig, Services, recover_interrupted,
@@ -297,6 +298,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             global: usize::try_from(config.limits.max_runs).unwrap_or(usize::MAX),
             history_messages: size(config.limits.max_history_messages),
             history_bytes: size(config.limits.max_history_bytes),
+            user_event_rate: (config.limits.user_event_bytes_per_sec > 0).then(|| ByteRate {
+                per_sec: config.limits.user_event_bytes_per_sec,
+                burst: config.limits.user_event_burst_bytes,
+            }),
         },
         Services {
             models: Some(Arc::new(models)),

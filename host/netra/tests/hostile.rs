@@ -703,3 +703,65 @@ fn guests_share_the_cpu_by_user_not_by_run() {
         assert!(order.iter().all(|(_, out)| *out == order[0].1), "{order:?}");
     });
 }
+
+const RATE_CONFIG: &str = r#"
+[limits]
+user_event_bytes_per_sec = "256KiB"
+user_event_burst_bytes = "64KiB"
+
+[limits.agent]
+deadline = "2s"
+
+[plugin.helper]
+tools = ["calculate"]
+
+[plugin.agent-hostile]
+tools = ["calculate", "sleep", "huge_result", "escape", "helper"]
+"#;
+
+/// A user's events go into the store at their rate, however fast their
+/// agent emits (`[limits] user_event_bytes_per_sec`): the flooding run waits
+/// and ends at its deadline, far below the 16 MiB event budget it reaches in
+/// well under a second without the rate, while another user's run is served
+/// meanwhile.
+#[test]
+fn a_users_events_go_at_their_rate() {
+    let server = Server::start(&plugins(), "refuse", RATE_CONFIG);
+    let mallory = server.token("mallory", &[]);
+    let bob = server.token("bob", &[]);
+    let url = format!("ws://{}/v1/ws", server.addr);
+    block_on(async {
+        let mut flood = support::connect(&url, &mallory).await;
+        start_run(&mut flood, "hostile-agent", "events").await;
+        let first = frame_of(&mut flood, &["agent_thinking", "agent_error"]).await;
+        assert_eq!(first["type"], "agent_thinking", "{first}");
+
+        let mut ws = support::connect(&url, &bob).await;
+        start_run(&mut ws, "helper", "what is 6 * 7").await;
+        let served = frame_of(&mut ws, &["agent_completed", "agent_error"]).await;
+        assert!(
+            served["output"].as_str().unwrap_or_default().contains("42"),
+            "{served}"
+        );
+
+        let mut bytes = first.to_string().len();
+        let end = loop {
+            let frame = next_json(&mut flood).await;
+            match frame["type"].as_str() {
+                Some("agent_thinking") => bytes += frame.to_string().len(),
+                Some("agent_completed" | "agent_error") => break frame,
+                _ => {}
+            }
+        };
+        // Stopped by its deadline, after bob's run (RFC 3339 UTC times
+        // of one format sort as strings).
+        assert_eq!(outcome(&end), "timeout", "{end}");
+        assert!(served["ts"].as_str() < end["ts"].as_str(), "{served} {end}");
+        // The burst, then the rate for the run's 2 s, with a second to spare.
+        let most = (64 << 10) + 3 * (256 << 10);
+        assert!(
+            (64 << 10..most).contains(&bytes),
+            "{bytes} bytes of thinking"
+        );
+    });
+}

@@ -40,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ids;
 use crate::protocol::{EventKind, Outcome, RunEvent, ToolFailure, Usage, timestamp_of};
+use crate::rate::{Bucket, ByteRate};
 
 /// One serialized frame, shared by every subscriber that receives it.
 pub type Frame = Arc<str>;
@@ -198,19 +199,54 @@ pub struct Overspent {
     pub message: String,
 }
 
-/// Events of all of one user's runs that wait for the store. The store has
-/// one writer and one queue: bounding what each user may have in it bounds
-/// how long anyone else's event waits behind theirs.
-#[derive(Default)]
+/// What one user's runs put into the store: their events waiting for it,
+/// and the rate at which they may add more. The store has one writer and one
+/// queue for everybody: bounding what each user may have in it bounds how
+/// long anyone else's event waits behind theirs, and the rate bounds the
+/// share of the host's work (writer, checkpoints, delivery) one user's
+/// events take, however many runs they flood with.
 pub struct Backlog {
     in_flight: AtomicUsize,
     /// Woken when `in_flight` drops.
     drained: tokio::sync::Notify,
+    /// The user's event bytes, charged as they are submitted; `None` is
+    /// unlimited.
+    rate: Option<Mutex<Bucket>>,
 }
 
+impl Default for Backlog {
+    /// Unlimited in rate.
+    fn default() -> Self {
+        Self::new(None)
+    }
+}
+
+/// What an event is charged against its user's rate besides its bytes in
+/// the store: the work of handling one event whatever its size (a commit's
+/// share, the callback, the delivery to each session).
+pub const EVENT_RATE_OVERHEAD: u64 = 256;
+
 impl Backlog {
-    fn add(&self) {
+    /// A user's backlog, their events limited to `rate` if given.
+    pub fn new(rate: Option<ByteRate>) -> Self {
+        Self {
+            in_flight: AtomicUsize::new(0),
+            drained: tokio::sync::Notify::new(),
+            rate: rate.map(|rate| Mutex::new(Bucket::new(rate, Instant::now()))),
+        }
+    }
+
+    fn bucket(&self) -> Option<std::sync::MutexGuard<'_, Bucket>> {
+        self.rate
+            .as_ref()
+            .map(|bucket| bucket.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn add(&self, cost: u64) {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
+        if let Some(mut bucket) = self.bucket() {
+            bucket.charge(cost + EVENT_RATE_OVERHEAD, Instant::now());
+        }
     }
 
     fn done(&self) {
@@ -218,16 +254,33 @@ impl Backlog {
         self.drained.notify_waiters();
     }
 
-    /// Waits until fewer than `max` events are in flight.
+    /// When forgetting this backlog loses nothing: its rate's bucket is full
+    /// again (`None` if it has no rate).
+    pub fn forgettable_at(&self) -> Option<Instant> {
+        self.bucket()
+            .map(|mut bucket| bucket.full_at(Instant::now()))
+    }
+
+    /// Waits until fewer than `max` events are in flight and the user's
+    /// rate has no debt.
     async fn below(&self, max: usize) {
         loop {
             let drained = self.drained.notified();
             tokio::pin!(drained);
             drained.as_mut().enable();
             if self.in_flight.load(Ordering::Acquire) < max {
-                return;
+                break;
             }
             drained.await;
+        }
+        loop {
+            let debt = self
+                .bucket()
+                .and_then(|mut bucket| bucket.debt(Instant::now()));
+            match debt {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return,
+            }
         }
     }
 }
@@ -463,7 +516,8 @@ impl RunLog {
         let Some(frame) = self.frame(seq, at, &kind) else {
             return Ok(());
         };
-        let bytes = submit.bytes + self.store.event_cost(frame.len());
+        let cost = self.store.event_cost(frame.len());
+        let bytes = submit.bytes + cost;
         let must = terminal
             || matches!(
                 kind,
@@ -504,7 +558,7 @@ impl RunLog {
         let log = self.clone();
         let on_durable = Box::new(move |result| log.delivered(seq, frame, terminal, result));
         if !terminal {
-            self.user_backlog.add();
+            self.user_backlog.add(cost);
             self.store.append_event(record, on_durable);
             return Ok(());
         }

@@ -9,10 +9,10 @@
 //! A thread has at most one run going at a time, so every run sees the whole
 //! history of the runs before it.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use netra_config::Budgets;
 use netra_llm::Delta;
@@ -28,6 +28,7 @@ use crate::deps::Dependencies;
 use crate::ids;
 use crate::llm::Models;
 use crate::protocol::{ErrorCode, ToolFailure, Usage};
+use crate::rate::ByteRate;
 use crate::registry::{AgentEntry, Registry, ToolEntry};
 use crate::run_log::{
     Backlog, EventBudget, Outbox, Overspent, RunEnd, RunEvents, RunLog, RunLogSpec, ToolSpan,
@@ -44,6 +45,11 @@ pub struct RunLimits {
     pub history_messages: usize,
     /// Most bytes of history a run gets (the latest messages that fit).
     pub history_bytes: usize,
+    /// How fast one user's runs may put events into the store (each event
+    /// charged its bytes there plus
+    /// [`EVENT_RATE_OVERHEAD`](crate::run_log::EVENT_RATE_OVERHEAD)); `None` is
+    /// unlimited.
+    pub user_event_rate: Option<ByteRate>,
 }
 
 impl Default for RunLimits {
@@ -53,6 +59,7 @@ impl Default for RunLimits {
             global: 256,
             history_messages: 200,
             history_bytes: 1 << 20,
+            user_event_rate: Some(ByteRate::default()),
         }
     }
 }
@@ -140,7 +147,12 @@ struct UserRuns {
 #[derive(Default)]
 struct RunsState {
     active: HashMap<String, ActiveRun>,
+    /// Users with runs going, and users whose last run ended while their
+    /// event rate was spent (kept until it is back, so ending every run does
+    /// not buy a new burst).
     per_user: HashMap<String, UserRuns>,
+    /// Users in `per_user` with no run going, and when they may be forgotten.
+    idle: VecDeque<(Instant, String)>,
     /// Threads with a run going.
     busy_threads: HashSet<String>,
 }
@@ -402,7 +414,7 @@ impl Runs {
                 no_thread(thread_id)
             });
         }
-        let backlog = state.count_run(user);
+        let backlog = state.count_run(user, self.limits.user_event_rate);
         Ok(RunGuard {
             backlog,
             runs: self.clone(),
@@ -427,7 +439,7 @@ impl Runs {
         })?;
         let mut state = self.lock();
         self.check_user(&state, user)?;
-        let backlog = state.count_run(user);
+        let backlog = state.count_run(user, self.limits.user_event_rate);
         Ok(NestedSlot {
             backlog,
             runs: self.clone(),
@@ -454,12 +466,19 @@ impl Runs {
     /// Gives back one of `user`'s run slots.
     fn release_user(&self, user: &str) {
         let mut state = self.lock();
+        let now = Instant::now();
         if let Some(runs) = state.per_user.get_mut(user) {
             runs.running -= 1;
             if runs.running == 0 {
-                state.per_user.remove(user);
+                match runs.backlog.forgettable_at() {
+                    Some(at) if at > now => state.idle.push_back((at, user.to_string())),
+                    _ => {
+                        state.per_user.remove(user);
+                    }
+                }
             }
         }
+        state.forget_idle(now);
     }
 
     /// Messages of `user`'s thread, as `read` picks them from the store.
@@ -749,16 +768,39 @@ struct RunGuard {
 
 impl RunsState {
     /// Counts one more run of `user`; their backlog.
-    fn count_run(&mut self, user: &str) -> Arc<Backlog> {
+    fn count_run(&mut self, user: &str, rate: Option<ByteRate>) -> Arc<Backlog> {
+        self.forget_idle(Instant::now());
         let runs = self
             .per_user
             .entry(user.to_string())
             .or_insert_with(|| UserRuns {
                 running: 0,
-                backlog: Arc::default(),
+                backlog: Arc::new(Backlog::new(rate)),
             });
         runs.running += 1;
         runs.backlog.clone()
+    }
+
+    /// Forgets the users without runs whose event rate is back to full.
+    /// Each waits at most one burst's time, so `idle` holds only users
+    /// seen within that time.
+    fn forget_idle(&mut self, now: Instant) {
+        while let Some((at, _)) = self.idle.front() {
+            if *at > now {
+                return;
+            }
+            let Some((_, user)) = self.idle.pop_front() else {
+                return;
+            };
+            // They may have started a run again since.
+            if self
+                .per_user
+                .get(&user)
+                .is_some_and(|runs| runs.running == 0)
+            {
+                self.per_user.remove(&user);
+            }
+        }
     }
 }
 

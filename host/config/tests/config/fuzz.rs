@@ -307,6 +307,8 @@ const KEYS: &[&str] = &[
     "max_runs_per_user",
     "prepared_instances",
     "guest_cpus",
+    "user_event_bytes_per_sec",
+    "user_event_burst_bytes",
     "memory",
     "deadline",
     "fuel",
