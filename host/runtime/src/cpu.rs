@@ -94,6 +94,10 @@ struct Ticket {
     /// Set at the store's first tick: its call should move to the guest
     /// threads.
     ticked: AtomicBool,
+    /// Set when the guest starts computing (its call begins, or it comes
+    /// back from a wait in the host), cleared at its next tick: that tick
+    /// only starts the count (see [`AtTick::Grace`]).
+    fresh: AtomicBool,
 }
 
 impl Ticket {
@@ -184,20 +188,22 @@ impl CpuGate {
     /// the users active lately: their calls then start on the guest threads
     /// rather than on the host's. Alone, a user is never over.
     pub(crate) fn over_share(&self, user: &str) -> bool {
-        let state = self.lock();
-        let active = state.usage.len();
-        if active < 2 {
-            return false;
-        }
-        let total: f64 = state.usage.values().sum();
-        state
-            .usage
-            .get(user)
-            .is_some_and(|mine| *mine > total / active as f64)
+        self.lock().over_share(user)
     }
 }
 
 impl GateState {
+    fn over_share(&self, user: &str) -> bool {
+        let active = self.usage.len();
+        if active < 2 {
+            return false;
+        }
+        let total: f64 = self.usage.values().sum();
+        self.usage
+            .get(user)
+            .is_some_and(|mine| *mine > total / active as f64)
+    }
+
     /// Gives `ticket` a free slot.
     fn grant(&mut self, ticket: &Arc<Ticket>) {
         ticket.holding.store(true, Ordering::Relaxed);
@@ -301,6 +307,13 @@ pub(crate) struct SeatHandle {
 pub(crate) enum AtTick {
     /// The guest holds a slot: yield to other tasks and go on.
     Go,
+    /// The guest has just started computing and its user is not over their
+    /// share: go on without a slot until the next tick. The epoch keeps
+    /// wall time, so the tick a guest meets first after a wait in the host
+    /// comes however little it has computed since; a light user's short
+    /// call that happens to span one (an agent back from its tool) neither
+    /// queues behind a heavy user nor moves to the guest threads.
+    Grace,
     /// Wait for this, then go on.
     Wait(Pin<Box<dyn Future<Output = ()> + Send>>),
 }
@@ -335,9 +348,13 @@ impl SeatHandle {
     /// At an epoch tick of a guest of `user`: renew or take a lease if that
     /// is fair, otherwise give back the slot held and queue for the next.
     pub(crate) fn tick(&self, user: &str) -> AtTick {
-        self.ticket.ticked.store(true, Ordering::Relaxed);
+        let fresh = self.ticket.fresh.swap(false, Ordering::Relaxed);
         let waker = {
             let mut state = self.gate.lock();
+            if fresh && !self.ticket.holding() && !state.over_share(user) {
+                return AtTick::Grace;
+            }
+            self.ticket.ticked.store(true, Ordering::Relaxed);
             if self.ticket.holding() {
                 if !state.contended() {
                     self.ticket.renewed.store(state.now, Ordering::Relaxed);
@@ -468,6 +485,7 @@ impl GuestThreads {
         call: impl Future<Output = T> + Send + 'static,
     ) -> Option<T> {
         let over_share = seat.gate.over_share(user);
+        seat.ticket.fresh.store(true, Ordering::Relaxed);
         let mut call = Metered {
             seat,
             user: Arc::from(user),
@@ -532,6 +550,7 @@ impl<F: Future> Future for Metered<F> {
             && !ticket.waiting.load(Ordering::Relaxed)
         {
             self.seat.leave();
+            ticket.fresh.store(true, Ordering::Relaxed);
         }
         polled
     }
@@ -588,7 +607,7 @@ mod tests {
 
     fn ready(turn: &mut AtTick) -> bool {
         match turn {
-            AtTick::Go => true,
+            AtTick::Go | AtTick::Grace => true,
             AtTick::Wait(fut) => {
                 let mut cx = Context::from_waker(Waker::noop());
                 fut.as_mut().poll(&mut cx).is_ready()
@@ -705,6 +724,33 @@ mod tests {
         drop(c_turn);
         drop(c);
         assert!(matches!(b.tick("v"), AtTick::Go));
+    }
+
+    #[test]
+    fn a_light_user_back_from_the_host_computes_one_tick_before_queueing() {
+        let gate = CpuGate::new(1);
+        let (mallory, bob) = (gate.seat(), gate.seat());
+        let ms = std::time::Duration::from_millis(1);
+        gate.charge("mallory", 50 * ms);
+        gate.charge("bob", ms);
+        assert!(matches!(mallory.tick("mallory"), AtTick::Go));
+        // Bob's guest comes back from the host: its first tick is free, the
+        // one after queues behind mallory's.
+        bob.ticket.fresh.store(true, Ordering::Relaxed);
+        assert!(matches!(bob.tick("bob"), AtTick::Grace));
+        assert!(
+            !bob.ticket.ticked.load(Ordering::Relaxed),
+            "it stays where it is"
+        );
+        let mut turn = bob.tick("bob");
+        assert!(!ready(&mut turn));
+        assert!(bob.ticket.ticked.load(Ordering::Relaxed));
+        drop(turn);
+        // A user over their share gets no grace.
+        let other = gate.seat();
+        other.ticket.fresh.store(true, Ordering::Relaxed);
+        let mut turn = other.tick("mallory");
+        assert!(!ready(&mut turn));
     }
 
     #[test]

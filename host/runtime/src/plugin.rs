@@ -814,6 +814,7 @@ pub(crate) fn new_store(
         // the guest holds or gets a CPU slot, else when its user's turn comes.
         Ok(match state.cpu.tick(&state.guest.user_id) {
             AtTick::Go => UpdateDeadline::Yield(1),
+            AtTick::Grace => UpdateDeadline::Continue(1),
             AtTick::Wait(turn) => UpdateDeadline::YieldCustom(1, turn),
         })
     });
