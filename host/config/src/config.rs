@@ -233,6 +233,14 @@ pub struct Limits {
     /// `user_event_burst_bytes`: bytes of events a user may put at once
     /// after a quiet spell (default 16 MiB).
     pub user_event_burst_bytes: u64,
+    /// `user_memory_growth_bytes_per_sec`: how fast one user's guests
+    /// together may grow their linear memories once instantiated, sustained;
+    /// 0 is unlimited (default 256 MiB). A guest that grows past it waits
+    /// at its next epoch tick, holding no CPU slot.
+    pub user_memory_growth_bytes_per_sec: u64,
+    /// `user_memory_growth_burst_bytes`: growth a user may make at once
+    /// after a quiet spell (default 256 MiB).
+    pub user_memory_growth_burst_bytes: u64,
     /// `[limits.agent]`: default limits of agents (64 MiB, 60 s).
     pub agent: PluginLimits,
     /// `[limits.tool]`: default limits of tools (64 MiB, 10 s).
@@ -738,6 +746,22 @@ fn limits(s: &Section<'_>, report: &mut Report) -> Limits {
             report,
         )
         .unwrap_or(16 * MIB);
+    let user_memory_growth_bytes_per_sec = s
+        .bytes(
+            "user_memory_growth_bytes_per_sec",
+            0,
+            1024 * 1024 * MIB,
+            report,
+        )
+        .unwrap_or(256 * MIB);
+    let user_memory_growth_burst_bytes = s
+        .bytes(
+            "user_memory_growth_burst_bytes",
+            MIB,
+            1024 * 1024 * MIB,
+            report,
+        )
+        .unwrap_or(256 * MIB);
     let agent = limit_overrides(&s.table("agent", report), report).over(PluginLimits {
         memory: 64 * MIB,
         deadline: Duration::from_secs(60),
@@ -760,6 +784,8 @@ fn limits(s: &Section<'_>, report: &mut Report) -> Limits {
         guest_cpus,
         user_event_bytes_per_sec,
         user_event_burst_bytes,
+        user_memory_growth_bytes_per_sec,
+        user_memory_growth_burst_bytes,
         agent,
         tool,
     }

@@ -127,6 +127,25 @@ fn the_users_event_rate_is_read_and_bounded() {
 }
 
 #[test]
+fn the_users_memory_growth_rate_is_read_and_bounded() {
+    let limits = load("").unwrap().limits;
+    assert_eq!(limits.user_memory_growth_bytes_per_sec, 256 << 20);
+    assert_eq!(limits.user_memory_growth_burst_bytes, 256 << 20);
+    let limits = load(
+        "[limits]\nuser_memory_growth_bytes_per_sec = \"32MiB\"\nuser_memory_growth_burst_bytes = \"8MiB\"\n",
+    )
+    .unwrap()
+    .limits;
+    assert_eq!(limits.user_memory_growth_bytes_per_sec, 32 << 20);
+    assert_eq!(limits.user_memory_growth_burst_bytes, 8 << 20);
+    let found = problems("[limits]\nuser_memory_growth_burst_bytes = \"64KiB\"\n");
+    assert!(
+        found[0].starts_with("limits.user_memory_growth_burst_bytes: 64KiB is out of range"),
+        "{found:#?}"
+    );
+}
+
+#[test]
 fn a_syntax_error_is_one_problem_with_its_position() {
     let found = problems("[server\nlisten = 1");
     assert_eq!(found.len(), 1);

@@ -10,12 +10,12 @@ use anyhow::Context;
 use netra_auth::{AuthConfig, Authenticator, PublicKey, Secret};
 use netra_config::{Config, Value};
 use netra_llm::{Provider, ProviderConfig};
+use netra_runtime::rate::ByteRate;
 use netra_runtime::{Runtime, RuntimeConfig};
 use netra_server::catalog::{Catalog, CatalogSettings, plan};
 use netra_server::deps::llm_node;
 use netra_server::health::{Health, HealthPolicy};
 use netra_server::llm::Models;
-use netra_server::rate::ByteRate;
 use netra_server::ready::GoldenPath;
 use netra_server::{
     App, Readiness, Retention, RunLimits, Runs, ServerConfig, Services, recover_interrupted,
@@ -214,6 +214,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .limits
             .guest_cpus
             .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)),
+        user_memory_growth: rate(
+            config.limits.user_memory_growth_bytes_per_sec,
+            config.limits.user_memory_growth_burst_bytes,
+        ),
         ..RuntimeConfig::default()
     })?;
     let health = Health::new(HealthPolicy {
@@ -298,10 +302,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             global: usize::try_from(config.limits.max_runs).unwrap_or(usize::MAX),
             history_messages: size(config.limits.max_history_messages),
             history_bytes: size(config.limits.max_history_bytes),
-            user_event_rate: (config.limits.user_event_bytes_per_sec > 0).then(|| ByteRate {
-                per_sec: config.limits.user_event_bytes_per_sec,
-                burst: config.limits.user_event_burst_bytes,
-            }),
+            user_event_rate: rate(
+                config.limits.user_event_bytes_per_sec,
+                config.limits.user_event_burst_bytes,
+            ),
         },
         Services {
             models: Some(Arc::new(models)),
@@ -561,4 +565,9 @@ pub fn token(args: TokenArgs) -> anyhow::Result<()> {
     println!("dev token for {:?}, valid {} s:", args.sub, args.ttl_secs);
     println!("{token}");
     Ok(())
+}
+
+/// A `[limits]` rate and burst; a rate of 0 is none.
+fn rate(per_sec: u64, burst: u64) -> Option<ByteRate> {
+    (per_sec > 0).then_some(ByteRate { per_sec, burst })
 }

@@ -708,6 +708,8 @@ const RATE_CONFIG: &str = r#"
 [limits]
 user_event_bytes_per_sec = "256KiB"
 user_event_burst_bytes = "64KiB"
+user_memory_growth_bytes_per_sec = "16MiB"
+user_memory_growth_burst_bytes = "16MiB"
 
 [limits.agent]
 deadline = "2s"
@@ -723,9 +725,11 @@ tools = ["calculate", "sleep", "huge_result", "escape", "helper"]
 /// agent emits (`[limits] user_event_bytes_per_sec`): the flooding run waits
 /// and ends at its deadline, far below the 16 MiB event budget it reaches in
 /// well under a second without the rate, while another user's run is served
-/// meanwhile.
+/// meanwhile. Likewise a user's memories grow at their rate
+/// (`user_memory_growth_bytes_per_sec`): the memory bomb, which reaches its
+/// 64 MiB limit at once without it, is still short of it at its deadline.
 #[test]
-fn a_users_events_go_at_their_rate() {
+fn a_users_events_and_memory_growth_go_at_their_rate() {
     let server = Server::start(&plugins(), "refuse", RATE_CONFIG);
     let mallory = server.token("mallory", &[]);
     let bob = server.token("bob", &[]);
@@ -735,14 +739,7 @@ fn a_users_events_go_at_their_rate() {
         start_run(&mut flood, "hostile-agent", "events").await;
         let first = frame_of(&mut flood, &["agent_thinking", "agent_error"]).await;
         assert_eq!(first["type"], "agent_thinking", "{first}");
-
-        let mut ws = support::connect(&url, &bob).await;
-        start_run(&mut ws, "helper", "what is 6 * 7").await;
-        let served = frame_of(&mut ws, &["agent_completed", "agent_error"]).await;
-        assert!(
-            served["output"].as_str().unwrap_or_default().contains("42"),
-            "{served}"
-        );
+        let served = bystander_run(&url, &bob).await;
 
         let mut bytes = first.to_string().len();
         let end = loop {
@@ -763,5 +760,24 @@ fn a_users_events_go_at_their_rate() {
             (64 << 10..most).contains(&bytes),
             "{bytes} bytes of thinking"
         );
+
+        let mut bomb = support::connect(&url, &mallory).await;
+        start_run(&mut bomb, "membomb-agent", "go").await;
+        let served = bystander_run(&url, &bob).await;
+        let end = frame_of(&mut bomb, &["agent_completed", "agent_error"]).await;
+        assert_eq!(outcome(&end), "timeout", "{end}");
+        assert!(served["ts"].as_str() < end["ts"].as_str(), "{served} {end}");
     });
+}
+
+/// Runs `helper` as the bystander; its `agent_completed`.
+async fn bystander_run(url: &str, token: &str) -> Value {
+    let mut ws = support::connect(url, token).await;
+    start_run(&mut ws, "helper", "what is 6 * 7").await;
+    let served = frame_of(&mut ws, &["agent_completed", "agent_error"]).await;
+    assert!(
+        served["output"].as_str().unwrap_or_default().contains("42"),
+        "{served}"
+    );
+    served
 }

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::rate::ByteRate;
+
 /// How the engine is built. Fixed for the life of a [`crate::Runtime`].
 #[derive(Clone, Debug)]
 pub struct RuntimeConfig {
@@ -23,6 +25,10 @@ pub struct RuntimeConfig {
     /// How many guests compute at once, users served in turn at each epoch
     /// tick (see `cpu`); 0 is one fewer than the machine's cores, at least 1.
     pub guest_cpus: usize,
+    /// How fast one user's guests together may grow their memories (growth
+    /// after instantiation; see `cpu`): a guest whose user is over it waits
+    /// at its next tick. `None` is unlimited.
+    pub user_memory_growth: Option<ByteRate>,
     /// Whether the engine meters fuel. Needed for [`Limits::fuel`]; costs some
     /// speed on every call, so it is off by default.
     pub fuel: bool,
@@ -48,6 +54,10 @@ impl Default for RuntimeConfig {
             max_memory_bytes: 1 << 30,
             memory_keep_resident: 1 << 20,
             guest_cpus: 0,
+            user_memory_growth: Some(ByteRate {
+                per_sec: 256 << 20,
+                burst: 256 << 20,
+            }),
             fuel: false,
             default_limits: Limits::default(),
             preinitialize: false,

@@ -43,6 +43,9 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use crate::rate::{Bucket, ByteRate};
 
 /// Ticks a holder may go without renewing its lease before the ticker takes
 /// the slot back: the tick it was renewed in and the next.
@@ -67,7 +70,15 @@ struct GateState {
     /// at every tick; a user leaves the map once theirs is under
     /// [`USAGE_FLOOR`].
     usage: HashMap<Arc<str>, f64>,
+    /// How fast a user's guests may grow their memories; `None` is unlimited.
+    memory_rate: Option<ByteRate>,
+    /// The memory growth of users who grew lately; a user leaves the map
+    /// once their bucket is full again.
+    memory: HashMap<Arc<str>, Bucket>,
 }
+
+/// Ticks between two looks for users whose memory bucket is full again.
+const MEMORY_SWEEP_TICKS: u64 = 128;
 
 /// How much of a user's recent CPU time is left after a tick: a half-life
 /// of about 35 ticks.
@@ -107,8 +118,9 @@ impl Ticket {
 }
 
 impl CpuGate {
-    /// A gate of `slots` slots (at least one).
-    pub(crate) fn new(slots: usize) -> Arc<Self> {
+    /// A gate of `slots` slots (at least one); each user's guests may grow
+    /// their memories at `memory_rate`.
+    pub(crate) fn new(slots: usize, memory_rate: Option<ByteRate>) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(GateState {
                 slots: slots.max(1),
@@ -117,6 +129,8 @@ impl CpuGate {
                 turns: VecDeque::new(),
                 queues: HashMap::new(),
                 usage: HashMap::new(),
+                memory_rate,
+                memory: HashMap::new(),
             }),
         })
     }
@@ -154,6 +168,10 @@ impl CpuGate {
                 *ns *= USAGE_DECAY;
                 *ns >= USAGE_FLOOR
             });
+            if now.is_multiple_of(MEMORY_SWEEP_TICKS) {
+                let at = Instant::now();
+                state.memory.retain(|_, bucket| bucket.full_at(at) > at);
+            }
             let mut wakers = Vec::new();
             let mut i = 0;
             while i < state.holders.len() {
@@ -174,7 +192,7 @@ impl CpuGate {
     }
 
     /// Adds `spent` to `user`'s recent CPU time.
-    fn charge(&self, user: &str, spent: std::time::Duration) {
+    fn charge(&self, user: &str, spent: Duration) {
         let ns = spent.as_nanos() as f64;
         let mut state = self.lock();
         if let Some(usage) = state.usage.get_mut(user) {
@@ -193,6 +211,25 @@ impl CpuGate {
 }
 
 impl GateState {
+    /// Charges `user` with `grown` bytes of memory growth; how long their
+    /// guest must wait for the debt to be repaid, if there is one.
+    fn charge_memory(&mut self, user: &str, grown: u64) -> Option<Duration> {
+        let rate = self.memory_rate?;
+        if grown == 0 {
+            return None;
+        }
+        let now = Instant::now();
+        let bucket = match self.memory.get_mut(user) {
+            Some(bucket) => bucket,
+            None => self
+                .memory
+                .entry(Arc::from(user))
+                .or_insert_with(|| Bucket::new(rate, now)),
+        };
+        bucket.charge(grown, now);
+        bucket.debt(now)
+    }
+
     fn over_share(&self, user: &str) -> bool {
         let active = self.usage.len();
         if active < 2 {
@@ -345,41 +382,53 @@ impl SeatHandle {
         }
     }
 
-    /// At an epoch tick of a guest of `user`: renew or take a lease if that
-    /// is fair, otherwise give back the slot held and queue for the next.
-    pub(crate) fn tick(&self, user: &str) -> AtTick {
+    /// At an epoch tick of a guest of `user` whose memories grew by `grown`
+    /// bytes since the last one: renew or take a lease if that is fair,
+    /// otherwise give back the slot held and queue for the next. A guest
+    /// that grew while its user is over their memory rate first waits for
+    /// the debt to be repaid, holding no slot.
+    pub(crate) fn tick(&self, user: &str, grown: u64) -> AtTick {
         let fresh = self.ticket.fresh.swap(false, Ordering::Relaxed);
-        let waker = {
+        let (waker, pause) = {
             let mut state = self.gate.lock();
-            if fresh && !self.ticket.holding() && !state.over_share(user) {
+            let pause = state.charge_memory(user, grown);
+            if pause.is_none() && fresh && !self.ticket.holding() && !state.over_share(user) {
                 return AtTick::Grace;
             }
             self.ticket.ticked.store(true, Ordering::Relaxed);
-            if self.ticket.holding() {
-                if !state.contended() {
+            let waker = if self.ticket.holding() {
+                if pause.is_none() && !state.contended() {
                     self.ticket.renewed.store(state.now, Ordering::Relaxed);
                     self.ticket.yielding.store(true, Ordering::Relaxed);
                     return AtTick::Go;
                 }
                 state.release(&self.ticket);
                 state.hand_over()
-            } else if state.try_take(&self.ticket) {
+            } else if pause.is_none() && state.try_take(&self.ticket) {
                 self.ticket.yielding.store(true, Ordering::Relaxed);
                 return AtTick::Go;
             } else {
                 None
-            }
+            };
+            (waker, pause)
         };
         self.ticket.waiting.store(true, Ordering::Relaxed);
         if let Some(waker) = waker {
             waker.wake();
         }
-        AtTick::Wait(Box::pin(Turn {
+        let turn = Turn {
             gate: self.gate.clone(),
             ticket: self.ticket.clone(),
             user: Arc::from(user),
             done: false,
-        }))
+        };
+        match pause {
+            None => AtTick::Wait(Box::pin(turn)),
+            Some(pause) => AtTick::Wait(Box::pin(async move {
+                tokio::time::sleep(pause).await;
+                turn.await;
+            })),
+        }
     }
 }
 
@@ -538,7 +587,7 @@ impl<F: Future> Future for Metered<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let outermost = !METERING.with(|m| m.replace(true));
-        let began = std::time::Instant::now();
+        let began = Instant::now();
         let polled = self.call.as_mut().poll(cx);
         if outermost {
             METERING.with(|m| m.set(false));
@@ -617,24 +666,24 @@ mod tests {
 
     #[test]
     fn users_take_turns_whatever_number_of_guests_they_run() {
-        let gate = CpuGate::new(1);
+        let gate = CpuGate::new(1, None);
         let mallory: Vec<CpuSeat> = (0..4).map(|_| gate.seat()).collect();
         let bob = gate.seat();
         // Mallory's first guest takes the only slot; her others queue.
-        assert!(matches!(mallory[0].tick("mallory"), AtTick::Go));
-        let mut waiting: Vec<AtTick> = mallory[1..].iter().map(|s| s.tick("mallory")).collect();
+        assert!(matches!(mallory[0].tick("mallory", 0), AtTick::Go));
+        let mut waiting: Vec<AtTick> = mallory[1..].iter().map(|s| s.tick("mallory", 0)).collect();
         for turn in &mut waiting {
             assert!(!ready(turn));
         }
-        let mut bobs = bob.tick("bob");
+        let mut bobs = bob.tick("bob", 0);
         assert!(!ready(&mut bobs));
         // At her next tick the slot goes to her second guest; the one after
         // that to Bob, before any third guest of hers.
-        let mut again = mallory[0].tick("mallory");
+        let mut again = mallory[0].tick("mallory", 0);
         assert!(!ready(&mut again));
         assert!(ready(&mut waiting[0]));
         assert!(!ready(&mut bobs));
-        let mut second = mallory[1].tick("mallory");
+        let mut second = mallory[1].tick("mallory", 0);
         assert!(!ready(&mut second));
         assert!(ready(&mut bobs));
         assert!(!ready(&mut waiting[1]));
@@ -642,12 +691,12 @@ mod tests {
 
     #[test]
     fn a_guest_blocked_in_the_host_loses_its_slot_to_a_waiting_one() {
-        let gate = CpuGate::new(1);
+        let gate = CpuGate::new(1, None);
         let (agent, tool) = (gate.seat(), gate.seat());
         // The agent holds the slot, then waits in the host for a tool of the
         // same user, which reaches a tick and queues.
-        assert!(matches!(agent.tick("u"), AtTick::Go));
-        let mut turn = tool.tick("u");
+        assert!(matches!(agent.tick("u", 0), AtTick::Go));
+        let mut turn = tool.tick("u", 0);
         assert!(!ready(&mut turn));
         gate.sweep();
         gate.sweep();
@@ -655,22 +704,22 @@ mod tests {
         gate.sweep();
         assert!(ready(&mut turn));
         // Back from the host, the agent queues for its next turn.
-        let mut back = agent.tick("u");
+        let mut back = agent.tick("u", 0);
         assert!(!ready(&mut back));
         drop(back);
         // A renewed lease is not taken back.
         for _ in 0..5 {
             gate.sweep();
-            assert!(matches!(tool.tick("u"), AtTick::Go));
+            assert!(matches!(tool.tick("u", 0), AtTick::Go));
         }
     }
 
     #[test]
     fn a_slot_taken_back_before_its_guest_ran_is_waited_for_again() {
-        let gate = CpuGate::new(1);
+        let gate = CpuGate::new(1, None);
         let (a, b, c) = (gate.seat(), gate.seat(), gate.seat());
-        assert!(matches!(a.tick("u"), AtTick::Go));
-        let mut b_turn = b.tick("v");
+        assert!(matches!(a.tick("u", 0), AtTick::Go));
+        let mut b_turn = b.tick("v", 0);
         assert!(!ready(&mut b_turn));
         // Handed to B, whose thread does not run it for three ticks.
         a.leave();
@@ -678,7 +727,7 @@ mod tests {
             gate.sweep();
         }
         // C takes the free slot; B, polled at last, queues again.
-        assert!(matches!(c.tick("w"), AtTick::Go));
+        assert!(matches!(c.tick("w", 0), AtTick::Go));
         assert!(!ready(&mut b_turn));
         c.leave();
         assert!(ready(&mut b_turn));
@@ -686,8 +735,8 @@ mod tests {
 
     #[test]
     fn a_user_over_an_even_share_of_recent_cpu_is_told_so_until_it_decays() {
-        let gate = CpuGate::new(1);
-        let ms = std::time::Duration::from_millis(1);
+        let gate = CpuGate::new(1, None);
+        let ms = Duration::from_millis(1);
         // Alone, a user is never over their share, however much they take.
         gate.charge("mallory", 50 * ms);
         assert!(!gate.over_share("mallory"));
@@ -709,12 +758,12 @@ mod tests {
 
     #[test]
     fn the_end_of_a_call_or_a_dropped_wait_frees_the_slot() {
-        let gate = CpuGate::new(1);
+        let gate = CpuGate::new(1, None);
         let (a, b, c) = (gate.seat(), gate.seat(), gate.seat());
-        assert!(matches!(a.tick("u"), AtTick::Go));
-        let mut b_turn = b.tick("v");
+        assert!(matches!(a.tick("u", 0), AtTick::Go));
+        let mut b_turn = b.tick("v", 0);
         assert!(!ready(&mut b_turn));
-        let mut c_turn = c.tick("w");
+        let mut c_turn = c.tick("w", 0);
         assert!(!ready(&mut c_turn));
         // B gives up waiting (its deadline passed): C is next.
         drop(b_turn);
@@ -723,48 +772,89 @@ mod tests {
         // C's store is dropped holding the slot: it is free again.
         drop(c_turn);
         drop(c);
-        assert!(matches!(b.tick("v"), AtTick::Go));
+        assert!(matches!(b.tick("v", 0), AtTick::Go));
     }
 
     #[test]
     fn a_light_user_back_from_the_host_computes_one_tick_before_queueing() {
-        let gate = CpuGate::new(1);
+        let gate = CpuGate::new(1, None);
         let (mallory, bob) = (gate.seat(), gate.seat());
-        let ms = std::time::Duration::from_millis(1);
+        let ms = Duration::from_millis(1);
         gate.charge("mallory", 50 * ms);
         gate.charge("bob", ms);
-        assert!(matches!(mallory.tick("mallory"), AtTick::Go));
+        assert!(matches!(mallory.tick("mallory", 0), AtTick::Go));
         // Bob's guest comes back from the host: its first tick is free, the
         // one after queues behind mallory's.
         bob.ticket.fresh.store(true, Ordering::Relaxed);
-        assert!(matches!(bob.tick("bob"), AtTick::Grace));
+        assert!(matches!(bob.tick("bob", 0), AtTick::Grace));
         assert!(
             !bob.ticket.ticked.load(Ordering::Relaxed),
             "it stays where it is"
         );
-        let mut turn = bob.tick("bob");
+        let mut turn = bob.tick("bob", 0);
         assert!(!ready(&mut turn));
         assert!(bob.ticket.ticked.load(Ordering::Relaxed));
         drop(turn);
         // A user over their share gets no grace.
         let other = gate.seat();
         other.ticket.fresh.store(true, Ordering::Relaxed);
-        let mut turn = other.tick("mallory");
+        let mut turn = other.tick("mallory", 0);
         assert!(!ready(&mut turn));
     }
 
     #[test]
+    fn a_user_growing_memory_past_their_rate_waits_at_the_tick() {
+        const MIB: u64 = 1 << 20;
+        let rate = ByteRate {
+            per_sec: 64 * MIB,
+            burst: 2 * MIB,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let _in_runtime = runtime.enter();
+        let gate = CpuGate::new(1, Some(rate));
+        let (bomb, other) = (gate.seat(), gate.seat());
+        // Within the burst: on at once, holding the slot.
+        assert!(matches!(bomb.tick("mallory", MIB), AtTick::Go));
+        // Past it: the slot goes back and the guest waits out the debt
+        // (2 MiB at 64 MiB/s: about 31 ms).
+        let mut paused = bomb.tick("mallory", 3 * MIB);
+        assert!(!ready(&mut paused), "a pause holds no slot");
+        assert!(matches!(other.tick("bob", 0), AtTick::Go));
+        other.leave();
+        // A guest that grows nothing is not paused for its user's debt.
+        let quiet = gate.seat();
+        assert!(matches!(quiet.tick("mallory", 0), AtTick::Go));
+        quiet.leave();
+        let began = Instant::now();
+        runtime.block_on(async {
+            let AtTick::Wait(pause) = paused else {
+                unreachable!()
+            };
+            pause.await;
+        });
+        let waited = began.elapsed();
+        assert!(waited >= Duration::from_millis(30), "{waited:?}");
+        assert!(bomb.ticket.holding(), "then it has the slot");
+        // Without a rate, growth is free.
+        let free = CpuGate::new(1, None).seat();
+        assert!(matches!(free.tick("mallory", 1 << 40), AtTick::Go));
+    }
+
+    #[test]
     fn a_slot_handed_to_a_dropped_wait_is_given_back_with_its_seat() {
-        let gate = CpuGate::new(1);
+        let gate = CpuGate::new(1, None);
         let (a, b) = (gate.seat(), gate.seat());
-        assert!(matches!(a.tick("u"), AtTick::Go));
-        let mut b_turn = b.tick("v");
+        assert!(matches!(a.tick("u", 0), AtTick::Go));
+        let mut b_turn = b.tick("v", 0);
         assert!(!ready(&mut b_turn));
         a.leave();
         // Handed to B, whose call is dropped before it sees it.
         drop(b_turn);
-        assert!(!matches!(a.tick("u"), AtTick::Go));
+        assert!(!matches!(a.tick("u", 0), AtTick::Go));
         drop(b);
-        assert!(matches!(a.tick("u"), AtTick::Go));
+        assert!(matches!(a.tick("u", 0), AtTick::Go));
     }
 }

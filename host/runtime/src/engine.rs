@@ -106,7 +106,7 @@ impl Runtime {
             0 => CpuGate::default_slots(),
             n => n,
         };
-        let cpu = CpuGate::new(slots);
+        let cpu = CpuGate::new(slots, config.user_memory_growth);
         // A thread per slot, and one more for calls waiting their turn to
         // run their host calls on.
         let guests = GuestThreads::start(slots + 1)

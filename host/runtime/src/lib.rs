@@ -23,6 +23,7 @@ mod http;
 mod kv;
 mod plugin;
 mod preinit;
+pub mod rate;
 mod stdio;
 mod store;
 

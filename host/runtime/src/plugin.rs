@@ -805,14 +805,16 @@ pub(crate) fn new_store(
     let mut store = Store::new(&runtime.flavor(shared.memory).engine, state);
     store.limiter(|state| &mut state.limiter);
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|store| {
-        let state = store.data();
+    store.epoch_deadline_callback(|mut store| {
+        let state = store.data_mut();
         if Instant::now() >= state.deadline {
             return Err(wasmtime::Error::new(DeadlineExceeded));
         }
+        let grown = std::mem::take(&mut state.limiter.grown);
         // Let other tasks on this thread run, then keep going: at once if
-        // the guest holds or gets a CPU slot, else when its user's turn comes.
-        Ok(match state.cpu.tick(&state.guest.user_id) {
+        // the guest holds or gets a CPU slot, else when its user's turn comes
+        // (and their memory growth is within its rate).
+        Ok(match state.cpu.tick(&state.guest.user_id, grown) {
             AtTick::Go => UpdateDeadline::Yield(1),
             AtTick::Grace => UpdateDeadline::Continue(1),
             AtTick::Wait(turn) => UpdateDeadline::YieldCustom(1, turn),

@@ -63,6 +63,9 @@ pub(crate) struct Limiter {
     pub(crate) memory_limit: usize,
     pub(crate) memory_refused: bool,
     pub(crate) table_refused: bool,
+    /// Bytes the memories grew by since the last epoch tick took them (to
+    /// charge the user, see `cpu`); instantiation's sizes are not counted.
+    pub(crate) grown: u64,
 }
 
 impl Limiter {
@@ -78,6 +81,7 @@ impl Limiter {
             memory_limit: limits.memory_bytes,
             memory_refused: false,
             table_refused: false,
+            grown: 0,
         }
     }
 }
@@ -91,6 +95,9 @@ impl ResourceLimiter for Limiter {
     ) -> wasmtime::Result<bool> {
         let allowed = self.limits.memory_growing(current, desired, maximum)?;
         self.memory_refused |= !allowed;
+        if allowed && current > 0 {
+            self.grown += desired.saturating_sub(current) as u64;
+        }
         Ok(allowed)
     }
 

@@ -12,7 +12,6 @@ pub mod http;
 pub mod ids;
 pub mod llm;
 pub mod protocol;
-pub mod rate;
 pub mod ready;
 pub mod recovery;
 pub mod registry;

@@ -40,7 +40,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ids;
 use crate::protocol::{EventKind, Outcome, RunEvent, ToolFailure, Usage, timestamp_of};
-use crate::rate::{Bucket, ByteRate};
+use netra_runtime::rate::{Bucket, ByteRate};
 
 /// One serialized frame, shared by every subscriber that receives it.
 pub type Frame = Arc<str>;

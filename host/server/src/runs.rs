@@ -28,11 +28,11 @@ use crate::deps::Dependencies;
 use crate::ids;
 use crate::llm::Models;
 use crate::protocol::{ErrorCode, ToolFailure, Usage};
-use crate::rate::ByteRate;
 use crate::registry::{AgentEntry, Registry, ToolEntry};
 use crate::run_log::{
     Backlog, EventBudget, Outbox, Overspent, RunEnd, RunEvents, RunLog, RunLogSpec, ToolSpan,
 };
+use netra_runtime::rate::ByteRate;
 
 /// Limits on runs.
 #[derive(Clone, Debug)]
@@ -59,7 +59,10 @@ impl Default for RunLimits {
             global: 256,
             history_messages: 200,
             history_bytes: 1 << 20,
-            user_event_rate: Some(ByteRate::default()),
+            user_event_rate: Some(ByteRate {
+                per_sec: 16 << 20,
+                burst: 16 << 20,
+            }),
         }
     }
 }

@@ -309,6 +309,8 @@ const KEYS: &[&str] = &[
     "guest_cpus",
     "user_event_bytes_per_sec",
     "user_event_burst_bytes",
+    "user_memory_growth_bytes_per_sec",
+    "user_memory_growth_burst_bytes",
     "memory",
     "deadline",
     "fuel",

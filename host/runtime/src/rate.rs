@@ -1,32 +1,23 @@
 //! A byte rate: a token bucket that may go into debt.
 //!
-//! Each user's events are charged to one of these (see
-//! [`Backlog`](crate::run_log::Backlog)): a charge is never refused (the
-//! event is already made), it lowers the level, possibly below zero, and the
-//! user's next event waits until the debt is repaid. That is how a quota
-//! throttles a producer in Kafka (`producer_byte_rate`: the broker delays its
-//! answer) and an ingester in Loki (`ingestion_rate_mb`/`ingestion_burst_size_mb`):
-//! the flooding producer slows down; nobody's data is dropped.
+//! A user's events (in the server) and the growth of their guests' memories
+//! (in the CPU gate, `cpu`) are charged to one of these: a charge is never
+//! refused (the event is made, the memory has grown), it lowers the level,
+//! possibly below zero, and the user's work waits at its next chance until
+//! the debt is repaid. That is how a quota throttles a producer in Kafka
+//! (`producer_byte_rate`: the broker delays its answer) and an ingester in
+//! Loki (`ingestion_rate_mb`/`ingestion_burst_size_mb`): the flood slows
+//! down; nothing is dropped.
 
 use std::time::{Duration, Instant};
 
-/// How fast one user's runs may put events into the store.
+/// How many bytes a user may spend, in a sustained rate and a burst.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ByteRate {
     /// Bytes per second, sustained.
     pub per_sec: u64,
     /// Bytes that may go at once after a quiet spell (the bucket's size).
     pub burst: u64,
-}
-
-impl Default for ByteRate {
-    /// `[limits] user_event_bytes_per_sec` and `user_event_burst_bytes`.
-    fn default() -> Self {
-        Self {
-            per_sec: 16 << 20,
-            burst: 16 << 20,
-        }
-    }
 }
 
 /// A [`ByteRate`]'s state: the level of the bucket at an instant.
