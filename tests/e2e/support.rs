@@ -11,8 +11,8 @@ use netra_auth::{AuthConfig, Authenticator};
 use netra_runtime::{
     InvokeError, Limits, PluginSettings, RunContext, Runtime, RuntimeConfig, ToolPlugin,
 };
-use netra_server::{App, Grants, Registry, RunLimits, Runs, ServerConfig};
-use netra_store::{SqliteStore, StoreKv, StoreOptions};
+use netra_server::{App, Grants, Registry, RunLimits, Runs, ServerConfig, StoreKv};
+use netra_store::{SqliteStore, StoreOptions};
 use netra_tests::guest_bytes;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;

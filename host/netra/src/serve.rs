@@ -18,9 +18,10 @@ use netra_server::health::{Health, HealthPolicy};
 use netra_server::llm::Models;
 use netra_server::ready::GoldenPath;
 use netra_server::{
-    App, Readiness, Retention, RunLimits, Runs, ServerConfig, Services, recover_interrupted,
+    App, Readiness, Retention, RunLimits, Runs, ServerConfig, Services, StoreKv,
+    recover_interrupted,
 };
-use netra_store::{MemoryStore, SqliteStore, Store, StoreKv, StoreOptions, Synchronous};
+use netra_store::{MemoryStore, SqliteStore, Store, StoreOptions, Synchronous};
 use tokio_util::sync::CancellationToken;
 
 /// Arguments of `netra serve`. Flags override the configuration file and

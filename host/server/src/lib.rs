@@ -10,6 +10,7 @@ pub mod deps;
 pub mod health;
 pub mod http;
 pub mod ids;
+pub mod kv;
 pub mod llm;
 pub mod protocol;
 pub mod ready;
@@ -25,6 +26,7 @@ use std::time::Duration;
 
 use netra_auth::Authenticator;
 
+pub use kv::{SqliteKv, StoreKv};
 pub use ready::Readiness;
 pub use recovery::recover_interrupted;
 pub use registry::{Grants, PluginGrant, Registry};

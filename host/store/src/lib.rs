@@ -14,8 +14,8 @@
 //!   survives a restart.
 //!
 //! A PostgreSQL backend serving several hosts would be one more
-//! implementation of the same trait. [`StoreKv`] adapts a store to the
-//! runtime's [`netra_runtime::KvStore`].
+//! implementation of the same trait. `netra_server::StoreKv` adapts a store
+//! to the runtime's `KvStore`; this crate knows nothing of the runtime.
 //!
 //! Architecture invariants:
 //! - an event's `on_durable` callback runs only after the write that holds it
@@ -27,7 +27,6 @@
 #![warn(missing_docs)]
 
 mod error;
-mod kv;
 mod memory;
 mod model;
 mod options;
@@ -38,7 +37,6 @@ mod writer;
 use std::time::SystemTime;
 
 pub use error::StoreError;
-pub use kv::{SqliteKv, StoreKv};
 pub use memory::MemoryStore;
 pub use model::{
     AuditEntry, AuditRecord, EventRecord, NewMessage, NewRun, NewThread, PluginState,

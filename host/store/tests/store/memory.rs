@@ -4,8 +4,7 @@
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-use netra_runtime::{KvScope, KvStore};
-use netra_store::{AuditEntry, MemoryStore, Store, StoreError, StoreKv};
+use netra_store::{AuditEntry, MemoryStore, Store, StoreError};
 
 use crate::{event, new_run};
 
@@ -149,26 +148,4 @@ fn stores_share_nothing_and_the_audit_log_is_readable() {
     assert_eq!(actions, ["run.recover", "plugin.activate"]);
     assert!(log[0].0 <= log[1].0);
     assert!(two.audit_log().is_empty());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_runtime_kv_interface_works_on_memory() {
-    let kv = StoreKv::new(Arc::new(MemoryStore::new()));
-    let scope = |user: &str| KvScope {
-        user: user.into(),
-        plugin: "notes".into(),
-    };
-    kv.set(&scope("alice"), "k1", b"1".to_vec()).await.unwrap();
-    kv.set(&scope("alice"), "k2", b"2".to_vec()).await.unwrap();
-    assert_eq!(
-        kv.get(&scope("alice"), "k1").await.unwrap(),
-        Some(b"1".to_vec())
-    );
-    assert_eq!(kv.get(&scope("bob"), "k1").await.unwrap(), None);
-    assert_eq!(
-        kv.list_keys(&scope("alice"), "k").await.unwrap(),
-        ["k1", "k2"]
-    );
-    assert!(kv.delete(&scope("alice"), "k1").await.unwrap());
-    assert!(!kv.delete(&scope("bob"), "k2").await.unwrap());
 }

@@ -1,4 +1,5 @@
-//! The runtime's [`KvStore`] on top of a [`Store`].
+//! The runtime's [`KvStore`] on top of a [`Store`]: the one place the two
+//! crates meet, so `netra-store` does not depend on the runtime.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -6,6 +7,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use netra_runtime::{KvError, KvScope, KvStore, KvUsage};
+use netra_store::{SqliteStore, Store, StoreError};
 
 type Usage = Arc<Mutex<HashMap<KvScope, KvUsage>>>;
 
@@ -20,8 +22,6 @@ fn adjust(usage: &Usage, scope: &KvScope, change: impl FnOnce(&mut KvUsage)) {
         change(known);
     }
 }
-
-use crate::{SqliteStore, Store, StoreError};
 
 /// The future type of [`KvStore`]'s methods (the runtime does not export its alias).
 type KvFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, KvError>> + Send + 'a>>;
@@ -127,5 +127,63 @@ impl<S: Store + ?Sized> KvStore for StoreKv<S> {
         self.blocking(scope, prefix, |store, user, plugin, prefix| {
             store.kv_list(user, plugin, prefix, usize::MAX)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use netra_store::{MemoryStore, StoreOptions};
+
+    use super::*;
+
+    fn scope(user: &str, plugin: &str) -> KvScope {
+        KvScope {
+            user: user.into(),
+            plugin: plugin.into(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_runtime_kv_interface_is_scoped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            SqliteStore::open(&dir.path().join("netra.db"), StoreOptions::default()).unwrap();
+        let kv: Arc<dyn KvStore> = Arc::new(SqliteKv::new(Arc::new(store)));
+        let (a, b, x) = (
+            scope("alice", "notes"),
+            scope("bob", "notes"),
+            scope("alice", "x"),
+        );
+        kv.set(&a, "k1", b"1".to_vec()).await.unwrap();
+        kv.set(&a, "k2", b"2".to_vec()).await.unwrap();
+        kv.set(&a, "other", b"3".to_vec()).await.unwrap();
+        assert_eq!(kv.get(&a, "k1").await.unwrap(), Some(b"1".to_vec()));
+        assert_eq!(kv.get(&b, "k1").await.unwrap(), None);
+        assert_eq!(kv.get(&x, "k1").await.unwrap(), None);
+        assert_eq!(kv.list_keys(&a, "k").await.unwrap(), ["k1", "k2"]);
+        assert!(kv.list_keys(&b, "").await.unwrap().is_empty());
+        assert!(kv.list_keys(&x, "").await.unwrap().is_empty());
+        assert!(!kv.delete(&b, "k1").await.unwrap());
+        assert!(kv.delete(&a, "k1").await.unwrap());
+        assert_eq!(kv.get(&a, "k1").await.unwrap(), None);
+        // Usage is read once, then kept up to date by the writes.
+        let usage = kv.usage(&a).await.unwrap();
+        assert_eq!((usage.keys, usage.bytes), (2, 2 + 1 + 5 + 1));
+        kv.set(&a, "k2", b"22".to_vec()).await.unwrap();
+        assert_eq!(kv.usage(&a).await.unwrap().bytes, 2 + 2 + 5 + 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn any_store_serves_behind_a_trait_object() {
+        let dynamic: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let kv = StoreKv::new(dynamic);
+        let (alice, bob) = (scope("alice", "notes"), scope("bob", "notes"));
+        kv.set(&alice, "k1", b"1".to_vec()).await.unwrap();
+        kv.set(&alice, "k2", b"2".to_vec()).await.unwrap();
+        assert_eq!(kv.get(&alice, "k1").await.unwrap(), Some(b"1".to_vec()));
+        assert_eq!(kv.get(&bob, "k1").await.unwrap(), None);
+        assert_eq!(kv.list_keys(&alice, "k").await.unwrap(), ["k1", "k2"]);
+        assert!(kv.delete(&alice, "k1").await.unwrap());
+        assert!(!kv.delete(&bob, "k2").await.unwrap());
     }
 }
