@@ -1,57 +1,22 @@
-//! Agent plugins: loading, and running one turn in a fresh instance.
+//! Agent plugins: linking and describing one, and running one turn in a
+//! fresh instance.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
 use wasmtime::component::Component;
 
-use crate::bindings::llm::{ChatRequest, ChatResponse, LlmError};
 use crate::bindings::{
-    AGENT_EXPORT, AgentDescriptor, AgentPluginPre, Message, RunContext, ToolDescriptor, ToolError,
+    AgentDescriptor, AgentPluginPre, Message, RunContext, ToolDescriptor, ToolError,
 };
 use crate::cache::CacheOutcome;
 use crate::engine::Runtime;
 use crate::error::{InvokeError, LoadError};
-use crate::plugin::{PluginSettings, World, classify, new_store, shared_settings, until};
-use crate::store::PluginShared;
-
-/// A boxed tool-call future, so [`AgentHost`] stays object safe.
-pub type ToolCallFuture = Pin<Box<dyn Future<Output = Result<String, ToolError>> + Send>>;
-
-/// What an agent run is connected to: the run's event stream and its tools.
-/// The runtime calls it from the agent's imports; it knows nothing of how
-/// events travel or how tools are found.
-pub trait AgentHost: Send + Sync + 'static {
-    /// The agent reported a step of its reasoning.
-    fn thinking(&self, text: String);
-    /// The agent appended text to its answer.
-    fn message_delta(&self, text: String);
-    /// The tools this run may call.
-    fn list_tools(&self) -> Vec<ToolDescriptor>;
-    /// Calls a tool for this run.
-    fn call_tool(self: Arc<Self>, name: String, arguments: String) -> ToolCallFuture;
-    /// Waits until the run's earlier events are stored far enough that it
-    /// may emit more: called after each event, so a run that floods the store
-    /// is slowed, not the host's other runs. By default it does not wait.
-    fn settle(self: Arc<Self>) -> SettleFuture {
-        Box::pin(async {})
-    }
-    /// Runs one chat completion for this run with a model its grant allows;
-    /// the host streams the tokens to the client while the guest waits. By
-    /// default no model is granted.
-    fn chat(self: Arc<Self>, request: ChatRequest) -> ChatFuture {
-        let _ = request;
-        Box::pin(async { Err(LlmError::Denied("no language model is granted".into())) })
-    }
-}
-
-/// What [`AgentHost::settle`] returns.
-pub type SettleFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// What [`AgentHost::chat`] returns.
-pub type ChatFuture = Pin<Box<dyn Future<Output = Result<ChatResponse, LlmError>> + Send>>;
+use crate::host::{AgentHost, ToolCallFuture};
+use crate::settings::{
+    MAX_TOOL_NAME, MemoryInit, PluginSettings, PluginShared, World, shared_settings, valid_name,
+};
+use crate::store::{DESCRIBE_DEADLINE, StoreState, classify, instantiate_error, until};
 
 /// A loaded agent plugin. Cheap to clone.
 #[derive(Clone)]
@@ -62,7 +27,7 @@ pub struct AgentPlugin {
 struct AgentPluginInner {
     runtime: Runtime,
     shared: Arc<PluginShared>,
-    pre: AgentPluginPre<crate::store::StoreState>,
+    pre: AgentPluginPre<StoreState>,
     descriptor: AgentDescriptor,
     digest: String,
     cache: CacheOutcome,
@@ -82,80 +47,13 @@ impl AgentHost for DescribeHost {
     }
 }
 
-impl Runtime {
-    /// Loads an agent plugin: compiles it, checks its world, links it and asks
-    /// it to describe itself.
-    pub async fn load_agent(
-        &self,
-        wasm: impl Into<Arc<[u8]>>,
-        settings: PluginSettings,
-    ) -> Result<AgentPlugin, LoadError> {
-        let (compiled, settings) = self.compile_plugin(wasm.into(), settings).await?;
-        self.finish_agent(compiled, settings).await
-    }
-
-    pub(crate) async fn finish_agent(
-        &self,
-        (component, cache, digest): (Component, CacheOutcome, String),
-        settings: PluginSettings,
-    ) -> Result<AgentPlugin, LoadError> {
-        let memory = settings
-            .memory_init
-            .unwrap_or(crate::engine::MemoryInit::Map);
-        let pre = self.prepare(&component, World::Agent, memory, AgentPluginPre::new)?;
-        let shared = shared_settings(self, &component, settings)?;
-        let descriptor = describe(self, &shared, &pre).await?;
-        check_name(&descriptor.name)?;
-        tracing::info!(
-            plugin = %shared.name,
-            agent = %descriptor.name,
-            digest = %&digest[..12],
-            cache = ?cache,
-            "loaded agent plugin"
-        );
-        Ok(AgentPlugin {
-            inner: Arc::new(AgentPluginInner {
-                runtime: self.clone(),
-                shared,
-                pre,
-                descriptor,
-                digest,
-                cache,
-            }),
-        })
-    }
-
-    pub(crate) fn expect_world(
-        &self,
-        component: &Component,
-        world: World,
-    ) -> Result<(), LoadError> {
-        let export = match world {
-            World::Tool => crate::bindings::TOOL_EXPORT,
-            World::Agent => AGENT_EXPORT,
-        };
-        let exports = crate::plugin::export_names(component);
-        if exports.iter().any(|name| name == export) {
-            return Ok(());
-        }
-        Err(LoadError::WrongWorld {
-            expected: world.wit_name(),
-            found: if exports.is_empty() {
-                "nothing".into()
-            } else {
-                exports.join(", ")
-            },
-        })
-    }
-}
-
 async fn describe(
     runtime: &Runtime,
     shared: &Arc<PluginShared>,
-    pre: &AgentPluginPre<crate::store::StoreState>,
+    pre: &AgentPluginPre<StoreState>,
 ) -> Result<AgentDescriptor, LoadError> {
-    let deadline = crate::plugin::DESCRIBE_DEADLINE.min(shared.limits.deadline);
-    let mut store = new_store(runtime, shared, "", Some(Arc::new(DescribeHost)));
+    let deadline = DESCRIBE_DEADLINE.min(shared.limits.deadline);
+    let mut store = runtime.new_store(shared, "", Some(Arc::new(DescribeHost)));
     let until_at = Instant::now() + deadline;
     store.data_mut().deadline = until_at;
     let timeout = || LoadError::Describe(InvokeError::Timeout(deadline));
@@ -173,16 +71,46 @@ async fn describe(
 }
 
 fn check_name(name: &str) -> Result<(), LoadError> {
-    if crate::plugin::valid_name(name) {
+    if valid_name(name) {
         Ok(())
     } else {
         Err(LoadError::InvalidDescriptor(format!(
-            "agent name {name:?} must be 1-64 characters of a-z, 0-9, `_` or `-`"
+            "agent name {name:?} must be 1-{MAX_TOOL_NAME} characters of a-z, 0-9, `_` or `-`"
         )))
     }
 }
 
 impl AgentPlugin {
+    /// Links a compiled agent component and asks it to describe itself.
+    pub(crate) async fn load(
+        runtime: &Runtime,
+        (component, cache, digest): (Component, CacheOutcome, String),
+        settings: PluginSettings,
+    ) -> Result<AgentPlugin, LoadError> {
+        let memory = settings.memory_init.unwrap_or(MemoryInit::Map);
+        let pre = runtime.prepare(&component, World::Agent, memory, AgentPluginPre::new)?;
+        let shared = shared_settings(&runtime.inner.config.default_limits, &component, settings)?;
+        let descriptor = describe(runtime, &shared, &pre).await?;
+        check_name(&descriptor.name)?;
+        tracing::info!(
+            plugin = %shared.name,
+            agent = %descriptor.name,
+            digest = %&digest[..12],
+            cache = ?cache,
+            "loaded agent plugin"
+        );
+        Ok(AgentPlugin {
+            inner: Arc::new(AgentPluginInner {
+                runtime: runtime.clone(),
+                shared,
+                pre,
+                descriptor,
+                digest,
+                cache,
+            }),
+        })
+    }
+
     /// The plugin's name (from its settings).
     pub fn name(&self) -> &str {
         &self.inner.shared.name
@@ -221,7 +149,10 @@ impl AgentPlugin {
     ) -> Result<String, InvokeError> {
         let shared = &self.inner.shared;
         let deadline = shared.limits.deadline;
-        let mut store = new_store(&self.inner.runtime, shared, &ctx.user_id, Some(host));
+        let mut store = self
+            .inner
+            .runtime
+            .new_store(shared, &ctx.user_id, Some(host));
         // One deadline for the whole run, instantiation included.
         let until_at = Instant::now() + deadline;
         store.data_mut().deadline = until_at;
@@ -232,7 +163,7 @@ impl AgentPlugin {
             let bindings = match until(until_at, pre.instantiate_async(&mut store)).await {
                 Some(Ok(bindings)) => bindings,
                 Some(Err(err)) => {
-                    return Err(crate::plugin::instantiate_error(&store, err, deadline));
+                    return Err(instantiate_error(&store, err, deadline));
                 }
                 None => return Err(InvokeError::Timeout(deadline)),
             };

@@ -1,19 +1,29 @@
 //! The [`Runtime`]: its engines (one per [`MemoryInit`]), their epoch ticker,
-//! the component cache and the linkers every plugin is instantiated through.
+//! the component cache, the linkers every plugin is instantiated through, the
+//! CPU gate and guest threads, and the preparer thread. It knows plugins only
+//! as components, `InstancePre`s and stores; `tool` and `agent` build on it.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
-use wasmtime::component::Linker;
-use wasmtime::{Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
+use wasmtime::{Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
+use crate::bindings::{self, AGENT_EXPORT, TOOL_EXPORT};
 use crate::cache::ComponentCache;
 use crate::config::RuntimeConfig;
 use crate::cpu::{CpuGate, GuestThreads};
 use crate::error::LoadError;
-use crate::host;
+use crate::host::{AgentHost, GuestCtx};
+use crate::settings::{MemoryInit, PluginShared, World};
 use crate::store::StoreState;
+
+/// Work for the preparer thread: making a plugin's instances ahead of its
+/// requests.
+pub(crate) type PrepareJob = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Core instances a single component may create. Components made by
 /// componentize-py and componentize-js have dozens of small core modules.
@@ -22,33 +32,6 @@ const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 128;
 const MAX_MEMORIES_PER_COMPONENT: u32 = 8;
 /// Tables a single component may create.
 const MAX_TABLES_PER_COMPONENT: u32 = 64;
-
-/// How a plugin's fresh instances get their initial linear memory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum MemoryInit {
-    /// Map the component's memory image copy-on-write: instantiation is
-    /// nearly free and a call pays one page fault per page it first writes.
-    /// Best for components whose calls write few pages (Rust, JavaScript).
-    Map,
-    /// Copy the memory image into the instance's own memory when it is
-    /// created: instantiation costs a copy of the image (done ahead of the
-    /// request when instances are prepared) and calls then fault nothing.
-    /// Best for runtimes whose every call writes across the heap (CPython's
-    /// reference counts).
-    Copy,
-}
-
-impl MemoryInit {
-    /// The default for a component: `Copy` for components that embed
-    /// CPython (componentize-py's), `Map` for everything else.
-    pub fn for_component(wasm: &[u8]) -> Self {
-        if crate::preinit::embeds_cpython(wasm) {
-            MemoryInit::Copy
-        } else {
-            MemoryInit::Map
-        }
-    }
-}
 
 /// The WebAssembly runtime shared by the whole host. Cheap to clone.
 #[derive(Clone)]
@@ -68,9 +51,9 @@ impl Flavor {
     fn new(config: &RuntimeConfig, memory: MemoryInit) -> Result<Self, LoadError> {
         let engine = build_engine(config, memory).map_err(|e| LoadError::Io(format!("{e:#}")))?;
         let mut tool_linker = Linker::new(&engine);
-        host::add_tool_world(&mut tool_linker).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        add_tool_world(&mut tool_linker).map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let mut agent_linker = Linker::new(&engine);
-        host::add_agent_world(&mut agent_linker).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        add_agent_world(&mut agent_linker).map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let cache = ComponentCache::new(&engine, config.cache_dir.clone())?;
         Ok(Self {
             engine,
@@ -86,7 +69,7 @@ pub(crate) struct RuntimeInner {
     copy: Flavor,
     /// Where tool plugins ask for prepared instances; `None` when none are
     /// kept.
-    pub(crate) preparer: Option<tokio::sync::mpsc::UnboundedSender<crate::ToolPlugin>>,
+    pub(crate) preparer: Option<tokio::sync::mpsc::UnboundedSender<PrepareJob>>,
     pub(crate) config: RuntimeConfig,
     pub(crate) compiled: AtomicU64,
     pub(crate) cache_hits: AtomicU64,
@@ -169,6 +152,98 @@ impl Runtime {
     pub fn cache_hit_count(&self) -> u64 {
         self.inner.cache_hits.load(Ordering::Relaxed)
     }
+
+    /// A fresh store for one request of the plugin `shared`, in its engine
+    /// and with a seat at the CPU gate.
+    pub(crate) fn new_store(
+        &self,
+        shared: &Arc<PluginShared>,
+        user_id: &str,
+        agent: Option<Arc<dyn AgentHost>>,
+    ) -> Store<StoreState> {
+        crate::store::new_store(
+            &self.flavor(shared.memory).engine,
+            self.inner.cpu.seat(),
+            self.inner.config.fuel,
+            shared,
+            user_id,
+            agent,
+        )
+    }
+
+    /// Checks the component's world, links it against that world's linker
+    /// and maps its memory images now rather than on the first request.
+    pub(crate) fn prepare<P>(
+        &self,
+        component: &Component,
+        world: World,
+        memory: MemoryInit,
+        typed: impl FnOnce(InstancePre<StoreState>) -> wasmtime::Result<P>,
+    ) -> Result<P, LoadError> {
+        self.expect_world(component, world)?;
+        let flavor = self.flavor(memory);
+        let linker = match world {
+            World::Tool => &flavor.tool_linker,
+            World::Agent => &flavor.agent_linker,
+        };
+        let pre = linker
+            .instantiate_pre(component)
+            .and_then(typed)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        component
+            .initialize_copy_on_write_image()
+            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        Ok(pre)
+    }
+
+    /// Checks that `component` exports `world`'s interface.
+    fn expect_world(&self, component: &Component, world: World) -> Result<(), LoadError> {
+        let export = match world {
+            World::Tool => TOOL_EXPORT,
+            World::Agent => AGENT_EXPORT,
+        };
+        let exports = export_names(component);
+        if exports.iter().any(|name| name == export) {
+            return Ok(());
+        }
+        Err(LoadError::WrongWorld {
+            expected: world.wit_name(),
+            found: if exports.is_empty() {
+                "nothing".into()
+            } else {
+                exports.join(", ")
+            },
+        })
+    }
+}
+
+/// The names a component exports.
+pub(crate) fn export_names(component: &Component) -> Vec<String> {
+    component
+        .component_type()
+        .exports(component.engine())
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
+/// Adds WASI (with wasi:http, which the plugin's `network` grant gates) and
+/// the tool world's imports to `linker`.
+fn add_tool_world(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
+    bindings::log::add_to_linker::<_, HasSelf<GuestCtx>>(linker, |s| &mut s.guest)?;
+    bindings::config::add_to_linker::<_, HasSelf<GuestCtx>>(linker, |s| &mut s.guest)?;
+    bindings::kv::add_to_linker::<_, HasSelf<GuestCtx>>(linker, |s| &mut s.guest)?;
+    Ok(())
+}
+
+/// Adds WASI and the agent world's imports to `linker`.
+fn add_agent_world(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
+    add_tool_world(linker)?;
+    bindings::events::add_to_linker::<_, HasSelf<GuestCtx>>(linker, |s| &mut s.guest)?;
+    bindings::tools::add_to_linker::<_, HasSelf<GuestCtx>>(linker, |s| &mut s.guest)?;
+    bindings::llm::add_to_linker::<_, HasSelf<GuestCtx>>(linker, |s| &mut s.guest)?;
+    Ok(())
 }
 
 impl Drop for RuntimeInner {
@@ -181,8 +256,8 @@ impl Drop for RuntimeInner {
 /// so that instantiating (milliseconds for a large `Copy` plugin) never runs
 /// on a thread that is serving a request's call. It ends when the runtime is
 /// dropped.
-fn start_preparer() -> std::io::Result<tokio::sync::mpsc::UnboundedSender<crate::ToolPlugin>> {
-    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<crate::ToolPlugin>();
+fn start_preparer() -> std::io::Result<tokio::sync::mpsc::UnboundedSender<PrepareJob>> {
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<PrepareJob>();
     let events = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()?;
@@ -190,8 +265,8 @@ fn start_preparer() -> std::io::Result<tokio::sync::mpsc::UnboundedSender<crate:
         .name("netra-prepare".into())
         .spawn(move || {
             events.block_on(async move {
-                while let Some(plugin) = receiver.recv().await {
-                    plugin.prepare_now().await;
+                while let Some(job) = receiver.recv().await {
+                    job.await;
                 }
             });
         })?;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks, default_send_request};
 
-use crate::store::PluginShared;
+use crate::settings::PluginShared;
 
 /// wasmtime-wasi-http's timeouts when the guest sets none (connect, first
 /// byte, between bytes); each is cut to what is left of the call's deadline.

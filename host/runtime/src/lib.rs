@@ -21,13 +21,17 @@ mod error;
 mod host;
 mod http;
 mod kv;
-mod plugin;
+#[cfg(test)]
+mod layers;
+mod load;
 mod preinit;
 pub mod rate;
+mod settings;
 mod stdio;
 mod store;
+mod tool;
 
-pub use agent::{AgentHost, AgentPlugin, ChatFuture, SettleFuture, ToolCallFuture};
+pub use agent::AgentPlugin;
 pub use bindings::{
     AgentDescriptor, AgentError, Message, Role, RunContext, ToolDescriptor, ToolError,
 };
@@ -39,10 +43,10 @@ pub mod llm {
 }
 pub use cache::CacheOutcome;
 pub use config::{Limits, RuntimeConfig};
-pub use engine::{MemoryInit, Runtime};
+pub use engine::Runtime;
 pub use error::{InvokeError, LoadError, agent_error_message, tool_error_message};
+pub use host::{AgentHost, ChatFuture, SettleFuture, ToolCallFuture};
 pub use kv::{KvError, KvScope, KvStore, KvUsage, MemoryKv};
-pub use plugin::{
-    DirGrant, Plugin, PluginInfo, PluginSettings, Sandbox, ToolInstance, ToolPlugin, World,
-    capability_gaps,
-};
+pub use load::{Plugin, PluginInfo};
+pub use settings::{DirGrant, MemoryInit, PluginSettings, Sandbox, World, capability_gaps};
+pub use tool::{ToolInstance, ToolPlugin};

@@ -24,45 +24,13 @@ use wasmtime_wizer::{ComponentInstanceState, Wizer};
 
 use crate::agent::DescribeHost;
 use crate::bindings::{AGENT_EXPORT, TOOL_EXPORT};
-use crate::engine::{MemoryInit, Runtime};
-use crate::plugin::{DESCRIBE_DEADLINE, PluginSettings, new_store, shared_settings};
-use crate::store::StoreState;
+use crate::engine::{Runtime, export_names};
+use crate::host::AgentHost;
+use crate::settings::{MemoryInit, PluginSettings, shared_settings};
+use crate::store::{DESCRIBE_DEADLINE, StoreState, until};
 
 /// Names the snapshot's cache entries; change it when the warm-up changes.
 pub(crate) const SNAPSHOT_KEY: &str = "init1";
-
-/// Whether `wasm` embeds CPython: componentize-py links `libpython3.*.so`
-/// into the component as a core module whose imports and exports carry
-/// that name.
-pub(crate) fn embeds_cpython(wasm: &[u8]) -> bool {
-    use wasmparser::{Parser, Payload};
-    let python = |name: &str| name.starts_with("libpython3");
-    for payload in Parser::new(0).parse_all(wasm) {
-        match payload {
-            Ok(Payload::ImportSection(reader)) => {
-                if reader
-                    .into_imports()
-                    .flatten()
-                    .any(|import| python(import.module) || python(import.name))
-                {
-                    return true;
-                }
-            }
-            Ok(Payload::ExportSection(reader)) => {
-                if reader
-                    .into_iter()
-                    .flatten()
-                    .any(|export| python(export.name))
-                {
-                    return true;
-                }
-            }
-            Ok(_) => {}
-            Err(_) => return false,
-        }
-    }
-    false
-}
 
 /// Why a component has no snapshot.
 pub(crate) enum NoSnapshot {
@@ -98,7 +66,7 @@ pub(crate) async fn snapshot(
     .map_err(|e| format!("compile task failed: {e}"))?
     .map_err(|e| format!("cannot compile it instrumented: {e:#}"))?;
 
-    let exports = crate::plugin::export_names(&component);
+    let exports = export_names(&component);
     let is_tool = exports.iter().any(|e| e == TOOL_EXPORT);
     let (interface, linker) = if is_tool {
         (TOOL_EXPORT, &runtime.flavor(memory).tool_linker)
@@ -111,12 +79,13 @@ pub(crate) async fn snapshot(
     };
     let mut settings = PluginSettings::new("snapshot");
     settings.memory_init = Some(memory);
-    let shared = shared_settings(runtime, &component, settings).map_err(|e| e.to_string())?;
-    let agent = (!is_tool).then(|| Arc::new(DescribeHost) as Arc<dyn crate::AgentHost>);
-    let mut store = new_store(runtime, &shared, "", agent);
+    let shared = shared_settings(&runtime.inner.config.default_limits, &component, settings)
+        .map_err(|e| e.to_string())?;
+    let agent = (!is_tool).then(|| Arc::new(DescribeHost) as Arc<dyn AgentHost>);
+    let mut store = runtime.new_store(&shared, "", agent);
     let until_at = Instant::now() + DESCRIBE_DEADLINE;
     store.data_mut().deadline = until_at;
-    let instance = crate::plugin::until(until_at, linker.instantiate_async(&mut store, &component))
+    let instance = until(until_at, linker.instantiate_async(&mut store, &component))
         .await
         .ok_or_else(|| NoSnapshot::Unsupported("its instantiation did not finish in time".into()))?
         .map_err(|e| {
@@ -192,7 +161,7 @@ impl Snapshotting<'_> {
     async fn call(&mut self, func: Func, args: &[Val]) -> Result<(), String> {
         let count = func.ty(&*self.store).results().len();
         let mut results = vec![Val::Bool(false); count];
-        crate::plugin::until(
+        until(
             self.until,
             func.call_async(&mut *self.store, args, &mut results),
         )

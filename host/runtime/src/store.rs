@@ -1,20 +1,28 @@
-//! What one request's `Store` holds, and the limiter that records why a memory
-//! or table could not grow.
+//! One request's `Store`: what it holds, how it is made (deny-by-default WASI,
+//! the deadline and CPU-share epoch callback), the limiter that records why a
+//! memory or table could not grow, and how a failed call is classified.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
-use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime::{
+    Engine, PoolConcurrencyLimitError, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder,
+    Trap, UpdateDeadline,
+};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::allowlist::Allowlist;
 use crate::config::Limits;
-use crate::cpu::CpuSeat;
-use crate::host::GuestCtx;
+use crate::cpu::{AtTick, CpuSeat};
+use crate::error::InvokeError;
+use crate::host::{AgentHost, GuestCtx};
 use crate::http::OutgoingHttp;
-use crate::stdio::GuestOutput;
+use crate::settings::PluginShared;
+use crate::stdio::{GuestOutput, LogRate, Stream};
+
+/// `describe` must answer within this time at load.
+pub(crate) const DESCRIBE_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The data of one request's store. Created fresh for every request and
 /// dropped with it; nothing in it is shared with another request except
@@ -125,17 +133,159 @@ impl ResourceLimiter for Limiter {
     }
 }
 
-/// Plugin-wide, read-only facts every store of a plugin points at.
-pub(crate) struct PluginShared {
-    pub(crate) name: Arc<str>,
-    /// Which engine its stores are made in.
-    pub(crate) memory: crate::engine::MemoryInit,
-    pub(crate) limits: Limits,
-    pub(crate) config: std::collections::BTreeMap<String, String>,
-    pub(crate) kv: Option<Arc<dyn crate::kv::KvStore>>,
-    pub(crate) sandbox: crate::plugin::Sandbox,
-    /// `sandbox.network`, parsed.
-    pub(crate) network: Allowlist,
-    /// What its imports ask for that its grant does not give.
-    pub(crate) gaps: Vec<String>,
+/// Awaits a guest call until `deadline`, whatever the guest waits on. The
+/// epoch callback stops a guest that computes past its deadline; a guest
+/// blocked in the host (a WASI sleep or poll, an HTTP request or body, a tool
+/// call, `llm.chat`, a nested run) never reaches an epoch check, so its call
+/// is dropped here instead, and with it whatever it waits on. `None` means
+/// the deadline passed; the store must not be called again.
+pub(crate) async fn until<T>(
+    deadline: Instant,
+    call: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), call)
+        .await
+        .ok()
+}
+
+/// The error a store's epoch callback raises when the call's deadline passed.
+#[derive(Debug)]
+struct DeadlineExceeded;
+
+impl std::fmt::Display for DeadlineExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("deadline exceeded")
+    }
+}
+
+impl std::error::Error for DeadlineExceeded {}
+
+/// A fresh store for one request of the plugin `shared`.
+pub(crate) fn new_store(
+    engine: &Engine,
+    cpu: CpuSeat,
+    fuel: bool,
+    shared: &Arc<PluginShared>,
+    user_id: &str,
+    agent: Option<Arc<dyn AgentHost>>,
+) -> Store<StoreState> {
+    let rate = LogRate::new(
+        shared.name.clone(),
+        shared.limits.log_lines_per_second,
+        shared.limits.log_bytes_per_second,
+    );
+    let stderr = GuestOutput::new(shared.name.clone(), Stream::Stderr, rate.clone());
+    // Deny by default: no sockets, no arguments, empty stdin, and only the
+    // environment and directories the plugin's grant lists. HTTP goes through
+    // wasi:http, whose hooks check each request against the network grant.
+    let mut wasi = WasiCtx::builder();
+    wasi.stdout(GuestOutput::new(shared.name.clone(), Stream::Stdout, rate))
+        .stderr(stderr.clone())
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+    for (name, value) in &shared.sandbox.env {
+        wasi.env(name, value);
+    }
+    for dir in &shared.sandbox.dirs {
+        let perms = if dir.writable {
+            FsPerms::ReadWrite
+        } else {
+            FsPerms::ReadOnly
+        };
+        if let Err(err) = wasi.preopened_dir(&dir.host, &dir.guest, perms) {
+            // Checked at load; gone since. The plugin then sees less, never more.
+            tracing::error!(plugin = %shared.name, dir = %dir.host.display(), "cannot open a granted directory: {err}");
+        }
+    }
+    let wasi = wasi.build();
+    let deadline = Instant::now() + shared.limits.deadline;
+    let state = StoreState {
+        wasi,
+        http: WasiHttpCtx::new(),
+        http_hooks: OutgoingHttp {
+            plugin: shared.clone(),
+            deadline,
+        },
+        table: ResourceTable::new(),
+        limiter: Limiter::new(&shared.limits),
+        deadline,
+        guest: GuestCtx {
+            plugin: shared.clone(),
+            user_id: user_id.to_string(),
+            agent,
+        },
+        stderr,
+        cpu,
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| &mut state.limiter);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|mut store| {
+        let state = store.data_mut();
+        if Instant::now() >= state.deadline {
+            return Err(wasmtime::Error::new(DeadlineExceeded));
+        }
+        let grown = std::mem::take(&mut state.limiter.grown);
+        // Let other tasks on this thread run, then keep going: at once if
+        // the guest holds or gets a CPU slot, else when its user's turn comes
+        // (and their memory growth is within its rate).
+        Ok(match state.cpu.tick(&state.guest.user_id, grown) {
+            AtTick::Go => UpdateDeadline::Yield(1),
+            AtTick::Grace => UpdateDeadline::Continue(1),
+            AtTick::Wait(turn) => UpdateDeadline::YieldCustom(1, turn),
+        })
+    });
+    if fuel {
+        // With metering on, a plugin without a fuel limit gets all it wants.
+        let _ = store.set_fuel(shared.limits.fuel.unwrap_or(u64::MAX));
+    }
+    store
+}
+
+/// Turns a failed instantiation into an [`InvokeError`].
+pub(crate) fn instantiate_error(
+    store: &Store<StoreState>,
+    err: wasmtime::Error,
+    deadline: Duration,
+) -> InvokeError {
+    if err.is::<PoolConcurrencyLimitError>() {
+        return InvokeError::Capacity(format!("{err}"));
+    }
+    match classify(store, err, deadline) {
+        InvokeError::Trap { trap, message } if trap == "host error" => {
+            InvokeError::Instantiate(message)
+        }
+        other => other,
+    }
+}
+
+/// Turns a failed call into the most precise [`InvokeError`].
+pub(crate) fn classify(
+    store: &Store<StoreState>,
+    err: wasmtime::Error,
+    deadline: Duration,
+) -> InvokeError {
+    let state = store.data();
+    if err.is::<DeadlineExceeded>() {
+        return InvokeError::Timeout(deadline);
+    }
+    if state.limiter.memory_refused {
+        return InvokeError::OutOfMemory {
+            limit: state.limiter.memory_limit,
+        };
+    }
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => InvokeError::StackOverflow,
+        Some(Trap::OutOfFuel) => InvokeError::OutOfFuel,
+        Some(Trap::Interrupt) => InvokeError::Timeout(deadline),
+        Some(trap) => InvokeError::Trap {
+            trap: trap.to_string(),
+            message: state.stderr.tail(),
+        },
+        None => InvokeError::Trap {
+            trap: "host error".into(),
+            message: format!("{err:#}"),
+        },
+    }
 }

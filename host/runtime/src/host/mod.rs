@@ -1,5 +1,6 @@
 //! Host implementations of netra's WIT interfaces, one file per interface.
-//! Each method is a few lines that forward to plain Rust.
+//! Each method is a few lines that forward to plain Rust: for an agent, to the
+//! [`AgentHost`] the run is connected to.
 
 mod config;
 mod events;
@@ -8,13 +9,13 @@ mod llm;
 mod log;
 mod tools;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use wasmtime::component::{HasSelf, Linker};
-
-use crate::agent::AgentHost;
-use crate::bindings;
-use crate::store::{PluginShared, StoreState};
+use crate::bindings::llm::{ChatRequest, ChatResponse, LlmError};
+use crate::bindings::{ToolDescriptor, ToolError};
+use crate::settings::PluginShared;
 
 /// The netra-specific part of a store: who the request is for and which
 /// plugin is running.
@@ -26,22 +27,38 @@ pub(crate) struct GuestCtx {
     pub(crate) agent: Option<Arc<dyn AgentHost>>,
 }
 
-/// Adds WASI (with wasi:http, which the plugin's `network` grant gates) and
-/// the tool world's imports to `linker`.
-pub(crate) fn add_tool_world(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
-    wasmtime_wasi::p2::add_to_linker_async(linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
-    bindings::log::add_to_linker::<_, HasSelf<GuestCtx>>(linker, |s| &mut s.guest)?;
-    bindings::config::add_to_linker::<_, HasSelf<GuestCtx>>(linker, |s| &mut s.guest)?;
-    bindings::kv::add_to_linker::<_, HasSelf<GuestCtx>>(linker, |s| &mut s.guest)?;
-    Ok(())
+/// A boxed tool-call future, so [`AgentHost`] stays object safe.
+pub type ToolCallFuture = Pin<Box<dyn Future<Output = Result<String, ToolError>> + Send>>;
+
+/// What an agent run is connected to: the run's event stream and its tools.
+/// The runtime calls it from the agent's imports; it knows nothing of how
+/// events travel or how tools are found.
+pub trait AgentHost: Send + Sync + 'static {
+    /// The agent reported a step of its reasoning.
+    fn thinking(&self, text: String);
+    /// The agent appended text to its answer.
+    fn message_delta(&self, text: String);
+    /// The tools this run may call.
+    fn list_tools(&self) -> Vec<ToolDescriptor>;
+    /// Calls a tool for this run.
+    fn call_tool(self: Arc<Self>, name: String, arguments: String) -> ToolCallFuture;
+    /// Waits until the run's earlier events are stored far enough that it
+    /// may emit more: called after each event, so a run that floods the store
+    /// is slowed, not the host's other runs. By default it does not wait.
+    fn settle(self: Arc<Self>) -> SettleFuture {
+        Box::pin(async {})
+    }
+    /// Runs one chat completion for this run with a model its grant allows;
+    /// the host streams the tokens to the client while the guest waits. By
+    /// default no model is granted.
+    fn chat(self: Arc<Self>, request: ChatRequest) -> ChatFuture {
+        let _ = request;
+        Box::pin(async { Err(LlmError::Denied("no language model is granted".into())) })
+    }
 }
 
-/// Adds WASI and the agent world's imports to `linker`.
-pub(crate) fn add_agent_world(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
-    add_tool_world(linker)?;
-    bindings::events::add_to_linker::<_, HasSelf<GuestCtx>>(linker, |s| &mut s.guest)?;
-    bindings::tools::add_to_linker::<_, HasSelf<GuestCtx>>(linker, |s| &mut s.guest)?;
-    bindings::llm::add_to_linker::<_, HasSelf<GuestCtx>>(linker, |s| &mut s.guest)?;
-    Ok(())
-}
+/// What [`AgentHost::settle`] returns.
+pub type SettleFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// What [`AgentHost::chat`] returns.
+pub type ChatFuture = Pin<Box<dyn Future<Output = Result<ChatResponse, LlmError>> + Send>>;
