@@ -9,6 +9,7 @@ use toml::{Table, Value};
 
 use crate::Secret;
 use crate::budgets::{BudgetOverrides, Budgets};
+use crate::host_pattern::HostPattern;
 use crate::problem::Report;
 use crate::read::Section;
 
@@ -56,6 +57,30 @@ pub struct Health {
     pub start_attempts: u32,
     /// `[health.golden_path]`: the self-check run; `None` when not configured.
     pub golden_path: Option<GoldenPath>,
+}
+
+impl Health {
+    const INTERVAL: Duration = Duration::from_secs(10);
+    const TIMEOUT: Duration = Duration::from_secs(2);
+    const FAILURE_THRESHOLD: u32 = 3;
+    const OPEN_FOR: Duration = Duration::from_secs(1);
+    const MAX_OPEN_FOR: Duration = Duration::from_secs(30);
+    const START_ATTEMPTS: u32 = 3;
+}
+
+impl Default for Health {
+    /// The defaults netra.toml's `[health]` documents, no golden path.
+    fn default() -> Self {
+        Self {
+            interval: Self::INTERVAL,
+            timeout: Self::TIMEOUT,
+            failure_threshold: Self::FAILURE_THRESHOLD,
+            open_for: Self::OPEN_FOR,
+            max_open_for: Self::MAX_OPEN_FOR,
+            start_attempts: Self::START_ATTEMPTS,
+            golden_path: None,
+        }
+    }
 }
 
 /// `[health.golden_path]`: a run through the real path that must pass before
@@ -370,13 +395,13 @@ fn health(s: &Section<'_>, report: &mut Report) -> Health {
     let secs = Duration::from_secs;
     let interval = s
         .duration("interval", ms(10), secs(3600), report)
-        .unwrap_or(secs(10));
+        .unwrap_or(Health::INTERVAL);
     let open_for = s
         .duration("open_for", ms(10), secs(3600), report)
-        .unwrap_or(secs(1));
+        .unwrap_or(Health::OPEN_FOR);
     let max_open_for = s
         .duration("max_open_for", ms(10), secs(24 * 3600), report)
-        .unwrap_or(secs(30).max(open_for));
+        .unwrap_or(Health::MAX_OPEN_FOR.max(open_for));
     if max_open_for < open_for {
         report.hint(
             &s.key_path("max_open_for"),
@@ -421,15 +446,19 @@ fn health(s: &Section<'_>, report: &mut Report) -> Health {
         interval,
         timeout: s
             .duration("timeout", ms(10), secs(600), report)
-            .unwrap_or(secs(2)),
+            .unwrap_or(Health::TIMEOUT),
         failure_threshold: s
             .integer("failure_threshold", 1, 1000, report)
-            .map_or(3, |n| u32::try_from(n).unwrap_or(3)),
+            .map_or(Health::FAILURE_THRESHOLD, |n| {
+                u32::try_from(n).unwrap_or(Health::FAILURE_THRESHOLD)
+            }),
         open_for,
         max_open_for,
         start_attempts: s
             .integer("start_attempts", 1, 100, report)
-            .map_or(3, |n| u32::try_from(n).unwrap_or(3)),
+            .map_or(Health::START_ATTEMPTS, |n| {
+                u32::try_from(n).unwrap_or(Health::START_ATTEMPTS)
+            }),
         golden_path,
     };
     s.finish(report);
@@ -853,36 +882,6 @@ fn is_env_name(name: &str) -> bool {
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
-/// `api.example.com`, `*.example.com`, optionally with `:PORT`.
-pub(crate) fn is_host_pattern(pattern: &str) -> bool {
-    // `[::1]` or `[::1]:8080`.
-    if let Some(rest) = pattern.strip_prefix('[')
-        && let Some((address, port)) = rest.split_once(']')
-    {
-        let port_ok = port.is_empty()
-            || port
-                .strip_prefix(':')
-                .is_some_and(|p| p.parse::<u16>().is_ok());
-        return port_ok && address.parse::<std::net::Ipv6Addr>().is_ok();
-    }
-    let (host, port) = match pattern.rsplit_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (pattern, None),
-    };
-    if port.is_some_and(|p| p.parse::<u16>().is_err()) {
-        return false;
-    }
-    let host = host.strip_prefix("*.").unwrap_or(host);
-    !host.is_empty()
-        && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
-}
-
 fn files(s: &Section<'_>, base: &Path, report: &mut Report) -> Vec<FileGrant> {
     let key = s.key_path("files");
     let Some(value) = s.raw("files") else {
@@ -1004,7 +1003,7 @@ fn plugin_grants(
         }
         let network = p.strings("network", report).unwrap_or_default();
         for (i, host) in network.iter().enumerate() {
-            if !is_host_pattern(host) {
+            if host.parse::<HostPattern>().is_err() {
                 report.hint(
                     &format!("{}[{i}]", p.key_path("network")),
                     format!("{host:?} is not a host name or pattern"),

@@ -20,6 +20,7 @@
 mod budgets;
 mod config;
 pub mod env;
+mod host_pattern;
 pub mod manifest;
 mod problem;
 mod read;
@@ -33,6 +34,7 @@ pub use config::{
     Auth, Config, Durability, FileGrant, GoldenPath, Health, LimitOverrides, Limits, LlmProvider,
     PluginConfig, PluginLimits, Plugins, Server, Store, StoreKind, Ungranted,
 };
+pub use host_pattern::{BadHostPattern, HostPattern};
 pub use manifest::{Manifest, Needs, PluginKind};
 pub use problem::{Problem, Problems};
 pub use secret::Secret;

@@ -81,16 +81,28 @@
 //! An [`Outcomes`] (the host's circuit breaker) may be attached with
 //! [`Provider::with_outcomes`]: it is asked before every attempt and told
 //! how every attempt ended.
+//!
+//! # Shared with the host
+//!
+//! [`BaseUrl`] is the one parser of a provider's base URL, [`Backoff`] and
+//! [`jitter`] the one retry schedule, and [`Probe`] the health monitor's
+//! question "does this endpoint answer?", asked through the same client (so
+//! with TLS for `https://`).
 
 mod error;
 mod http;
+mod probe;
 mod provider;
 mod retry;
 mod sse;
 mod stream;
 mod types;
+mod url;
 mod wire;
 
 pub use error::LlmError;
+pub use probe::Probe;
 pub use provider::{DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, Outcomes, Provider, ProviderConfig};
+pub use retry::{Backoff, jitter};
 pub use types::{ChatMessage, ChatRequest, ChatResponse, Delta, Role, ToolCall, ToolSpec, Usage};
+pub use url::BaseUrl;

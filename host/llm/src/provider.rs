@@ -18,6 +18,7 @@ use crate::retry;
 use crate::sse::SseParser;
 use crate::stream::{Accumulator, Progress, StreamError};
 use crate::types::{ChatRequest, ChatResponse, Delta};
+use crate::url::BaseUrl;
 use crate::wire;
 
 /// Retries after the first attempt when the configuration does not say.
@@ -598,33 +599,11 @@ fn stream_failure(error: StreamError) -> Failure {
     Failure::broken(LlmError::Unavailable(message))
 }
 
-/// `{base_url}/chat/completions`, with one slash between them.
+/// `{base_url}/chat/completions`.
 fn endpoint(base_url: &str) -> Result<Uri, String> {
-    let uri: Uri = base_url
-        .trim()
-        .parse()
-        .map_err(|e| format!("base_url is not a valid URL: {e}"))?;
-    let scheme = match uri.scheme_str() {
-        Some(s) if s.eq_ignore_ascii_case("http") => "http",
-        Some(s) if s.eq_ignore_ascii_case("https") => "https",
-        _ => return Err("base_url must start with http:// or https://".to_owned()),
-    };
-    let authority = uri.authority().ok_or("base_url has no host")?;
-    if authority.as_str().contains('@') {
-        return Err(
-            "base_url must not hold a user name or password; set api_key instead".to_owned(),
-        );
-    }
-    if authority.host().is_empty() {
-        return Err("base_url has no host".to_owned());
-    }
-    if uri.query().is_some() {
-        return Err("base_url must not have a query".to_owned());
-    }
-    let path = uri.path().trim_end_matches('/');
-    format!("{scheme}://{authority}{path}/chat/completions")
-        .parse()
-        .map_err(|e| format!("base_url is not a valid URL: {e}"))
+    BaseUrl::parse(base_url)
+        .and_then(|base| base.join("chat/completions"))
+        .map_err(|why| format!("base_url {why}"))
 }
 
 /// Reads at most [`MAX_ERROR_BYTES`] of an error body before `until`;
@@ -672,7 +651,7 @@ fn clean(text: &str) -> String {
 }
 
 /// An error with its sources, deduplicated (hyper's layers often repeat).
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -1,22 +1,53 @@
-//! How long to wait before the next attempt.
+//! How long to wait before the next attempt: [`Backoff`], [`jitter`] and
+//! `Retry-After`.
 
 use std::time::{Duration, SystemTime};
 
-/// First backoff pause; it doubles with every attempt.
-const BACKOFF_BASE: Duration = Duration::from_millis(100);
-/// Longest backoff pause before jitter.
-const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// Exponential backoff with jitter: the one schedule netra retries on, for
+/// LLM calls here and for the health monitor's start attempts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Backoff {
+    /// The first pause; it doubles with every attempt.
+    pub base: Duration,
+    /// The longest pause before jitter.
+    pub max: Duration,
+    /// Each pause is scaled by a random factor in `[1 - jitter, 1 + jitter]`,
+    /// so clients that failed together do not come back together.
+    pub jitter: f64,
+}
+
+impl Backoff {
+    /// 100 ms doubled per attempt up to 10 s, ±50% jitter.
+    pub const DEFAULT: Backoff = Backoff {
+        base: Duration::from_millis(100),
+        max: Duration::from_secs(10),
+        jitter: 0.5,
+    };
+
+    /// The pause after failed attempt number `attempt` (0 for the first).
+    pub fn pause(&self, attempt: u32, rng: &mut fastrand::Rng) -> Duration {
+        let doubled = self
+            .base
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.max);
+        jitter(doubled, self.jitter, rng)
+    }
+}
+
+/// `base` scaled by a random factor in `[1 - fraction, 1 + fraction]`
+/// (`fraction` clamped to `[0, 1]`).
+pub fn jitter(base: Duration, fraction: f64, rng: &mut fastrand::Rng) -> Duration {
+    let fraction = fraction.clamp(0.0, 1.0);
+    let factor = 1.0 + fraction * (rng.f64() * 2.0 - 1.0);
+    Duration::try_from_secs_f64(base.as_secs_f64() * factor).unwrap_or(base)
+}
+
 /// Longest wait a server's `Retry-After` can ask for.
 pub(crate) const RETRY_AFTER_MAX: Duration = Duration::from_secs(30);
 
-/// The pause after failed attempt number `attempt` (0 for the first):
-/// 100 ms doubled per attempt, ±50% jitter so clients that failed together
-/// do not come back together.
+/// The pause after failed LLM attempt number `attempt`.
 pub(crate) fn backoff(attempt: u32) -> Duration {
-    let doubled = BACKOFF_BASE
-        .saturating_mul(1u32 << attempt.min(16))
-        .min(BACKOFF_MAX);
-    doubled.mul_f64(0.5 + fastrand::f64())
+    Backoff::DEFAULT.pause(attempt, &mut fastrand::Rng::new())
 }
 
 /// A `Retry-After` value: delay seconds (some servers send fractions) or an
@@ -39,15 +70,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_with_jitter() {
+    fn backoff_doubles_with_jitter_up_to_its_cap() {
+        let backoff = Backoff::DEFAULT;
+        let mut rng = fastrand::Rng::with_seed(7);
         for attempt in 0..6 {
-            let center = BACKOFF_BASE * 2u32.pow(attempt);
+            let center = backoff.base * 2u32.pow(attempt);
             for _ in 0..50 {
-                let pause = backoff(attempt);
+                let pause = backoff.pause(attempt, &mut rng);
                 assert!(pause >= center / 2 && pause <= center * 3 / 2, "{pause:?}");
             }
         }
-        assert!(backoff(40) <= BACKOFF_MAX * 3 / 2);
+        assert!(backoff.pause(40, &mut rng) <= backoff.max * 3 / 2);
+        assert!(backoff.pause(u32::MAX, &mut rng) > Duration::ZERO);
+    }
+
+    #[test]
+    fn jitter_stays_within_bounds() {
+        let mut rng = fastrand::Rng::with_seed(1);
+        let base = Duration::from_secs(1);
+        for _ in 0..200 {
+            let d = jitter(base, 0.1, &mut rng);
+            assert!(d >= base * 9 / 10 && d <= base * 11 / 10, "{d:?}");
+        }
+        assert_eq!(jitter(base, 0.0, &mut rng), base);
+        assert!(jitter(Duration::MAX, 1.0, &mut fastrand::Rng::with_seed(3)) > Duration::ZERO);
     }
 
     #[test]

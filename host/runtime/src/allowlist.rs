@@ -1,38 +1,14 @@
 //! A plugin's `network` grant: the hosts it may reach over wasi:http, parsed
 //! once at load and matched against the authority of every request it sends.
-//!
-//! A pattern is `api.example.com` (that name, any port), `*.example.com` (any
-//! name under it, not `example.com` itself), an IPv4 address, or an IPv6
-//! address in brackets (`[::1]`); any of them may end with `:PORT`, and then
-//! only that port matches. Names are compared without regard to case. A name
-//! is matched as the plugin wrote it, before any DNS lookup: `localhost` is not
-//! `127.0.0.1`.
+//! The grammar is netra-config's [`HostPattern`], the same one netra.toml and
+//! manifests are checked with.
 
-use std::net::Ipv6Addr;
+use netra_config::HostPattern;
 
 /// The hosts a plugin may reach. Empty (the default) allows none.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Allowlist {
     patterns: Vec<HostPattern>,
-}
-
-/// One entry of the list.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct HostPattern {
-    host: HostMatch,
-    /// `None` matches every port.
-    port: Option<u16>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum HostMatch {
-    /// This name (lowercase) or IPv4 address only.
-    Exact(String),
-    /// Any name ending with this suffix, which starts with a dot
-    /// (`.example.com` for `*.example.com`).
-    Subdomains(String),
-    /// This IPv6 address.
-    Ipv6(Ipv6Addr),
 }
 
 impl Allowlist {
@@ -41,12 +17,9 @@ impl Allowlist {
         let patterns = patterns
             .iter()
             .map(|pattern| {
-                HostPattern::parse(pattern).ok_or_else(|| {
-                    format!(
-                        "network grant {pattern:?} is not a host pattern \
-                         (api.example.com, *.example.com, 127.0.0.1:8080 or [::1]:8080)"
-                    )
-                })
+                pattern
+                    .parse()
+                    .map_err(|err| format!("network grant {err}"))
             })
             .collect::<Result<_, _>>()?;
         Ok(Self { patterns })
@@ -55,81 +28,10 @@ impl Allowlist {
     /// Whether a request to `host` on `port` is allowed. `host` is written as
     /// in a URL's authority: an IPv6 address in brackets.
     pub(crate) fn allows(&self, host: &str, port: u16) -> bool {
-        let ipv6 = host
-            .strip_prefix('[')
-            .and_then(|rest| rest.strip_suffix(']'))
-            .map(|addr| addr.parse::<Ipv6Addr>());
-        let host = match ipv6 {
-            Some(Ok(addr)) => RequestHost::Ipv6(addr),
-            // Brackets around something that is not an IPv6 address.
-            Some(Err(_)) => return false,
-            None => RequestHost::Name(host.to_ascii_lowercase()),
-        };
         self.patterns
             .iter()
-            .any(|pattern| pattern.port.is_none_or(|p| p == port) && pattern.host.matches(&host))
+            .any(|pattern| pattern.allows(host, port))
     }
-}
-
-/// The host of a request, normalized for comparison.
-enum RequestHost {
-    Name(String),
-    Ipv6(Ipv6Addr),
-}
-
-impl HostMatch {
-    fn matches(&self, host: &RequestHost) -> bool {
-        match (self, host) {
-            (HostMatch::Exact(name), RequestHost::Name(host)) => name == host,
-            (HostMatch::Subdomains(suffix), RequestHost::Name(host)) => {
-                host.len() > suffix.len() && host.ends_with(suffix.as_str())
-            }
-            (HostMatch::Ipv6(addr), RequestHost::Ipv6(host)) => addr == host,
-            _ => false,
-        }
-    }
-}
-
-impl HostPattern {
-    fn parse(pattern: &str) -> Option<Self> {
-        let pattern = pattern.to_ascii_lowercase();
-        if let Some(rest) = pattern.strip_prefix('[') {
-            let (addr, after) = rest.split_once(']')?;
-            let port = match after {
-                "" => None,
-                after => Some(after.strip_prefix(':')?.parse().ok()?),
-            };
-            return Some(Self {
-                host: HostMatch::Ipv6(addr.parse().ok()?),
-                port,
-            });
-        }
-        let (host, port) = match pattern.split_once(':') {
-            Some((host, port)) => (host, Some(port.parse().ok()?)),
-            None => (pattern.as_str(), None),
-        };
-        let host = match host.strip_prefix("*.") {
-            Some(parent) if is_dns_name(parent) => HostMatch::Subdomains(format!(".{parent}")),
-            None if is_dns_name(host) => HostMatch::Exact(host.to_string()),
-            _ => return None,
-        };
-        Some(Self { host, port })
-    }
-}
-
-/// Dot-separated labels of letters, digits and inner hyphens (which also
-/// covers IPv4 addresses).
-fn is_dns_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
 }
 
 #[cfg(test)]
