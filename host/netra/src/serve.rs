@@ -14,9 +14,8 @@ use netra_runtime::rate::ByteRate;
 use netra_runtime::{Runtime, RuntimeConfig};
 use netra_server::catalog::{Catalog, CatalogSettings, plan};
 use netra_server::deps::llm_node;
-use netra_server::health::{Health, HealthPolicy};
+use netra_server::health::Health;
 use netra_server::llm::Models;
-use netra_server::ready::GoldenPath;
 use netra_server::{
     App, Readiness, Retention, RunLimits, Runs, ServerConfig, Services, StoreKv,
     recover_interrupted,
@@ -221,14 +220,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ),
         ..RuntimeConfig::default()
     })?;
-    let health = Health::new(HealthPolicy {
-        interval: config.health.interval,
-        timeout: config.health.timeout,
-        failure_threshold: config.health.failure_threshold,
-        open_for: config.health.open_for,
-        max_open_for: config.health.max_open_for,
-        start_attempts: config.health.start_attempts,
-    });
+    let health = Health::new(config.health.clone());
     for (name, provider) in &config.llm {
         health.add_endpoint(&llm_node(name), &provider.base_url);
     }
@@ -271,13 +263,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .collect();
     drop(served);
 
-    let golden_path = config.health.golden_path.as_ref().map(|g| GoldenPath {
-        agent: g.agent.clone(),
-        input: g.input.clone(),
-        expect: g.expect.clone(),
-        timeout: g.timeout,
-    });
-    let readiness = Readiness::new(current.clone(), health.clone(), golden_path);
+    let readiness = Readiness::new(
+        current.clone(),
+        health.clone(),
+        config.health.golden_path.clone(),
+    );
 
     let mut models = Models::new();
     for (name, provider) in &config.llm {

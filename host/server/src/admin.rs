@@ -8,11 +8,12 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header;
 use hyper::{Method, Request, Response, StatusCode};
-use serde_json::{Value, json};
 
 use crate::App;
 use crate::catalog::{AdminError, Catalog, MAX_UPLOAD_BYTES};
-use crate::http::{json as error, json_value, unauthorized};
+use crate::http::{json as error, json_body, unauthorized};
+use crate::protocol::admin::{Activate, Deleted, HttpError, HttpErrorCode, PluginList, Uploaded};
+use crate::protocol::ready::GoldenPathResult;
 
 type Body = Full<Bytes>;
 
@@ -38,7 +39,7 @@ pub async fn route(request: Request<Incoming>, app: &App) -> Response<Body> {
     let Some(catalog) = &app.catalog else {
         return error(
             StatusCode::NOT_FOUND,
-            "not_found",
+            HttpErrorCode::NotFound,
             "this host does not manage plugin versions",
         );
     };
@@ -46,11 +47,11 @@ pub async fn route(request: Request<Incoming>, app: &App) -> Response<Body> {
         (&Method::GET, ["plugins"]) => catalog
             .list()
             .await
-            .map(|plugins| (StatusCode::OK, json!({ "plugins": plugins }))),
+            .map(|plugins| json_body(StatusCode::OK, &PluginList { plugins })),
         (&Method::GET, ["plugins", name]) => catalog
             .show(name)
             .await
-            .map(|plugin| (StatusCode::OK, json!(plugin))),
+            .map(|plugin| json_body(StatusCode::OK, &plugin)),
         (&Method::POST, ["plugins", name, "versions"]) => {
             upload(request, catalog, name, &actor).await
         }
@@ -58,25 +59,27 @@ pub async fn route(request: Request<Incoming>, app: &App) -> Response<Body> {
             Ok(reference) => catalog
                 .activate(name, &reference, &actor)
                 .await
-                .map(|changed| (StatusCode::OK, json!(changed))),
+                .map(|changed| json_body(StatusCode::OK, &changed)),
             Err(err) => Err(err),
         },
         (&Method::POST, ["plugins", name, "rollback"]) => catalog
             .rollback(name, &actor)
             .await
-            .map(|changed| (StatusCode::OK, json!(changed))),
+            .map(|changed| json_body(StatusCode::OK, &changed)),
         (&Method::POST, ["plugins", name, "disable"]) => catalog
             .disable(name, &actor)
             .await
-            .map(|changed| (StatusCode::OK, json!(changed))),
+            .map(|changed| json_body(StatusCode::OK, &changed)),
         (&Method::POST, ["plugins", name, "enable"]) => catalog
             .enable(name, &actor)
             .await
-            .map(|changed| (StatusCode::OK, json!(changed))),
-        (&Method::DELETE, ["plugins", name, "versions", version]) => catalog
-            .delete(name, version, &actor)
-            .await
-            .map(|digest| (StatusCode::OK, json!({ "plugin": name, "deleted": digest }))),
+            .map(|changed| json_body(StatusCode::OK, &changed)),
+        (&Method::DELETE, ["plugins", name, "versions", version]) => {
+            catalog.delete(name, version, &actor).await.map(|deleted| {
+                let plugin = name.to_string();
+                json_body(StatusCode::OK, &Deleted { plugin, deleted })
+            })
+        }
         (&Method::GET, ["audit"]) => {
             let limit = query(&request, "limit")
                 .and_then(|l| l.parse::<usize>().ok())
@@ -85,20 +88,17 @@ pub async fn route(request: Request<Incoming>, app: &App) -> Response<Body> {
             catalog
                 .audit_entries(limit)
                 .await
-                .map(|entries| (StatusCode::OK, entries))
+                .map(|page| json_body(StatusCode::OK, &page))
         }
         _ => {
             return error(
                 StatusCode::NOT_FOUND,
-                "not_found",
+                HttpErrorCode::NotFound,
                 &format!("no admin route {method} {path}"),
             );
         }
     };
-    match result {
-        Ok((status, body)) => json_value(status, &body),
-        Err(err) => admin_error(&err),
-    }
+    result.unwrap_or_else(|err| admin_error(&err))
 }
 
 /// The admin's actor name for the audit log, or the 401/403 response.
@@ -108,7 +108,7 @@ fn gate(request: &Request<Incoming>, app: &App) -> Result<String, Response<Body>
         Ok(principal) if principal.is_admin() => Ok(format!("admin:{}", principal.user_id)),
         Ok(_) => Err(error(
             StatusCode::FORBIDDEN,
-            "forbidden",
+            HttpErrorCode::Forbidden,
             "the admin API needs a token with the admin role",
         )),
         Err(rejection) => Err(unauthorized(&rejection.reason)),
@@ -118,10 +118,10 @@ fn gate(request: &Request<Incoming>, app: &App) -> Result<String, Response<Body>
 /// Runs the golden path now and answers with its result.
 async fn self_check(app: &App) -> Response<Body> {
     let Some(readiness) = &app.readiness else {
-        return json_value(StatusCode::OK, &json!({ "state": "not_configured" }));
+        return json_body(StatusCode::OK, &GoldenPathResult::NotConfigured);
     };
     let result = readiness.self_check(&app.runs).await;
-    json_value(StatusCode::OK, &json!(result))
+    json_body(StatusCode::OK, &result)
 }
 
 /// `POST /v1/admin/plugins/NAME/versions`: a multipart body with a `wasm`
@@ -131,7 +131,7 @@ async fn upload(
     catalog: &Catalog,
     name: &str,
     actor: &str,
-) -> Result<(StatusCode, Value), AdminError> {
+) -> Result<Response<Body>, AdminError> {
     let activate = query(&request, "activate").is_none_or(|v| v != "false");
     let boundary = request
         .headers()
@@ -149,10 +149,12 @@ async fn upload(
     let (version, activated) = catalog
         .upload(name, wasm, manifest, activate, actor)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        json!({ "plugin": name, "version": version, "activated": activated }),
-    ))
+    let uploaded = Uploaded {
+        plugin: name.to_string(),
+        version,
+        activated,
+    };
+    Ok(json_body(StatusCode::CREATED, &uploaded))
 }
 
 /// The `wasm` part and the optional `manifest` part of an upload's
@@ -196,13 +198,11 @@ pub(crate) async fn upload_parts(
 /// The `version` of an activate request's JSON body.
 async fn version_of(request: Request<Incoming>) -> Result<String, AdminError> {
     let body = read_body(request, MAX_JSON_BYTES).await?;
-    let value: Value = serde_json::from_slice(&body)
+    let value: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|err| AdminError::Invalid(format!("the body is not JSON: {err}")))?;
-    value
-        .get("version")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .ok_or_else(|| AdminError::Invalid("send {\"version\": \"DIGEST or VERSION\"}".into()))
+    serde_json::from_value::<Activate>(value)
+        .map(|activate| activate.version)
+        .map_err(|_| AdminError::Invalid("send {\"version\": \"DIGEST or VERSION\"}".into()))
 }
 
 async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, AdminError> {
@@ -225,26 +225,39 @@ fn query(request: &Request<Incoming>, key: &str) -> Option<String> {
 
 fn admin_error(err: &AdminError) -> Response<Body> {
     match err {
-        AdminError::NotFound(_) => error(StatusCode::NOT_FOUND, "not_found", &err.to_string()),
-        AdminError::Conflict(_) => error(StatusCode::CONFLICT, "conflict", &err.to_string()),
-        AdminError::Invalid(_) => error(StatusCode::BAD_REQUEST, "bad_request", &err.to_string()),
-        AdminError::TooLarge(_) => {
-            error(StatusCode::PAYLOAD_TOO_LARGE, "too_large", &err.to_string())
-        }
-        AdminError::Rejected { plugin, reasons } => json_value(
+        AdminError::NotFound(_) => error(
+            StatusCode::NOT_FOUND,
+            HttpErrorCode::NotFound,
+            &err.to_string(),
+        ),
+        AdminError::Conflict(_) => error(
+            StatusCode::CONFLICT,
+            HttpErrorCode::Conflict,
+            &err.to_string(),
+        ),
+        AdminError::Invalid(_) => error(
+            StatusCode::BAD_REQUEST,
+            HttpErrorCode::BadRequest,
+            &err.to_string(),
+        ),
+        AdminError::TooLarge(_) => error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            HttpErrorCode::TooLarge,
+            &err.to_string(),
+        ),
+        AdminError::Rejected { plugin, reasons } => json_body(
             StatusCode::UNPROCESSABLE_ENTITY,
-            &json!({
-                "error": "rejected",
-                "plugin": plugin,
-                "reason": err.to_string(),
-                "reasons": reasons,
-            }),
+            &HttpError {
+                plugin: Some(plugin.clone()),
+                reasons: reasons.clone(),
+                ..HttpError::new(HttpErrorCode::Rejected, err.to_string())
+            },
         ),
         AdminError::Internal(_) => {
             tracing::error!("admin request failed: {err}");
             error(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
+                HttpErrorCode::Internal,
                 &err.to_string(),
             )
         }

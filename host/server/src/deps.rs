@@ -13,9 +13,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use serde::Serialize;
-
-use crate::health::{BreakerState, Health};
+use crate::health::Health;
+use crate::protocol::ready::{BreakerState, NodeKind, NodeState, NodeStatus};
 use crate::registry::Registry;
 
 /// One plugin file, as the graph sees it (from its manifest, if any).
@@ -41,50 +40,6 @@ pub struct PluginNode {
     pub ungranted: Vec<String>,
 }
 
-/// A node's state in `/readyz`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NodeState {
-    /// Serving.
-    Ready,
-    /// Loaded, but something it needs is missing, refused, ungranted or
-    /// down: its runs fail fast.
-    Degraded,
-    /// Not loaded.
-    Refused,
-}
-
-impl NodeState {
-    /// `ready`, `degraded` or `refused`, as `/readyz` writes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ready => "ready",
-            Self::Degraded => "degraded",
-            Self::Refused => "refused",
-        }
-    }
-}
-
-/// One node of the graph with its live state.
-#[derive(Clone, Debug, Serialize)]
-pub struct NodeStatus {
-    /// `store`, `llm.NAME` or `plugin.NAME`.
-    pub id: String,
-    /// `store`, `llm`, `agent` or `tool`.
-    pub kind: String,
-    /// Its state.
-    pub state: NodeState,
-    /// Why it is not ready; empty when ready.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub reasons: Vec<String>,
-    /// The nodes it depends on.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub needs: Vec<String>,
-    /// Notes that do not change its state (e.g. no manifest).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
-}
-
 /// Why a run cannot start.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unavailable {
@@ -95,7 +50,7 @@ pub struct Unavailable {
 }
 
 struct Node {
-    kind: String,
+    kind: NodeKind,
     /// Problems of the node itself (not inherited).
     reasons: Vec<String>,
     refused: bool,
@@ -108,9 +63,9 @@ struct Node {
 
 impl Node {
     /// A node of `kind` that needs `needs`, with no problems yet.
-    fn new(kind: &str, needs: Vec<String>) -> Self {
+    fn new(kind: NodeKind, needs: Vec<String>) -> Self {
         Self {
-            kind: kind.to_string(),
+            kind,
             reasons: Vec::new(),
             refused: false,
             needs,
@@ -156,11 +111,11 @@ impl Dependencies {
         store: &str,
     ) -> Self {
         let mut nodes = BTreeMap::new();
-        let mut store_node = Node::new("store", Vec::new());
+        let mut store_node = Node::new(NodeKind::Store, Vec::new());
         store_node.notes.push(store.to_string());
         nodes.insert("store".to_string(), store_node);
         for provider in providers {
-            nodes.insert(llm_node(provider), Node::new("llm", Vec::new()));
+            nodes.insert(llm_node(provider), Node::new(NodeKind::Llm, Vec::new()));
         }
         // Who serves what, among the loaded plugins.
         let tool_owner: BTreeMap<&str, &str> = registry
@@ -179,8 +134,12 @@ impl Dependencies {
             let mut reasons = plugin.ungranted.clone();
             let mut needs = BTreeSet::new();
             let loaded = plugin.refused.is_empty();
-            let kind = plugin.kind.clone().unwrap_or_else(|| "plugin".into());
-            if kind == "agent" {
+            let kind = match plugin.kind.as_deref() {
+                Some("agent") => NodeKind::Agent,
+                Some("tool") => NodeKind::Tool,
+                _ => NodeKind::Plugin,
+            };
+            if kind == NodeKind::Agent {
                 needs.insert("store".to_string());
             }
             for tool in &plugin.needs_tools {
@@ -217,7 +176,7 @@ impl Dependencies {
             if let Some(version) = &plugin.version {
                 notes.push(format!("version {version}"));
             }
-            let mut node = Node::new(&kind, needs.into_iter().collect());
+            let mut node = Node::new(kind, needs.into_iter().collect());
             node.reasons = if loaded {
                 reasons
             } else {
@@ -412,7 +371,7 @@ impl Dependencies {
             };
             out.push(NodeStatus {
                 id: id.clone(),
-                kind: node.kind.clone(),
+                kind: node.kind,
                 state,
                 reasons,
                 needs: node.needs.clone(),
@@ -446,7 +405,10 @@ pub fn start_order(plugins: &[PluginNode]) -> Vec<String> {
                     .map(|p| plugin_node(&p.name)),
             );
         }
-        nodes.insert(plugin_node(&plugin.name), Node::new("", needs));
+        nodes.insert(
+            plugin_node(&plugin.name),
+            Node::new(NodeKind::Plugin, needs),
+        );
     }
     let (order, _) = topological(&nodes);
     order
@@ -549,7 +511,10 @@ mod tests {
     use super::*;
 
     fn node(needs: &[&str]) -> Node {
-        Node::new("agent", needs.iter().map(|s| s.to_string()).collect())
+        Node::new(
+            NodeKind::Agent,
+            needs.iter().map(|s| s.to_string()).collect(),
+        )
     }
 
     #[test]

@@ -15,36 +15,24 @@
 //!   time. Its success closes the breaker and resets the count, its failure
 //!   opens it again for a doubled period.
 //!
-//! A probe asks one question: does the endpoint answer? For an `http://` base
-//! URL it is an HTTP/1.1 `GET {base_url}/models`; any answer below 500
+//! A probe asks one question: does the endpoint answer? It is netra-llm's
+//! [`Probe`], a `GET {base_url}/models` through the provider's own HTTP
+//! client (so with a real TLS handshake for `https://`): any answer below 500
 //! except 429 counts as up (a 401 or 403 is the provider's business with our
 //! key, a 404 or 405 a provider without a model list), a 5xx or 429, a refused
-//! or failed connection, a timeout or a malformed answer as down. For an
-//! `https://` base URL the probe is a TCP connect to the host's port (443 by
-//! default): TLS arrives with the LLM provider, and until then the host has
-//! no TLS client to speak it with.
+//! or failed connection or handshake, a timeout or a malformed answer as down.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures_util::future::join_all;
-use http_body_util::Empty;
-use hyper::header::{HOST, USER_AGENT};
-use hyper::{Request, StatusCode, Uri};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use netra_llm::{Backoff, Probe, jitter};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// Jitter of the probe interval and of open periods: ±10%.
 const JITTER: f64 = 0.1;
-/// Jitter of the backoff between start attempts: ±50%, so endpoints behind
-/// one failed proxy spread their retries.
-const BACKOFF_JITTER: f64 = 0.5;
-/// First pause between two start attempts; it doubles after each.
-const BACKOFF_BASE: Duration = Duration::from_millis(100);
 /// Shortest interval or open period: a zero in the policy must not turn the
 /// monitor into a busy loop.
 const MIN_PERIOD: Duration = Duration::from_millis(10);
@@ -52,70 +40,11 @@ const MIN_PERIOD: Duration = Duration::from_millis(10);
 /// configured period from overflowing a timer.
 const MAX_SLEEP: Duration = Duration::from_secs(3600);
 
-/// How endpoints are probed and when their breakers open.
-#[derive(Clone, Debug)]
-pub struct HealthPolicy {
-    /// Probe period while the breaker is closed (±10% jitter).
-    pub interval: Duration,
-    /// Bound on one probe: connect, request and response head.
-    pub timeout: Duration,
-    /// Consecutive failures that open a closed breaker.
-    pub failure_threshold: u32,
-    /// First open period before a trial call is allowed.
-    pub open_for: Duration,
-    /// Open periods double after each failed trial, up to this.
-    pub max_open_for: Duration,
-    /// Probes of each endpoint at start before it is declared down.
-    pub start_attempts: u32,
-}
+/// How endpoints are probed and when their breakers open: netra.toml's
+/// `[health]`, with its defaults (the golden path is `ready`'s).
+pub use netra_config::Health as HealthPolicy;
 
-impl Default for HealthPolicy {
-    fn default() -> Self {
-        Self {
-            interval: Duration::from_secs(10),
-            timeout: Duration::from_secs(2),
-            failure_threshold: 3,
-            open_for: Duration::from_secs(1),
-            max_open_for: Duration::from_secs(30),
-            start_attempts: 3,
-        }
-    }
-}
-
-/// Where an endpoint's circuit breaker stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BreakerState {
-    /// Calls go out.
-    Closed,
-    /// Calls are refused until the open period is over.
-    Open,
-    /// One trial call at a time decides between closed and open.
-    HalfOpen,
-}
-
-/// One endpoint as [`Health::snapshot`] sees it.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct EndpointStatus {
-    /// The name given to [`Health::add_endpoint`].
-    pub name: String,
-    /// The base URL as configured.
-    pub url: String,
-    /// The breaker's state.
-    pub state: BreakerState,
-    /// The breaker is closed and a probe or call has succeeded since it
-    /// closed. An endpoint never checked is not healthy; failures below the
-    /// threshold do not make it unhealthy.
-    pub healthy: bool,
-    /// Failures since the last success.
-    pub consecutive_failures: u32,
-    /// The reason of the most recent failure, kept after a recovery.
-    pub last_error: Option<String>,
-    /// Time since the last probe finished; `None` before the first probe.
-    pub last_checked_ms_ago: Option<u64>,
-    /// Probes done (real calls reported with `record` are not counted).
-    pub checks: u64,
-}
+pub use crate::protocol::ready::{BreakerState, EndpointStatus};
 
 /// The endpoints, their breakers and the probes; shared as `Arc<Health>`.
 pub struct Health {
@@ -127,7 +56,7 @@ pub struct Health {
 struct Endpoint {
     url: String,
     /// What to probe, or why the URL cannot be probed (the probe's failure).
-    target: Result<Target, String>,
+    target: Result<Probe, String>,
     breaker: Breaker,
     last_checked: Option<Instant>,
     /// When the monitor probes next while the breaker is closed.
@@ -154,7 +83,7 @@ impl Health {
     pub fn add_endpoint(&self, name: &str, url: &str) {
         let endpoint = Endpoint {
             url: url.to_owned(),
-            target: Target::parse(url),
+            target: Probe::new(url),
             breaker: Breaker::new(&self.policy, fastrand::Rng::new()),
             last_checked: None,
             next_probe: None,
@@ -245,7 +174,7 @@ impl Health {
     /// only opens once the attempts are used up, whatever the threshold; a
     /// success closes it.
     pub async fn check_all_at_start(&self) {
-        let targets: Vec<(String, Result<Target, String>)> = self
+        let targets: Vec<(String, Result<Probe, String>)> = self
             .lock()
             .iter()
             .map(|(name, endpoint)| (name.clone(), endpoint.target.clone()))
@@ -258,12 +187,13 @@ impl Health {
         .await;
     }
 
-    async fn start_one(&self, name: String, target: Result<Target, String>) {
+    async fn start_one(&self, name: String, target: Result<Probe, String>) {
         let mut rng = fastrand::Rng::new();
         let attempts = self.policy.start_attempts.max(1);
         for attempt in 0..attempts {
             if attempt > 0 {
-                tokio::time::sleep(backoff(attempt - 1, &mut rng).min(MAX_SLEEP)).await;
+                tokio::time::sleep(Backoff::DEFAULT.pause(attempt - 1, &mut rng).min(MAX_SLEEP))
+                    .await;
             }
             let outcome = probe(&target, self.policy.timeout).await;
             let interval = self.interval();
@@ -466,7 +396,7 @@ fn log_transition(
 
 /// What the monitor does next for one endpoint.
 enum Step {
-    Probe(Result<Target, String>),
+    Probe(Result<Probe, String>),
     Wait(Instant),
 }
 
@@ -665,20 +595,6 @@ impl Breaker {
     }
 }
 
-/// `base` scaled by a random factor in `[1 - fraction, 1 + fraction]`.
-fn jitter(base: Duration, fraction: f64, rng: &mut fastrand::Rng) -> Duration {
-    let fraction = fraction.clamp(0.0, 1.0);
-    let factor = 1.0 + fraction * (rng.f64() * 2.0 - 1.0);
-    Duration::try_from_secs_f64(base.as_secs_f64() * factor).unwrap_or(base)
-}
-
-/// The pause after failed start attempt `n` (0-based): 100 ms doubled `n`
-/// times, with ±50% jitter.
-fn backoff(n: u32, rng: &mut fastrand::Rng) -> Duration {
-    let base = BACKOFF_BASE.saturating_mul(2u32.saturating_pow(n));
-    jitter(base, BACKOFF_JITTER, rng)
-}
-
 /// `now + after`, saturating far in the future instead of overflowing.
 fn later(now: Instant, after: Duration) -> Instant {
     now.checked_add(after)
@@ -698,124 +614,12 @@ fn fmt_duration(d: Duration) -> String {
     }
 }
 
-/// What a probe talks to, worked out once from the base URL.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Target {
-    /// `GET path` over HTTP/1.1 to `addr`, with `host` as the Host header.
-    Http {
-        addr: String,
-        host: String,
-        path: String,
-    },
-    /// A TCP connect to `addr` (https: no TLS client yet).
-    Tcp { addr: String },
-}
-
-impl Target {
-    fn parse(url: &str) -> Result<Target, String> {
-        let uri: Uri = url
-            .trim()
-            .parse()
-            .map_err(|err| format!("invalid URL {url:?}: {err}"))?;
-        let invalid = |why: &str| format!("invalid URL {url:?}: {why}");
-        let host = uri
-            .host()
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| invalid("no host"))?;
-        match uri.scheme_str() {
-            Some("http") => {
-                let port = uri.port_u16().unwrap_or(80);
-                Ok(Target::Http {
-                    addr: format!("{host}:{port}"),
-                    host: match uri.port() {
-                        Some(explicit) => format!("{host}:{explicit}"),
-                        None => host.to_owned(),
-                    },
-                    // `/v1/` and `/v1` both give `/v1/models`; a query is dropped.
-                    path: format!("{}/models", uri.path().trim_end_matches('/')),
-                })
-            }
-            Some("https") => Ok(Target::Tcp {
-                addr: format!("{host}:{}", uri.port_u16().unwrap_or(443)),
-            }),
-            Some(other) => Err(invalid(&format!("scheme {other:?} is not http or https"))),
-            None => Err(invalid("no scheme (http:// or https://)")),
-        }
-    }
-}
-
 /// One probe, bounded by `timeout`; `Err` carries a short reason.
-async fn probe(target: &Result<Target, String>, timeout: Duration) -> Result<(), String> {
-    let target = target.as_ref().map_err(Clone::clone)?;
-    let attempt = async {
-        match target {
-            Target::Http { addr, host, path } => http_probe(addr, host, path).await,
-            Target::Tcp { addr } => connect(addr).await.map(drop),
-        }
-    };
-    match tokio::time::timeout(timeout, attempt).await {
+async fn probe(target: &Result<Probe, String>, timeout: Duration) -> Result<(), String> {
+    let probe = target.as_ref().map_err(Clone::clone)?;
+    match tokio::time::timeout(timeout, probe.check()).await {
         Ok(outcome) => outcome,
         Err(_) => Err(format!("timed out after {}", fmt_duration(timeout))),
-    }
-}
-
-async fn connect(addr: &str) -> Result<TcpStream, String> {
-    TcpStream::connect(addr)
-        .await
-        .map_err(|err| match err.kind() {
-            std::io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
-            _ => format!("connect to {addr} failed: {err}"),
-        })
-}
-
-async fn http_probe(addr: &str, host: &str, path: &str) -> Result<(), String> {
-    let stream = connect(addr).await?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
-            .await
-            .map_err(|err| exchange_failed(&err))?;
-    let request = Request::get(path)
-        .header(HOST, host)
-        .header(USER_AGENT, "netra-health")
-        .body(Empty::new())
-        .map_err(|err| format!("cannot build the probe request: {err}"))?;
-    // The connection is driven here rather than spawned: dropping both ends
-    // when the response head is in closes the socket, and nothing outlives
-    // the probe's timeout.
-    let mut connection = std::pin::pin!(connection);
-    let mut response = std::pin::pin!(sender.send_request(request));
-    let response = tokio::select! {
-        biased;
-        response = &mut response => response,
-        // A server that answers and closes ends the connection as soon as
-        // the response is handed over: the response is still there to take.
-        ended = &mut connection => match ended {
-            Ok(()) => response.await,
-            Err(err) => return Err(exchange_failed(&err)),
-        },
-    }
-    .map_err(|err| exchange_failed(&err))?;
-    classify(response.status())
-}
-
-fn exchange_failed(err: &hyper::Error) -> String {
-    if err.is_parse() {
-        format!("malformed response: {err}")
-    } else if err.is_incomplete_message() || err.is_closed() {
-        "connection closed before a response".to_owned()
-    } else {
-        format!("HTTP exchange failed: {err}")
-    }
-}
-
-/// Up is "answers HTTP": everything below 500 but 429. Auth failures, a
-/// missing model list or a refused method are between the provider and the
-/// caller; an overloaded or broken server is not up.
-fn classify(status: StatusCode) -> Result<(), String> {
-    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-        Err(format!("HTTP {}", status.as_u16()))
-    } else {
-        Ok(())
     }
 }
 
@@ -995,16 +799,6 @@ mod tests {
                 "{d:?}"
             );
         }
-        for n in 0..5 {
-            let nominal = BACKOFF_BASE * 2u32.pow(n);
-            for _ in 0..1000 {
-                let d = backoff(n, &mut rng);
-                assert!(d >= nominal / 2 && d <= nominal * 3 / 2, "{n}: {d:?}");
-            }
-        }
-        // A huge base saturates instead of panicking.
-        assert!(jitter(Duration::MAX, 1.0, &mut fastrand::Rng::with_seed(3)) > Duration::ZERO);
-        assert!(backoff(u32::MAX, &mut rng) > Duration::ZERO);
     }
 
     #[test]
@@ -1023,69 +817,7 @@ mod tests {
     }
 
     #[test]
-    fn urls_become_targets() {
-        let http = |addr: &str, host: &str, path: &str| {
-            Ok(Target::Http {
-                addr: addr.to_owned(),
-                host: host.to_owned(),
-                path: path.to_owned(),
-            })
-        };
-        assert_eq!(
-            Target::parse("http://127.0.0.1:11434/v1"),
-            http("127.0.0.1:11434", "127.0.0.1:11434", "/v1/models")
-        );
-        assert_eq!(
-            Target::parse("http://127.0.0.1:11434/v1/"),
-            http("127.0.0.1:11434", "127.0.0.1:11434", "/v1/models")
-        );
-        assert_eq!(
-            Target::parse("http://llm.local"),
-            http("llm.local:80", "llm.local", "/models")
-        );
-        assert_eq!(
-            Target::parse("http://llm.local/"),
-            http("llm.local:80", "llm.local", "/models")
-        );
-        assert_eq!(
-            Target::parse("http://[::1]:8080/v1"),
-            http("[::1]:8080", "[::1]:8080", "/v1/models")
-        );
-        assert_eq!(
-            Target::parse("https://llm.example/v1"),
-            Ok(Target::Tcp {
-                addr: "llm.example:443".to_owned()
-            })
-        );
-        assert_eq!(
-            Target::parse("https://llm.example:8443"),
-            Ok(Target::Tcp {
-                addr: "llm.example:8443".to_owned()
-            })
-        );
-        for bad in [
-            "",
-            "not a url",
-            "ftp://llm.example/",
-            "/v1",
-            "llm.local:80",
-            "http://:80/v1",
-        ] {
-            let err = Target::parse(bad).expect_err(bad);
-            assert!(err.starts_with("invalid URL"), "{bad}: {err}");
-        }
-    }
-
-    #[test]
-    fn status_codes() {
-        for up in [200, 204, 301, 400, 401, 403, 404, 405] {
-            let status = StatusCode::from_u16(up).expect("valid status");
-            assert_eq!(classify(status), Ok(()), "{up}");
-        }
-        for down in [429, 500, 502, 503] {
-            let status = StatusCode::from_u16(down).expect("valid status");
-            assert_eq!(classify(status), Err(format!("HTTP {down}")));
-        }
+    fn durations_read_well() {
         assert_eq!(fmt_duration(Duration::from_millis(800)), "800 ms");
         assert_eq!(fmt_duration(Duration::from_secs(2)), "2 s");
         assert_eq!(fmt_duration(Duration::from_millis(1500)), "1.5 s");
@@ -1143,6 +875,7 @@ mod tests {
             open_for: Duration::from_millis(50),
             max_open_for: Duration::from_millis(200),
             start_attempts: 2,
+            golden_path: None,
         }
     }
 

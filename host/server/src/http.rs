@@ -20,6 +20,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::App;
 use crate::protocol::SUBPROTOCOL;
+use crate::protocol::admin::{HttpError, HttpErrorCode};
+use crate::protocol::ready::{GoldenPathState, PublicReadyReport, StateOnly};
 
 type Body = Full<Bytes>;
 
@@ -88,7 +90,7 @@ async fn route(
     {
         return Ok(json(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
+            HttpErrorCode::BodyTooLarge,
             &format!(
                 "the body is {length} bytes; the limit is {} (server.max_body_bytes)",
                 app.config.max_body_bytes
@@ -100,7 +102,11 @@ async fn route(
         (&Method::GET, "/readyz") => readyz(&app, request.headers()),
         _ if admin => crate::admin::route(request, &app).await,
         (_, "/v1/ws") => upgrade(request, app, permit),
-        _ => json(StatusCode::NOT_FOUND, "not_found", "no such route"),
+        _ => json(
+            StatusCode::NOT_FOUND,
+            HttpErrorCode::NotFound,
+            "no such route",
+        ),
     };
     Ok(response)
 }
@@ -110,10 +116,15 @@ async fn route(
 /// paths and endpoint URLs; anyone else gets the states only.
 fn readyz(app: &App, headers: &hyper::HeaderMap) -> Response<Body> {
     let Some(readiness) = &app.readiness else {
-        return json_value(
-            StatusCode::OK,
-            &serde_json::json!({ "ready": true, "golden_path": { "state": "not_configured" } }),
-        );
+        let report = PublicReadyReport {
+            ready: true,
+            golden_path: StateOnly {
+                state: GoldenPathState::NotConfigured,
+            },
+            nodes: Vec::new(),
+            endpoints: Vec::new(),
+        };
+        return json_body(StatusCode::OK, &report);
     };
     let status = if readiness.is_ready() {
         StatusCode::OK
@@ -124,12 +135,12 @@ fn readyz(app: &App, headers: &hyper::HeaderMap) -> Response<Body> {
         .auth
         .authenticate(headers)
         .is_ok_and(|principal| principal.is_admin());
-    let body = if admin {
-        readiness.report()
+    let report = readiness.report();
+    if admin {
+        json_body(status, &report)
     } else {
-        readiness.public_report()
-    };
-    json_value(status, &body)
+        json_body(status, &report.public())
+    }
 }
 
 /// The request's `Content-Length`, when it has a valid one.
@@ -151,7 +162,7 @@ fn upgrade(
     if !hyper_tungstenite::is_upgrade_request(&request) {
         return json(
             StatusCode::BAD_REQUEST,
-            "bad_request",
+            HttpErrorCode::BadRequest,
             "expected a WebSocket upgrade",
         );
     }
@@ -167,7 +178,7 @@ fn upgrade(
     if !offered.is_empty() && !offered.iter().any(|p| p == SUBPROTOCOL) {
         return json(
             StatusCode::BAD_REQUEST,
-            "unsupported_subprotocol",
+            HttpErrorCode::UnsupportedSubprotocol,
             "offer the netra.v1 subprotocol",
         );
     }
@@ -184,7 +195,7 @@ fn upgrade(
     else {
         return json(
             StatusCode::TOO_MANY_REQUESTS,
-            "too_many_sessions",
+            HttpErrorCode::TooManySessions,
             &format!(
                 "you already have {} sessions open (server.max_sessions_per_user); close one",
                 app.config.max_sessions_per_user
@@ -203,7 +214,13 @@ fn upgrade(
         .max_frame_size(Some(limits.max_message_bytes));
     let (mut response, websocket) = match hyper_tungstenite::upgrade(&mut request, Some(config)) {
         Ok(upgrade) => upgrade,
-        Err(err) => return json(StatusCode::BAD_REQUEST, "bad_request", &err.to_string()),
+        Err(err) => {
+            return json(
+                StatusCode::BAD_REQUEST,
+                HttpErrorCode::BadRequest,
+                &err.to_string(),
+            );
+        }
     };
     if !offered.is_empty() {
         response.headers_mut().insert(
@@ -234,7 +251,11 @@ fn text(status: StatusCode, body: &'static str) -> Response<Body> {
 
 /// 401 with the reason and a `WWW-Authenticate` challenge.
 pub(crate) fn unauthorized(reason: &str) -> Response<Body> {
-    let mut response = json(StatusCode::UNAUTHORIZED, "unauthorized", reason);
+    let mut response = json(
+        StatusCode::UNAUTHORIZED,
+        HttpErrorCode::Unauthorized,
+        reason,
+    );
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Bearer error=\"invalid_token\""),
@@ -243,15 +264,14 @@ pub(crate) fn unauthorized(reason: &str) -> Response<Body> {
 }
 
 /// `{"error": ERROR, "reason": REASON}` with `status`.
-pub(crate) fn json(status: StatusCode, error: &str, reason: &str) -> Response<Body> {
-    json_value(
-        status,
-        &serde_json::json!({ "error": error, "reason": reason }),
-    )
+pub(crate) fn json(status: StatusCode, error: HttpErrorCode, reason: &str) -> Response<Body> {
+    json_body(status, &HttpError::new(error, reason))
 }
 
-pub(crate) fn json_value(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
-    let body = body.to_string();
+/// A wire type as a JSON response with `status`.
+pub(crate) fn json_body(status: StatusCode, body: &impl serde::Serialize) -> Response<Body> {
+    // The wire types serialize infallibly: string keys, no fallible values.
+    let body = serde_json::to_string(body).unwrap_or_else(|_| String::from("{}"));
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response.headers_mut().insert(

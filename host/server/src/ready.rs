@@ -8,12 +8,13 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde::Serialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::deps::Dependencies;
 use crate::health::Health;
+pub use crate::protocol::ready::GoldenPathResult;
+use crate::protocol::ready::ReadyReport;
 use crate::protocol::timestamp_of;
 use crate::run_log::Outbox;
 use crate::runs::{Current, Runs};
@@ -24,73 +25,8 @@ pub const SELF_CHECK_USER: &str = "netra:self-check";
 /// The longest wait between two tries of a failing golden path.
 pub const MAX_SELF_CHECK_RETRY: Duration = Duration::from_secs(300);
 
-/// What the golden path runs.
-#[derive(Clone, Debug)]
-pub struct GoldenPath {
-    /// The agent; it must call at least one tool.
-    pub agent: String,
-    /// Its input.
-    pub input: String,
-    /// Text the answer must contain, if set.
-    pub expect: Option<String>,
-    /// How long the run may take.
-    pub timeout: Duration,
-}
-
-/// The golden path's latest result.
-#[derive(Clone, Debug, Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum GoldenPathResult {
-    /// None is configured (`[health.golden_path]`).
-    NotConfigured,
-    /// Not run yet.
-    Pending {
-        /// The agent it will run.
-        agent: String,
-    },
-    /// The run completed and called tools.
-    Passed {
-        /// The agent.
-        agent: String,
-        /// The run.
-        run_id: String,
-        /// The tools it called.
-        tools: Vec<String>,
-        /// How long it took.
-        duration_ms: u64,
-        /// When it ended.
-        at: String,
-    },
-    /// It did not pass.
-    Failed {
-        /// The agent.
-        agent: String,
-        /// The run, if one started.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        run_id: Option<String>,
-        /// Why.
-        reason: String,
-        /// When it ended.
-        at: String,
-    },
-}
-
-impl GoldenPathResult {
-    /// Whether it lets the host be ready.
-    fn is_ok(&self) -> bool {
-        matches!(self, Self::NotConfigured | Self::Passed { .. })
-    }
-
-    /// Its `state`, as the report writes it.
-    fn state(&self) -> &'static str {
-        match self {
-            Self::NotConfigured => "not_configured",
-            Self::Pending { .. } => "pending",
-            Self::Passed { .. } => "passed",
-            Self::Failed { .. } => "failed",
-        }
-    }
-}
+/// What the golden path runs: netra.toml's `[health.golden_path]`.
+pub use netra_config::GoldenPath;
 
 /// What `/readyz` reports.
 pub struct Readiness {
@@ -143,42 +79,19 @@ impl Readiness {
         self.result().is_ok()
     }
 
-    /// The `/readyz` body.
-    pub fn report(&self) -> Value {
+    /// The `/readyz` body for an admin; [`ReadyReport::public`] is what
+    /// anyone else sees.
+    pub fn report(&self) -> ReadyReport {
         let golden_path = self.result();
-        serde_json::json!({
-            "ready": golden_path.is_ok(),
-            "golden_path": golden_path,
-            "nodes": self.dependencies().map(|deps| deps.statuses()).unwrap_or_default(),
-            "endpoints": self.health.snapshot(),
-        })
-    }
-
-    /// The `/readyz` body for a caller without the admin role: states only
-    /// (whether the host is ready, each node's id and state, each endpoint's
-    /// name and breaker state, the golden path's state); no paths, URLs,
-    /// reasons or messages.
-    pub fn public_report(&self) -> Value {
-        let golden_path = self.result();
-        let nodes: Vec<Value> = self
-            .dependencies()
-            .map(|deps| deps.statuses())
-            .unwrap_or_default()
-            .into_iter()
-            .map(|node| serde_json::json!({ "id": node.id, "state": node.state }))
-            .collect();
-        let endpoints: Vec<Value> = self
-            .health
-            .snapshot()
-            .into_iter()
-            .map(|endpoint| serde_json::json!({ "name": endpoint.name, "state": endpoint.state }))
-            .collect();
-        serde_json::json!({
-            "ready": golden_path.is_ok(),
-            "golden_path": { "state": golden_path.state() },
-            "nodes": nodes,
-            "endpoints": endpoints,
-        })
+        ReadyReport {
+            ready: golden_path.is_ok(),
+            golden_path,
+            nodes: self
+                .dependencies()
+                .map(|deps| deps.statuses())
+                .unwrap_or_default(),
+            endpoints: self.health.snapshot(),
+        }
     }
 
     /// Runs the golden path now (waiting for one already going) and records
@@ -359,7 +272,10 @@ mod tests {
             },
         ] {
             let full = serde_json::to_value(&result).expect("serializes");
-            assert_eq!(full["state"], result.state(), "{full}");
+            let state = serde_json::to_value(result.state()).expect("serializes");
+            assert_eq!(full["state"], state, "{full}");
+            let back: GoldenPathResult = serde_json::from_value(full).expect("decodes");
+            assert_eq!(back, result);
         }
     }
 }

@@ -14,6 +14,7 @@ use netra_store::{
     AuditEntry, EventRecord, NewMessage, Role, RunEnd, RunStatus, Store, StoreError,
 };
 
+use crate::protocol::admin::AuditDetail;
 use crate::protocol::{EventKind, RunEvent, timestamp_of};
 use crate::run_log::unix_ms;
 
@@ -84,7 +85,11 @@ pub fn recover_interrupted(store: &dyn Store) -> Result<Vec<String>, StoreError>
             actor: "host".into(),
             action: "run.recover".into(),
             subject: format!("{} runs", closed.len()),
-            detail: serde_json::json!({ "runs": closed, "code": HOST_RESTARTED }).to_string(),
+            detail: AuditDetail::Recovered {
+                runs: closed.clone(),
+                code: HOST_RESTARTED.to_string(),
+            }
+            .to_text(),
         })?;
         tracing::warn!(
             runs = closed.len(),

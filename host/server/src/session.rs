@@ -13,6 +13,7 @@ use netra_auth::Principal;
 use tokio::sync::mpsc;
 
 use crate::App;
+use crate::protocol::admin::{PluginChange, PluginsChanged};
 use crate::protocol::{
     self, AckPayload, AgentInfo, CommandKind, ErrorCode, MessageInfo, Reply, ThreadInfo, ToolInfo,
     timestamp_of,
@@ -109,12 +110,8 @@ where
                     session.outbox.push(frame);
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                    let frame = serde_json::json!({
-                        "type": "plugins.changed",
-                        "change": "many",
-                        "missed": missed,
-                    });
-                    session.outbox.push(frame.to_string().into());
+                    let frame = PluginsChanged::new(PluginChange::Many { missed });
+                    session.outbox.push(frame.to_text().into());
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => changes = None,
             },

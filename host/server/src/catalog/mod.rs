@@ -28,11 +28,14 @@ use std::time::SystemTime;
 use netra_config::Config;
 use netra_runtime::{KvStore, Plugin, Runtime};
 use netra_store::{AuditEntry, PluginState, PluginVersion, Store, StoreError};
-use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::deps::{Dependencies, NodeStatus, PluginNode};
+use crate::deps::{Dependencies, PluginNode};
 use crate::health::Health;
+use crate::protocol::admin::{
+    self as wire, AuditDetail, AuditPage, Changed, PluginChange, PluginInfo, PluginsChanged,
+};
+use crate::protocol::ready::NodeStatus;
 use crate::protocol::timestamp_of;
 use crate::registry::{Conflict, Registry};
 
@@ -106,42 +109,6 @@ impl std::fmt::Display for AdminError {
             }
         }
     }
-}
-
-/// A plugin as the admin API shows it.
-#[derive(Clone, Debug, Serialize)]
-pub struct PluginInfo {
-    /// Its name.
-    pub name: String,
-    /// `tool` or `agent`, if known.
-    pub kind: Option<String>,
-    /// Whether an operator left it enabled.
-    pub enabled: bool,
-    /// `ready`, `degraded`, `refused` or `disabled`.
-    pub state: String,
-    /// Why it is not ready.
-    pub reasons: Vec<String>,
-    /// The version new runs use.
-    pub active: Option<VersionInfo>,
-    /// Every version kept, newest first.
-    pub versions: Vec<VersionInfo>,
-    /// Why the last candidate for it was rejected, if the last change was a
-    /// rejection.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_rejection: Option<Vec<String>>,
-}
-
-/// What a change did, for the admin API.
-#[derive(Clone, Debug, Serialize)]
-pub struct Changed {
-    /// The plugin.
-    pub plugin: String,
-    /// The version now active, if any.
-    pub active: Option<VersionInfo>,
-    /// Whether it is enabled.
-    pub enabled: bool,
-    /// Plugins this change left degraded (disable only).
-    pub degraded: Vec<String>,
 }
 
 /// The plugins served and the versions behind them.
@@ -324,12 +291,12 @@ impl Catalog {
                     "host",
                     "plugin.load",
                     &name,
-                    serde_json::json!({
-                        "digest": version.digest,
-                        "version": version.manifest_version(),
-                        "source": version.source,
-                        "at": "start",
-                    }),
+                    AuditDetail::Version {
+                        digest: version.digest.clone(),
+                        version: version.manifest_version(),
+                        source: version.source.clone(),
+                        at: Some("start".into()),
+                    },
                 )
                 .await;
         }
@@ -439,7 +406,10 @@ impl Catalog {
                 actor,
                 "plugin.upload",
                 name,
-                serde_json::json!({ "digest": version.digest, "activated": false }),
+                AuditDetail::Kept {
+                    digest: version.digest.clone(),
+                    activated: false,
+                },
             )
             .await;
         }
@@ -550,7 +520,9 @@ impl Catalog {
             actor,
             "plugin.disable",
             name,
-            serde_json::json!({ "degraded": degraded }),
+            AuditDetail::Disabled {
+                degraded: degraded.clone(),
+            },
         )
         .await;
         self.notify(name, "disabled", None);
@@ -583,7 +555,7 @@ impl Catalog {
             .await?;
         state.disabled = disabled;
         self.commit(&mut state, active, built, name).await?;
-        self.audit(actor, "plugin.enable", name, serde_json::json!({}))
+        self.audit(actor, "plugin.enable", name, AuditDetail::Empty {})
             .await;
         self.notify(name, "enabled", Some(&version));
         Ok(Changed {
@@ -646,7 +618,10 @@ impl Catalog {
             actor,
             "plugin.delete",
             name,
-            serde_json::json!({ "digest": record.digest, "files_kept_for": users }),
+            AuditDetail::Deletion {
+                digest: record.digest.clone(),
+                files_kept_for: users.into_iter().collect(),
+            },
         )
         .await;
         Ok(record.digest)
@@ -926,11 +901,11 @@ impl Catalog {
             actor,
             "plugin.reject",
             &version.plugin,
-            serde_json::json!({
-                "digest": version.digest,
-                "source": version.source,
-                "reasons": reasons,
-            }),
+            AuditDetail::Rejected {
+                digest: version.digest.clone(),
+                source: version.source.clone(),
+                reasons: reasons.clone(),
+            },
         )
         .await;
         AdminError::Rejected {
@@ -944,11 +919,12 @@ impl Catalog {
             actor,
             action,
             &version.plugin,
-            serde_json::json!({
-                "digest": version.digest,
-                "version": version.manifest_version(),
-                "source": version.source,
-            }),
+            AuditDetail::Version {
+                digest: version.digest.clone(),
+                version: version.manifest_version(),
+                source: version.source.clone(),
+                at: None,
+            },
         )
         .await;
         self.notify(&version.plugin, "activated", Some(version));
@@ -956,15 +932,30 @@ impl Catalog {
 
     /// Tells connected sessions.
     fn notify(&self, plugin: &str, change: &str, version: Option<&Version>) {
-        let frame = serde_json::json!({
-            "type": "plugins.changed",
-            "plugin": plugin,
-            "change": change,
-            "version": version.map(|v| v.tag().label),
-            "digest": version.map(|v| v.digest.clone()),
-        });
+        let plugin = plugin.to_string();
+        let version_label = version.map(|v| v.tag().label);
+        let digest = version.map(|v| v.digest.clone());
+        let change = match change {
+            "disabled" => PluginChange::Disabled {
+                plugin,
+                version: version_label,
+                digest,
+            },
+            "enabled" => PluginChange::Enabled {
+                plugin,
+                version: version_label,
+                digest,
+            },
+            _ => PluginChange::Activated {
+                plugin,
+                version: version_label,
+                digest,
+            },
+        };
         // No session listening is fine.
-        let _ = self.changes.send(Arc::from(frame.to_string()));
+        let _ = self
+            .changes
+            .send(Arc::from(PluginsChanged::new(change).to_text()));
     }
 
     /// Keeps `version`'s content and record (once).
@@ -1057,12 +1048,12 @@ impl Catalog {
         }
     }
 
-    async fn audit(&self, actor: &str, action: &str, subject: &str, detail: serde_json::Value) {
+    async fn audit(&self, actor: &str, action: &str, subject: &str, detail: AuditDetail) {
         let entry = AuditEntry {
             actor: actor.to_string(),
             action: action.to_string(),
             subject: subject.to_string(),
-            detail: detail.to_string(),
+            detail: detail.to_text(),
         };
         if let Err(err) = self.blocking(move |store| store.audit(&entry)).await {
             tracing::error!("cannot write the audit log: {err}");
@@ -1070,7 +1061,7 @@ impl Catalog {
     }
 
     /// The newest `limit` audit entries.
-    pub async fn audit_entries(&self, limit: usize) -> Result<serde_json::Value, AdminError> {
+    pub async fn audit_entries(&self, limit: usize) -> Result<AuditPage, AdminError> {
         let entries = self
             .blocking(move |store| store.audit_entries(limit))
             .await?;
@@ -1079,16 +1070,16 @@ impl Catalog {
             .map(|record| {
                 let detail: serde_json::Value =
                     serde_json::from_str(&record.entry.detail).unwrap_or(serde_json::Value::Null);
-                serde_json::json!({
-                    "ts": timestamp_of(record.ts),
-                    "actor": record.entry.actor,
-                    "action": record.entry.action,
-                    "subject": record.entry.subject,
-                    "detail": detail,
-                })
+                wire::AuditEntry {
+                    ts: timestamp_of(record.ts),
+                    actor: record.entry.actor,
+                    action: record.entry.action,
+                    subject: record.entry.subject,
+                    detail,
+                }
             })
             .collect();
-        Ok(serde_json::json!({ "entries": entries }))
+        Ok(AuditPage { entries })
     }
 
     async fn blocking<T: Send + 'static>(
@@ -1123,7 +1114,7 @@ fn info(
         (Some(status), true) => (
             status.state.as_str().to_string(),
             status.reasons.clone(),
-            Some(status.kind.clone()),
+            Some(status.kind.as_str().to_string()),
         ),
         (None, true) => ("refused".to_string(), Vec::new(), None),
     };

@@ -4,7 +4,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use netra_store::PluginVersion;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::protocol::timestamp_of;
@@ -80,26 +79,7 @@ pub(super) fn short(digest: &str) -> &str {
     digest.get(..19).unwrap_or(digest)
 }
 
-/// A version as the admin API shows it.
-#[derive(Clone, Debug, Serialize)]
-pub struct VersionInfo {
-    /// Content hash.
-    pub digest: String,
-    /// Its manifest's version.
-    pub version: Option<String>,
-    /// `tool` or `agent`.
-    pub kind: String,
-    /// Bytes of the component.
-    pub size: u64,
-    /// `dir` or `upload`.
-    pub source: String,
-    /// When the host first saw it (RFC 3339).
-    pub created_at: String,
-    /// `host` or `admin:USER`.
-    pub created_by: String,
-    /// Whether new runs use it.
-    pub active: bool,
-}
+pub use crate::protocol::admin::VersionInfo;
 
 pub(super) fn version_info(record: &PluginVersion, active: Option<&str>) -> VersionInfo {
     VersionInfo {

@@ -1,4 +1,6 @@
-//! The netra.v1 wire protocol: the only serialized types of the server.
+//! The wire: every type that crosses a process boundary, and the only
+//! serialized types of the server. This module is the netra.v1 WebSocket
+//! protocol; [`ready`] is `/readyz` and the self-check.
 //!
 //! Client frames are JSON objects with a `type` and a client-chosen `id`;
 //! the host answers each with `ack {ref, ...}` or `error {ref, code, message}`,
@@ -7,6 +9,9 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+pub mod admin;
+pub mod ready;
 
 /// The WebSocket subprotocol this module implements.
 pub const SUBPROTOCOL: &str = "netra.v1";
