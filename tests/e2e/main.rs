@@ -2,6 +2,7 @@
 //! server) with real compiled guest components. One test binary with modules
 //! links once instead of once per file.
 
+mod architecture;
 mod auth;
 mod durable;
 mod runtime;

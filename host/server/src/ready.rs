@@ -8,14 +8,13 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::deps::Dependencies;
 use crate::health::Health;
 pub use crate::protocol::ready::GoldenPathResult;
 use crate::protocol::ready::ReadyReport;
-use crate::protocol::timestamp_of;
+use crate::protocol::{EventKind, Outcome, RunEvent, timestamp_of};
 use crate::run_log::Outbox;
 use crate::runs::{Current, Runs};
 
@@ -193,32 +192,29 @@ async fn golden_path(runs: &Arc<Runs>, spec: &GoldenPath) -> GoldenPathResult {
                 );
             }
         };
-        let Ok(event) = serde_json::from_str::<Value>(&frame) else {
+        // The frames are this host's own run events, decoded as the wire
+        // type they were written as.
+        let Ok(event) = serde_json::from_str::<RunEvent<'_>>(&frame) else {
             continue;
         };
-        let text = |key: &str| event.get(key).and_then(Value::as_str).unwrap_or_default();
-        match text("type") {
-            "tool_completed" => {
-                if event.get("ok").is_some() {
-                    tools.push(text("tool").to_string());
-                } else {
-                    let message = event
-                        .pointer("/error/message")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default();
-                    tool_errors.push(format!("{}: {message}", text("tool")));
+        match event.kind.into_owned() {
+            EventKind::ToolCompleted {
+                tool, ok, error, ..
+            } => match (ok, error) {
+                (Some(_), _) => tools.push(tool),
+                (None, error) => {
+                    let message = error.map(|e| e.message).unwrap_or_default();
+                    tool_errors.push(format!("{tool}: {message}"));
                 }
+            },
+            EventKind::AgentError { code, message, .. } => {
+                return failed(Some(run_id), format!("agent_error {code}: {message}"));
             }
-            "agent_error" => {
-                return failed(
-                    Some(run_id),
-                    format!("agent_error {}: {}", text("code"), text("message")),
-                );
-            }
-            "agent_completed" => {
-                let output = text("output");
-                let reason = if text("outcome") != "completed" {
-                    Some(format!("the run ended {}", text("outcome")))
+            EventKind::AgentCompleted {
+                output, outcome, ..
+            } => {
+                let reason = if outcome != Outcome::Completed {
+                    Some(format!("the run ended {}", outcome_name(outcome)))
                 } else if tools.is_empty() {
                     Some(if tool_errors.is_empty() {
                         "the agent completed without calling a tool".to_string()
@@ -244,6 +240,14 @@ async fn golden_path(runs: &Arc<Runs>, spec: &GoldenPath) -> GoldenPathResult {
             }
             _ => {}
         }
+    }
+}
+
+/// `completed` or `cancelled`.
+fn outcome_name(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Completed => "completed",
+        Outcome::Cancelled => "cancelled",
     }
 }
 

@@ -7,6 +7,7 @@
 //! its thread, marks it failed and writes an audit entry, so clients that
 //! resubscribe see a proper end and the thread keeps what the user said.
 
+use std::borrow::Cow;
 use std::sync::mpsc;
 use std::time::SystemTime;
 
@@ -15,11 +16,11 @@ use netra_store::{
 };
 
 use crate::protocol::admin::AuditDetail;
-use crate::protocol::{EventKind, RunEvent, timestamp_of};
+use crate::protocol::{Code, EventKind, RunEvent, timestamp_of};
 use crate::run_log::unix_ms;
 
 /// The `agent_error` code of a run the host's restart interrupted.
-pub const HOST_RESTARTED: &str = "host_restarted";
+pub const HOST_RESTARTED: Code = Code::HostRestarted;
 
 /// Closes every run left running; returns their ids. Call it before serving.
 pub fn recover_interrupted(store: &dyn Store) -> Result<Vec<String>, StoreError> {
@@ -28,18 +29,18 @@ pub fn recover_interrupted(store: &dyn Store) -> Result<Vec<String>, StoreError>
     for run in &interrupted {
         let now = SystemTime::now();
         let kind = EventKind::AgentError {
-            code: HOST_RESTARTED.into(),
+            code: HOST_RESTARTED,
             message: "the host restarted while the run was going; start it again".into(),
             retryable: true,
         };
         let seq = run.last_seq + 1;
         let event = RunEvent {
-            run_id: &run.id,
-            thread_id: &run.thread_id,
+            run_id: Cow::Borrowed(&run.id),
+            thread_id: Cow::Borrowed(&run.thread_id),
             seq,
             ts: timestamp_of(now),
             parent_run_id: None,
-            kind: &kind,
+            kind: Cow::Borrowed(&kind),
         };
         let frame = serde_json::to_string(&event)
             .map_err(|err| StoreError::Internal(format!("cannot serialize an event: {err}")))?;
@@ -60,7 +61,7 @@ pub fn recover_interrupted(store: &dyn Store) -> Result<Vec<String>, StoreError>
         let end = RunEnd {
             status: RunStatus::Failed,
             ended_at: now,
-            error_code: Some(HOST_RESTARTED.into()),
+            error_code: Some(HOST_RESTARTED.to_string()),
             usage: None,
         };
         let tx = tx.clone();

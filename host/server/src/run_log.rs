@@ -29,6 +29,7 @@
 //! cancelled. If even that write fails, the run stays `running` in the store
 //! and crash recovery closes it at the next start.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
@@ -39,7 +40,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::ids;
-use crate::protocol::{EventKind, Outcome, RunEvent, ToolFailure, Usage, timestamp_of};
+use crate::protocol::{Code, EventKind, Outcome, RunEvent, ToolFailure, Usage, timestamp_of};
 use netra_runtime::rate::{Bucket, ByteRate};
 
 /// One serialized frame, shared by every subscriber that receives it.
@@ -194,7 +195,7 @@ impl Default for EventBudget {
 #[derive(Debug)]
 pub struct Overspent {
     /// The `agent_error` code.
-    pub code: &'static str,
+    pub code: Code,
     /// What was spent, for the client.
     pub message: String,
 }
@@ -474,12 +475,12 @@ impl RunLog {
 
     fn frame(&self, seq: u64, at: SystemTime, kind: &EventKind) -> Option<Frame> {
         let event = RunEvent {
-            run_id: &self.run_id,
-            thread_id: &self.thread_id,
+            run_id: Cow::Borrowed(&self.run_id),
+            thread_id: Cow::Borrowed(&self.thread_id),
             seq,
             ts: timestamp_of(at),
-            parent_run_id: self.parent_run_id.as_deref(),
-            kind,
+            parent_run_id: self.parent_run_id.as_deref().map(Cow::Borrowed),
+            kind: Cow::Borrowed(kind),
         };
         match serde_json::to_string(&event) {
             Ok(text) => Some(text.into()),
@@ -527,7 +528,7 @@ impl RunLog {
             // Counted without the start, so the numbers mean what they say.
             if seq > self.budget.max_events + 1 {
                 return Err(Overspent {
-                    code: "budget_events",
+                    code: Code::BudgetEvents,
                     message: format!(
                         "the run emitted more than {} events (limits.max_events)",
                         self.budget.max_events
@@ -536,7 +537,7 @@ impl RunLog {
             }
             if bytes > self.budget.max_bytes {
                 return Err(Overspent {
-                    code: "budget_event_bytes",
+                    code: Code::BudgetEventBytes,
                     message: format!(
                         "the run's events would take more than {} bytes in the store (limits.max_event_bytes)",
                         self.budget.max_bytes
@@ -594,11 +595,11 @@ impl RunLog {
                 (status, None, *usage, Some(output.clone()))
             }
             EventKind::AgentError { code, .. } => {
-                (RunStatus::Failed, Some(code.clone()), None, None)
+                (RunStatus::Failed, Some(code.to_string()), None, None)
             }
             _ => (
                 RunStatus::Failed,
-                Some("internal".into()),
+                Some(Code::Internal.to_string()),
                 None,
                 Some(streamed),
             ),
@@ -668,7 +669,7 @@ impl RunLog {
                     self.halted.store(true, Ordering::Release);
                     let at = SystemTime::now();
                     let kind = EventKind::AgentError {
-                        code: "store_unavailable".into(),
+                        code: Code::StoreUnavailable,
                         message: format!("the host could not record the run: {err}"),
                         retryable: true,
                     };
@@ -842,7 +843,7 @@ impl Drop for ToolSpan {
     fn drop(&mut self) {
         if !self.done {
             let failure = ToolFailure {
-                code: "cancelled".into(),
+                code: Code::Cancelled,
                 message: "the run was cancelled during the call".into(),
             };
             self.emit(None, Some(failure));
@@ -877,9 +878,9 @@ impl RunEnd {
     }
 
     /// `agent_error`.
-    pub fn failed(mut self, code: &str, message: String, retryable: bool) {
+    pub fn failed(mut self, code: Code, message: String, retryable: bool) {
         self.end(EventKind::AgentError {
-            code: code.to_string(),
+            code,
             message,
             retryable,
         });
@@ -896,7 +897,7 @@ impl Drop for RunEnd {
     fn drop(&mut self) {
         if !self.done {
             self.end(EventKind::AgentError {
-                code: "internal".into(),
+                code: Code::Internal,
                 message: "the run ended without a result (host error)".into(),
                 retryable: true,
             });
@@ -1121,9 +1122,9 @@ mod tests {
         // The third event of the budget closes the call already shown.
         span.finish(Ok("2"));
         let refused = events.thinking("4".into()).unwrap_err();
-        assert_eq!(refused.code, "budget_events");
+        assert_eq!(refused.code, Code::BudgetEvents);
         let again = events.tool_call("calculate", "{}").err().map(|o| o.code);
-        assert_eq!(again, Some("budget_events"));
+        assert_eq!(again, Some(Code::BudgetEvents));
         end.failed(refused.code, refused.message, false);
         let types: Vec<_> = frames(&mut rx)
             .iter()
@@ -1150,7 +1151,7 @@ mod tests {
         let (events, _end) = run.start("a".into(), "1".into());
         events.thinking("x".repeat(1000)).unwrap();
         let refused = events.thinking("x".repeat(1000)).unwrap_err();
-        assert_eq!(refused.code, "budget_event_bytes");
+        assert_eq!(refused.code, Code::BudgetEventBytes);
         // A small one still fits.
         events.thinking("y".into()).unwrap();
     }

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::deps::Dependencies;
 use crate::ids;
 use crate::llm::Models;
-use crate::protocol::{ErrorCode, ToolFailure, Usage};
+use crate::protocol::{Code, ErrorCode, ToolFailure, Usage};
 use crate::registry::{AgentEntry, Registry, ToolEntry};
 use crate::run_log::{
     Backlog, EventBudget, Outbox, Overspent, RunEnd, RunEvents, RunLog, RunLogSpec, ToolSpan,
@@ -370,7 +370,7 @@ impl Runs {
             // Fail fast: the agent would only wait on what is missing.
             drop(events);
             end.failed(
-                "dependency_unavailable",
+                Code::DependencyUnavailable,
                 unavailable.reason,
                 unavailable.retryable,
             );
@@ -682,7 +682,7 @@ fn to_message(message: StoredMessage) -> Message {
 /// How a run that did not answer ended.
 struct Failure {
     /// Its `agent_error` code (`cancelled` for a cancelled run).
-    code: String,
+    code: Code,
     /// What went wrong.
     message: String,
 }
@@ -711,8 +711,8 @@ async fn drive(
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take()
-            .unwrap_or_else(|| ("tool_denied".to_string(), String::new()));
-        end.failed(&code, message.clone(), false);
+            .unwrap_or_else(|| (Code::ToolDenied, String::new()));
+        end.failed(code.clone(), message.clone(), false);
         return Err(Failure { code, message });
     }
     let usage = host
@@ -724,20 +724,20 @@ async fn drive(
         None => {
             end.cancelled(usage);
             Err(Failure {
-                code: "cancelled".into(),
+                code: Code::Cancelled,
                 message: "the run was cancelled".into(),
             })
         }
         Some(Ok(answer)) if answer.len() as u64 > host.budgets.max_answer_bytes => {
             let (code, message) = (
-                "budget_answer_bytes".to_string(),
+                Code::BudgetAnswerBytes,
                 format!(
                     "the answer is {} bytes; the limit is {} (limits.max_answer_bytes)",
                     answer.len(),
                     host.budgets.max_answer_bytes
                 ),
             );
-            end.failed(&code, message.clone(), false);
+            end.failed(code.clone(), message.clone(), false);
             Err(Failure { code, message })
         }
         Some(Ok(answer)) => {
@@ -750,8 +750,8 @@ async fn drive(
                 InvokeError::Capacity(_)
                     | InvokeError::Agent(netra_runtime::AgentError::Unavailable(_))
             );
-            let (code, message) = (err.code().to_string(), err.to_string());
-            end.failed(&code, message.clone(), retryable);
+            let (code, message) = (Code::from(&err), err.to_string());
+            end.failed(code.clone(), message.clone(), retryable);
             Err(Failure { code, message })
         }
     }
@@ -865,7 +865,7 @@ struct RunHost {
     /// Fired when the agent breaks its grant; the run then ends with an error.
     abort: CancellationToken,
     /// The `agent_error` (code, message) the broken rule ends the run with.
-    violation: Mutex<Option<(String, String)>>,
+    violation: Mutex<Option<(Code, String)>>,
     /// Agents it may delegate to, called like tools (agent-as-tool).
     agents: BTreeMap<String, AgentEntry>,
     /// The agents from the root run down to this one.
@@ -1042,7 +1042,7 @@ impl RunHost {
             );
             let err = ToolError::Denied(message.clone());
             span.finish(Err(failure(&err)));
-            self.break_rule("delegation_too_deep", message);
+            self.break_rule(Code::DelegationTooDeep, message);
             return Err(err);
         }
         let started = self.nested_runs.fetch_add(1, Ordering::Relaxed);
@@ -1053,7 +1053,7 @@ impl RunHost {
             );
             let err = ToolError::Denied(message.clone());
             span.finish(Err(failure(&err)));
-            self.break_rule("budget_nested_runs", message);
+            self.break_rule(Code::BudgetNestedRuns, message);
             return Err(err);
         }
         // Held until the nested run returns: it counts like any other run.
@@ -1063,7 +1063,7 @@ impl RunHost {
                 let err =
                     ToolError::Failed(format!("agent {name} not started: {}", refused.message));
                 span.finish(Err(ToolFailure {
-                    code: refused.code.as_str().to_string(),
+                    code: Code::parse(refused.code.as_str()),
                     message: refused.message,
                 }));
                 return Err(err);
@@ -1132,8 +1132,8 @@ impl RunHost {
                     failed.code, failed.message
                 ));
                 span.finish(Err(failure(&err)));
-                if failed.code == "delegation_too_deep" {
-                    self.break_rule("delegation_too_deep", failed.message);
+                if failed.code == Code::DelegationTooDeep {
+                    self.break_rule(Code::DelegationTooDeep, failed.message);
                 }
                 Err(err)
             }
@@ -1157,7 +1157,7 @@ impl RunHost {
         };
         if calls >= self.budgets.max_tool_calls {
             return Err(over(Overspent {
-                code: "budget_tool_calls",
+                code: Code::BudgetToolCalls,
                 message: format!(
                     "the run made {calls} tool calls; the limit is {} (limits.max_tool_calls)",
                     self.budgets.max_tool_calls
@@ -1173,7 +1173,7 @@ impl RunHost {
                 arguments.len()
             ));
             span.finish(Err(ToolFailure {
-                code: "arguments_too_large".into(),
+                code: Code::ArgumentsTooLarge,
                 message: tool_error_message(&err),
             }));
             return Err(err);
@@ -1182,11 +1182,11 @@ impl RunHost {
     }
 
     /// Ends the run with `agent_error {code}`: the agent broke a rule.
-    fn break_rule(&self, code: &str, message: String) {
+    fn break_rule(&self, code: Code, message: String) {
         *self
             .violation
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some((code.to_string(), message));
+            .unwrap_or_else(PoisonError::into_inner) = Some((code, message));
         self.abort.cancel();
     }
 
@@ -1203,7 +1203,7 @@ impl RunHost {
                 let message = format!("this agent is not granted the tool {name:?}");
                 let err = ToolError::Denied(message.clone());
                 span.finish(Err(failure(&err)));
-                self.break_rule("tool_denied", message);
+                self.break_rule(Code::ToolDenied, message);
                 return Err(err);
             }
             let err = ToolError::NotFound(format!("no tool named {name:?}"));
@@ -1229,7 +1229,7 @@ impl RunHost {
                 // The tool broke (trap, limit, timeout): the client sees the
                 // runtime's code, the agent sees a plain tool error.
                 span.finish(Err(ToolFailure {
-                    code: err.code().to_string(),
+                    code: Code::from(&err),
                     message: err.to_string(),
                 }));
                 Err(match err {
@@ -1265,16 +1265,8 @@ impl RunHost {
 }
 
 fn failure(err: &ToolError) -> ToolFailure {
-    let code = match err {
-        ToolError::InvalidArguments(_) => "invalid_arguments",
-        ToolError::Denied(_) => "denied",
-        ToolError::NotFound(_) => "not_found",
-        ToolError::Failed(_) => "failed",
-        ToolError::Timeout => "timeout",
-        ToolError::Cancelled => "cancelled",
-    };
     ToolFailure {
-        code: code.into(),
+        code: Code::from(err),
         message: tool_error_message(err),
     }
 }

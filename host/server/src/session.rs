@@ -2,6 +2,7 @@
 //! by a bounded queue. Generic over the socket so it can be driven without a
 //! network.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -15,8 +16,8 @@ use tokio::sync::mpsc;
 use crate::App;
 use crate::protocol::admin::{PluginChange, PluginsChanged};
 use crate::protocol::{
-    self, AckPayload, AgentInfo, CommandKind, ErrorCode, MessageInfo, Reply, ThreadInfo, ToolInfo,
-    timestamp_of,
+    self, AckPayload, AgentInfo, AgentState, CommandKind, ErrorCode, MessageInfo, MessageRole,
+    Reply, ThreadInfo, ToolInfo, timestamp_of,
 };
 use crate::run_log::{Inbox, Outbox};
 use crate::runs::{Followed, RunRefused, StartedRun};
@@ -306,14 +307,17 @@ impl Session {
     }
 
     fn ack(&self, reference: &str, payload: AckPayload) {
-        self.reply(Reply::Ack { reference, payload });
+        self.reply(Reply::Ack {
+            reference: Cow::Borrowed(reference),
+            payload,
+        });
     }
 
     fn reject(&self, reference: Option<&str>, code: ErrorCode, message: &str) {
         self.reply(Reply::Error {
-            reference,
+            reference: reference.map(Cow::Borrowed),
             code,
-            message,
+            message: Cow::Borrowed(message),
         });
     }
 
@@ -343,16 +347,16 @@ impl Session {
                 let acknowledge = move |started: Result<&StartedRun, RunRefused>| {
                     let reply = match &started {
                         Ok(run) => Reply::Ack {
-                            reference: &reference,
+                            reference: Cow::Borrowed(&reference),
                             payload: AckPayload::RunStarted {
                                 run_id: run.run_id.clone(),
                                 thread_id: run.thread_id.clone(),
                             },
                         },
                         Err(refused) => Reply::Error {
-                            reference: Some(&reference),
+                            reference: Some(Cow::Borrowed(&reference)),
                             code: refused.code,
-                            message: &refused.message,
+                            message: Cow::Borrowed(&refused.message),
                         },
                     };
                     outbox.push(reply.to_text().into());
@@ -392,9 +396,9 @@ impl Session {
                         tokio::spawn(async move {
                             if let Err(refused) = runs.replay(&record, after_seq, &outbox).await {
                                 let reply = Reply::Error {
-                                    reference: Some(&reference),
+                                    reference: Some(Cow::Borrowed(&reference)),
                                     code: refused.code,
-                                    message: &refused.message,
+                                    message: Cow::Borrowed(&refused.message),
                                 };
                                 outbox.push(reply.to_text().into());
                             }
@@ -419,7 +423,7 @@ impl Session {
                             .into_iter()
                             .map(|m| MessageInfo {
                                 seq: m.seq,
-                                role: m.role.as_str(),
+                                role: message_role(m.role),
                                 content: m.content,
                                 run_id: m.run_id,
                                 created_at: timestamp_of(m.created_at),
@@ -474,9 +478,9 @@ impl Session {
                             version: a.version.clone(),
                             digest: a.digest.clone(),
                             state: if reason.is_some() {
-                                "degraded"
+                                AgentState::Degraded
                             } else {
-                                "ready"
+                                AgentState::Ready
                             },
                             reason,
                         }
@@ -507,4 +511,14 @@ impl Session {
 /// A client's page size, defaulted and capped.
 fn clamp_limit(limit: Option<u32>, default: usize, max: usize) -> usize {
     limit.map_or(default, |l| usize::try_from(l).unwrap_or(max).clamp(1, max))
+}
+
+/// A stored message's role as `thread.get` writes it.
+fn message_role(role: netra_store::Role) -> MessageRole {
+    match role {
+        netra_store::Role::System => MessageRole::System,
+        netra_store::Role::User => MessageRole::User,
+        netra_store::Role::Assistant => MessageRole::Assistant,
+        netra_store::Role::Tool => MessageRole::Tool,
+    }
 }

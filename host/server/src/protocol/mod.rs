@@ -1,17 +1,24 @@
 //! The wire: every type that crosses a process boundary, and the only
 //! serialized types of the server. This module is the netra.v1 WebSocket
-//! protocol; [`ready`] is `/readyz` and the self-check.
+//! protocol; [`ready`] is `/readyz` and the self-check, [`admin`] the HTTP
+//! error bodies and the admin API, and [`Code`] the failure codes of runs and
+//! tool calls.
 //!
 //! Client frames are JSON objects with a `type` and a client-chosen `id`;
 //! the host answers each with `ack {ref, ...}` or `error {ref, code, message}`,
 //! and streams run events. `docs/protocol.md` documents every message and
 //! `docs/protocol.schema.json` is the JSON Schema the tests validate against.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub mod admin;
+mod codes;
 pub mod ready;
+
+pub use codes::Code;
 
 /// The WebSocket subprotocol this module implements.
 pub const SUBPROTOCOL: &str = "netra.v1";
@@ -97,7 +104,7 @@ pub struct Rejected {
 }
 
 /// Error codes of `error` messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The frame is not a JSON object.
@@ -213,27 +220,38 @@ fn invalid(reference: Option<String>, message: String) -> Rejected {
 }
 
 /// A message from the host that is not a run event.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Reply<'a> {
     /// A command was accepted; the payload depends on the command.
     Ack {
-        #[serde(rename = "ref")]
-        reference: &'a str,
+        /// The command's `id`.
+        #[serde(rename = "ref", borrow)]
+        reference: Cow<'a, str>,
+        /// What the command returns.
         #[serde(flatten)]
         payload: AckPayload,
     },
     /// A command or frame was rejected; the socket stays open.
     Error {
-        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
-        reference: Option<&'a str>,
+        /// The command's `id`, when it could be read.
+        #[serde(
+            rename = "ref",
+            default,
+            borrow,
+            skip_serializing_if = "Option::is_none"
+        )]
+        reference: Option<Cow<'a, str>>,
+        /// Machine-readable code.
         code: ErrorCode,
-        message: &'a str,
+        /// What was wrong.
+        #[serde(borrow)]
+        message: Cow<'a, str>,
     },
 }
 
 /// What an `ack` carries.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum AckPayload {
     /// `run.start`: the new run and its thread.
@@ -280,28 +298,42 @@ pub enum AckPayload {
 }
 
 /// A message in `thread.get`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MessageInfo {
     /// Its position in the thread: 1, 2, 3 ...
     pub seq: u64,
-    /// `system`, `user`, `assistant` or `tool`.
-    pub role: &'static str,
+    /// Who wrote it.
+    pub role: MessageRole,
     /// Its text.
     pub content: String,
     /// The run that added it.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
     /// When it was added (RFC 3339).
     pub created_at: String,
 }
 
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageRole {
+    /// The system prompt.
+    System,
+    /// The user.
+    User,
+    /// The agent.
+    Assistant,
+    /// A tool result.
+    Tool,
+}
+
 /// A thread in `threads.list`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ThreadInfo {
     /// The thread, for `run.start` and `thread.get`.
     pub thread_id: String,
     /// Its title (the start of its first message).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// When it was created (RFC 3339).
     pub created_at: String,
@@ -312,7 +344,7 @@ pub struct ThreadInfo {
 }
 
 /// An agent in `agents.list`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentInfo {
     /// Its name, for `run.start`.
     pub name: String,
@@ -323,17 +355,27 @@ pub struct AgentInfo {
     pub version: String,
     /// The content hash of that version (`sha256:...`), when the host keeps
     /// versions (hot-loading).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
-    /// `ready` or `degraded`.
-    pub state: &'static str,
+    /// Whether its runs can start.
+    pub state: AgentState,
     /// Why it is degraded.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
+/// An agent's state in `agents.list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentState {
+    /// Its runs start.
+    Ready,
+    /// Something it needs is missing or down: its runs fail fast.
+    Degraded,
+}
+
 /// A tool in `tools.list`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolInfo {
     /// Its name.
     pub name: String,
@@ -354,27 +396,30 @@ impl Reply<'_> {
     }
 }
 
-/// One event of a run, as sent to clients and kept in the run's log.
-#[derive(Debug, Serialize)]
+/// One event of a run, as sent to clients and kept in the run's log. The
+/// host serializes it from borrowed parts; a client decodes it owned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunEvent<'a> {
     /// The run.
-    pub run_id: &'a str,
+    #[serde(borrow)]
+    pub run_id: Cow<'a, str>,
     /// Its thread.
-    pub thread_id: &'a str,
+    #[serde(borrow)]
+    pub thread_id: Cow<'a, str>,
     /// 1, 2, 3... per run, no gaps.
     pub seq: u64,
     /// When the host emitted it (RFC 3339, UTC, milliseconds).
     pub ts: String,
     /// Set on the events of a nested run (agent-as-tool).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub parent_run_id: Option<&'a str>,
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub parent_run_id: Option<Cow<'a, str>>,
     /// What happened.
     #[serde(flatten)]
-    pub kind: &'a EventKind,
+    pub kind: Cow<'a, EventKind>,
 }
 
 /// The six run events, plus answer deltas.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     /// The run began; always seq 1.
@@ -410,10 +455,10 @@ pub enum EventKind {
         /// The tool.
         tool: String,
         /// Its result.
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         ok: Option<Value>,
         /// Its error.
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<ToolFailure>,
         /// How long it took, in milliseconds.
         duration_ms: f64,
@@ -425,13 +470,13 @@ pub enum EventKind {
         /// `completed` or `cancelled`.
         outcome: Outcome,
         /// Tokens used, when a model was called.
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         usage: Option<Usage>,
     },
     /// The run failed. Terminal.
     AgentError {
         /// Machine-readable code.
-        code: String,
+        code: Code,
         /// What went wrong.
         message: String,
         /// Whether running it again may succeed.
@@ -450,17 +495,17 @@ impl EventKind {
 }
 
 /// How a tool call failed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolFailure {
     /// Machine-readable code (`invalid_arguments`, `denied`, `not_found`,
     /// `failed`, `timeout`, `cancelled`, or a runtime failure such as `trap`).
-    pub code: String,
+    pub code: Code,
     /// What went wrong.
     pub message: String,
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The agent answered.
@@ -470,7 +515,7 @@ pub enum Outcome {
 }
 
 /// Model tokens used by a run.
-#[derive(Debug, Clone, Copy, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Usage {
     /// Prompt tokens.
     pub prompt_tokens: u64,
@@ -538,18 +583,21 @@ mod tests {
     fn events_serialize_flat() {
         let kind = EventKind::MessageDelta { text: "hi".into() };
         let event = RunEvent {
-            run_id: "run_1",
-            thread_id: "thr_1",
+            run_id: "run_1".into(),
+            thread_id: "thr_1".into(),
             seq: 3,
             ts: "t".into(),
             parent_run_id: None,
-            kind: &kind,
+            kind: Cow::Borrowed(&kind),
         };
         let json: Value = serde_json::to_value(&event).unwrap();
         assert_eq!(json["type"], "message_delta");
         assert_eq!(json["seq"], 3);
         assert_eq!(json["text"], "hi");
         assert!(json.get("parent_run_id").is_none());
+        let text = json.to_string();
+        let back: RunEvent<'_> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, event);
     }
 }
 
