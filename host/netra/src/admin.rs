@@ -19,7 +19,11 @@ use hyper::body::Bytes;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
 use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
-use serde_json::{Value, json};
+use netra_server::protocol::admin::{
+    Activate, AuditPage, Changed, Deleted, HttpError, HttpErrorCode, PluginInfo, PluginList,
+    Uploaded, VersionInfo,
+};
+use serde_json::Value;
 use tokio::net::TcpStream;
 
 /// The URL `netra serve` listens on by default.
@@ -152,13 +156,13 @@ pub async fn admin(args: AdminArgs) -> anyhow::Result<ExitCode> {
         println!("{}", text.trim_end());
         return Ok(ExitCode::SUCCESS);
     }
-    let body: Value = serde_json::from_slice(&reply.body).with_context(|| {
+    let lines = render(&args.command, &reply.body).with_context(|| {
         format!(
-            "the host answered HTTP {} with a body that is not JSON",
+            "the host answered HTTP {} with a body this client cannot read",
             reply.status
         )
     })?;
-    for line in render(&args.command, &body) {
+    for line in lines {
         println!("{line}");
     }
     Ok(ExitCode::SUCCESS)
@@ -178,7 +182,7 @@ struct Call {
 #[derive(Debug)]
 enum Body {
     Empty,
-    Json(Value),
+    Json(Activate),
     Multipart { boundary: String, bytes: Vec<u8> },
 }
 
@@ -230,7 +234,9 @@ impl Call {
                 }
             }
             AdminCommand::Activate { name, version } => Self {
-                body: Body::Json(json!({ "version": version })),
+                body: Body::Json(Activate {
+                    version: version.clone(),
+                }),
                 ..call(Method::POST, &["plugins", name, "activate"])
             },
             AdminCommand::Rollback { name } => call(Method::POST, &["plugins", name, "rollback"]),
@@ -432,9 +438,9 @@ async fn send(base: &Base, token: &str, call: Call) -> anyhow::Result<Reply> {
     let url = format!("http://{}{target}", base.authority);
     let (content_type, body) = match call.body {
         Body::Empty => (None, Bytes::new()),
-        Body::Json(value) => (
+        Body::Json(activate) => (
             Some("application/json".to_string()),
-            Bytes::from(value.to_string()),
+            Bytes::from(serde_json::to_string(&activate)?),
         ),
         Body::Multipart { boundary, bytes } => (
             Some(format!("multipart/form-data; boundary={boundary}")),
@@ -489,7 +495,7 @@ async fn send(base: &Base, token: &str, call: Call) -> anyhow::Result<Reply> {
 /// What a refused request prints after `error: `: the body's `reason`, or
 /// for a rejected candidate (422 `rejected`) every reason on its own line.
 fn refusal(status: StatusCode, body: &[u8]) -> String {
-    let Ok(json) = serde_json::from_slice::<Value>(body) else {
+    let Ok(error) = serde_json::from_slice::<HttpError>(body) else {
         let text = String::from_utf8_lossy(body).trim().to_string();
         return if text.is_empty() {
             format!("HTTP {status}")
@@ -497,13 +503,10 @@ fn refusal(status: StatusCode, body: &[u8]) -> String {
             format!("HTTP {status}: {text}")
         };
     };
-    if let Some(reasons) = json.get("reasons").and_then(Value::as_array) {
-        let plugin = str_of(&json, "plugin").unwrap_or("the plugin");
+    if error.error == HttpErrorCode::Rejected || !error.reasons.is_empty() {
+        let plugin = error.plugin.as_deref().unwrap_or("the plugin");
         let mut text = format!("{plugin} was rejected:");
-        for reason in reasons {
-            let reason = reason
-                .as_str()
-                .map_or_else(|| reason.to_string(), str::to_string);
+        for reason in &error.reasons {
             // A reason may span lines (a guest's panic message does); its
             // later lines are indented further, so each reason stands apart.
             text.push_str("\n  ");
@@ -511,140 +514,132 @@ fn refusal(status: StatusCode, body: &[u8]) -> String {
         }
         return text;
     }
-    match (str_of(&json, "reason"), str_of(&json, "error")) {
-        (Some(reason), _) => reason.to_string(),
-        (None, Some(code)) => format!("{code} (HTTP {status})"),
-        (None, None) => format!("HTTP {status}"),
-    }
+    error.reason
 }
 
-fn str_of<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
-    value.get(key).and_then(Value::as_str)
+/// The host's answer to `command`, decoded as the wire type it sends.
+fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> anyhow::Result<T> {
+    serde_json::from_slice(body).map_err(|err| anyhow!("unexpected answer: {err}"))
 }
 
 /// The lines `netra admin` prints for a successful answer `body`.
-fn render(command: &AdminCommand, body: &Value) -> Vec<String> {
-    let name = str_of(body, "plugin").unwrap_or("?");
-    match command {
+fn render(command: &AdminCommand, body: &[u8]) -> anyhow::Result<Vec<String>> {
+    let label =
+        |version: &Option<VersionInfo>| version.as_ref().map_or_else(String::new, version_label);
+    Ok(match command {
         AdminCommand::List => {
-            let plugins = body
-                .get("plugins")
-                .and_then(Value::as_array)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            if plugins.is_empty() {
-                return vec!["no plugins".to_string()];
+            let list: PluginList = decode(body)?;
+            if list.plugins.is_empty() {
+                return Ok(vec!["no plugins".to_string()]);
             }
-            plugin_lines(plugins)
+            plugin_lines(&list.plugins)
         }
         AdminCommand::Show { .. } => {
-            let mut lines = plugin_lines(std::slice::from_ref(body));
-            for reason in array(body, "reasons") {
-                lines.push(format!("  reason: {}", reason.as_str().unwrap_or("?")));
+            let plugin: PluginInfo = decode(body)?;
+            let mut lines = plugin_lines(std::slice::from_ref(&plugin));
+            for reason in &plugin.reasons {
+                lines.push(format!("  reason: {reason}"));
             }
-            for version in array(body, "versions") {
-                let mark = if version.get("active").and_then(Value::as_bool) == Some(true) {
-                    '*'
-                } else {
-                    ' '
-                };
+            for version in &plugin.versions {
+                let mark = if version.active { '*' } else { ' ' };
                 lines.push(format!(
                     "{mark} {:<24} {:<6} {} {}",
                     version_label(version),
-                    str_of(version, "source").unwrap_or("?"),
-                    str_of(version, "created_at").unwrap_or("?"),
-                    str_of(version, "created_by").unwrap_or("?"),
+                    version.source,
+                    version.created_at,
+                    version.created_by,
                 ));
             }
             lines
         }
         AdminCommand::Upload { .. } => {
-            let version = body.get("version").map_or_else(String::new, version_label);
-            let activated = body.get("activated").and_then(Value::as_bool) == Some(true);
-            let state = if activated {
+            let uploaded: Uploaded = decode(body)?;
+            let state = if uploaded.activated {
                 "now active"
             } else {
                 "stored, not activated"
             };
-            vec![format!("uploaded {name} {version}: {state}")]
+            vec![format!(
+                "uploaded {} {}: {state}",
+                uploaded.plugin,
+                version_label(&uploaded.version)
+            )]
         }
-        AdminCommand::Activate { .. } => vec![format!(
-            "{name}: activated {}",
-            body.get("active").map_or_else(String::new, version_label)
-        )],
-        AdminCommand::Rollback { .. } => vec![format!(
-            "{name}: rolled back to {}",
-            body.get("active").map_or_else(String::new, version_label)
-        )],
+        AdminCommand::Activate { .. } => {
+            let changed: Changed = decode(body)?;
+            vec![format!(
+                "{}: activated {}",
+                changed.plugin,
+                label(&changed.active)
+            )]
+        }
+        AdminCommand::Rollback { .. } => {
+            let changed: Changed = decode(body)?;
+            vec![format!(
+                "{}: rolled back to {}",
+                changed.plugin,
+                label(&changed.active)
+            )]
+        }
         AdminCommand::Disable { .. } => {
-            let degraded: Vec<&str> = array(body, "degraded")
-                .iter()
-                .filter_map(Value::as_str)
-                .collect();
-            if degraded.is_empty() {
-                vec![format!("{name}: disabled")]
+            let changed: Changed = decode(body)?;
+            if changed.degraded.is_empty() {
+                vec![format!("{}: disabled", changed.plugin)]
             } else {
                 vec![format!(
-                    "{name}: disabled; this leaves degraded: {}",
-                    degraded.join(", ")
+                    "{}: disabled; this leaves degraded: {}",
+                    changed.plugin,
+                    changed.degraded.join(", ")
                 )]
             }
         }
-        AdminCommand::Enable { .. } => vec![format!("{name}: enabled")],
-        AdminCommand::Delete { .. } => vec![format!(
-            "{name}: deleted {}",
-            str_of(body, "deleted").unwrap_or("?")
-        )],
+        AdminCommand::Enable { .. } => {
+            let changed: Changed = decode(body)?;
+            vec![format!("{}: enabled", changed.plugin)]
+        }
+        AdminCommand::Delete { .. } => {
+            let deleted: Deleted = decode(body)?;
+            vec![format!("{}: deleted {}", deleted.plugin, deleted.deleted)]
+        }
         AdminCommand::Audit { .. } => {
-            let entries = array(body, "entries");
-            if entries.is_empty() {
-                return vec!["no audit entries".to_string()];
+            let page: AuditPage = decode(body)?;
+            if page.entries.is_empty() {
+                return Ok(vec!["no audit entries".to_string()]);
             }
-            entries
+            page.entries
                 .iter()
                 .map(|entry| {
-                    let detail = match entry.get("detail") {
-                        None | Some(Value::Null) => String::new(),
-                        Some(Value::String(text)) => text.clone(),
-                        Some(detail) => detail.to_string(),
+                    let detail = match &entry.detail {
+                        Value::Null => String::new(),
+                        Value::String(text) => text.clone(),
+                        detail => detail.to_string(),
                     };
                     let line = format!(
                         "{} {} {} {} {detail}",
-                        str_of(entry, "ts").unwrap_or("?"),
-                        str_of(entry, "actor").unwrap_or("?"),
-                        str_of(entry, "action").unwrap_or("?"),
-                        str_of(entry, "subject").unwrap_or("?"),
+                        entry.ts, entry.actor, entry.action, entry.subject
                     );
                     line.trim_end().to_string()
                 })
                 .collect()
         }
-    }
-}
-
-fn array<'a>(value: &'a Value, key: &str) -> &'a [Value] {
-    value
-        .get(key)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+    })
 }
 
 /// One line per plugin, in aligned columns: name, kind, state, active
 /// version, number of versions.
-fn plugin_lines(plugins: &[Value]) -> Vec<String> {
+fn plugin_lines(plugins: &[PluginInfo]) -> Vec<String> {
     let rows: Vec<[String; 5]> = plugins
         .iter()
         .map(|plugin| {
-            let active = match plugin.get("active") {
-                Some(version @ Value::Object(_)) => version_label(version),
-                _ => "no active version".to_string(),
-            };
-            let count = array(plugin, "versions").len();
+            let active = plugin
+                .active
+                .as_ref()
+                .map_or_else(|| "no active version".to_string(), version_label);
+            let count = plugin.versions.len();
             [
-                str_of(plugin, "name").unwrap_or("?").to_string(),
-                str_of(plugin, "kind").unwrap_or("?").to_string(),
-                str_of(plugin, "state").unwrap_or("?").to_string(),
+                plugin.name.clone(),
+                plugin.kind.clone().unwrap_or_else(|| "?".into()),
+                plugin.state.clone(),
                 active,
                 format!("{count} version{}", if count == 1 { "" } else { "s" }),
             ]
@@ -672,11 +667,11 @@ fn plugin_lines(plugins: &[Value]) -> Vec<String> {
 
 /// A version as people read it: its manifest version, if any, and the first
 /// hex digits of its digest (`0.2.0 3f9c2a7d41b0`).
-fn version_label(version: &Value) -> String {
-    let digest = str_of(version, "digest").unwrap_or("?");
+fn version_label(version: &VersionInfo) -> String {
+    let digest = version.digest.as_str();
     let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
     let short = hex.get(..SHORT_DIGEST).unwrap_or(hex);
-    match str_of(version, "version") {
+    match &version.version {
         Some(manifest) => format!("{manifest} {short}"),
         None => short.to_string(),
     }
@@ -839,7 +834,7 @@ name = \"helper\"\n\r\n\
         })
         .unwrap();
         assert_eq!(call.method, Method::POST);
-        assert!(matches!(&call.body, Body::Json(v) if *v == json!({"version": "sha256:3f9c2a7d"})));
+        assert!(matches!(&call.body, Body::Json(a) if a.version == "sha256:3f9c2a7d"));
         let call = Call::of(&AdminCommand::Audit { limit: 7 }).unwrap();
         assert_eq!(call.query.as_deref(), Some("limit=7"));
     }
@@ -884,7 +879,7 @@ name = \"helper\"\n\r\n\
             refusal(StatusCode::NOT_FOUND, body),
             "no plugin named \"x\""
         );
-        let body = br#"{"error":"rejected","plugin":"helper","reasons":["needs tool \"calc\"","trapped:\npanicked\n","bad manifest"]}"#;
+        let body = br#"{"error":"rejected","reason":"helper rejected: ...","plugin":"helper","reasons":["needs tool \"calc\"","trapped:\npanicked\n","bad manifest"]}"#;
         assert_eq!(
             refusal(StatusCode::UNPROCESSABLE_ENTITY, body),
             "helper was rejected:\n  needs tool \"calc\"\n  trapped:\n    panicked\n  bad manifest"
@@ -899,48 +894,64 @@ name = \"helper\"\n\r\n\
         );
     }
 
-    fn version(digest: &str, manifest: Option<&str>, active: bool) -> Value {
-        json!({
-            "digest": digest, "version": manifest, "kind": "agent", "size": 10,
-            "source": "upload", "created_at": "2026-11-25T01:00:00Z",
-            "created_by": "admin:alice", "active": active,
-        })
+    fn version(digest: &str, manifest: Option<&str>, active: bool) -> VersionInfo {
+        VersionInfo {
+            digest: digest.into(),
+            version: manifest.map(String::from),
+            kind: "agent".into(),
+            size: 10,
+            source: "upload".into(),
+            created_at: "2026-11-25T01:00:00Z".into(),
+            created_by: "admin:alice".into(),
+            active,
+        }
+    }
+
+    /// What `netra admin` prints for the host's answer `body`.
+    fn shown(command: &AdminCommand, body: &impl serde::Serialize) -> Vec<String> {
+        let bytes = serde_json::to_vec(body).expect("serializes");
+        render(command, &bytes).expect("renders")
     }
 
     #[test]
     fn list_and_show_print_one_line_per_plugin_and_version() {
         let new = version(&format!("sha256:{}", "ab".repeat(32)), Some("0.2.0"), true);
         let old = version(&format!("sha256:{}", "cd".repeat(32)), None, false);
-        let helper = json!({
-            "name": "helper", "kind": "agent", "enabled": true, "state": "ready",
-            "reasons": [], "active": new, "versions": [new, old],
-        });
-        let calc = json!({
-            "name": "calculator", "kind": "tool", "enabled": false, "state": "disabled",
-            "reasons": ["disabled by admin:alice"], "active": null, "versions": [old],
-        });
-        let lines = render(&AdminCommand::List, &json!({ "plugins": [helper, calc] }));
+        let helper = PluginInfo {
+            name: "helper".into(),
+            kind: Some("agent".into()),
+            enabled: true,
+            state: "ready".into(),
+            reasons: Vec::new(),
+            active: Some(new.clone()),
+            versions: vec![new, old.clone()],
+            last_rejection: None,
+        };
+        let calc = PluginInfo {
+            name: "calculator".into(),
+            kind: Some("tool".into()),
+            enabled: false,
+            state: "disabled".into(),
+            reasons: vec!["disabled by admin:alice".into()],
+            active: None,
+            versions: vec![old],
+            last_rejection: None,
+        };
+        let list = PluginList {
+            plugins: vec![helper.clone(), calc.clone()],
+        };
         assert_eq!(
-            lines,
+            shown(&AdminCommand::List, &list),
             [
                 "helper      agent  ready     0.2.0 abababababab  2 versions",
                 "calculator  tool   disabled  no active version   1 version",
             ]
         );
-        let lines = render(
-            &AdminCommand::Show {
-                name: "calculator".into(),
-            },
-            &calc,
-        );
+        let show = |name: &str| AdminCommand::Show { name: name.into() };
+        let lines = shown(&show("calculator"), &calc);
         assert_eq!(lines.len(), 3, "{lines:?}");
         assert_eq!(lines[1], "  reason: disabled by admin:alice");
-        let lines = render(
-            &AdminCommand::Show {
-                name: "helper".into(),
-            },
-            &helper,
-        );
+        let lines = shown(&show("helper"), &helper);
         assert_eq!(
             &lines[1..],
             [
@@ -948,6 +959,8 @@ name = \"helper\"\n\r\n\
                 "  cdcdcdcdcdcd             upload 2026-11-25T01:00:00Z admin:alice",
             ]
         );
+        // An answer of the wrong shape is an error, not a line of `?`s.
+        assert!(render(&show("helper"), br#"{"plugins": []}"#).is_err());
     }
 
     #[test]
@@ -960,35 +973,52 @@ name = \"helper\"\n\r\n\
             manifest: None,
             no_activate: false,
         };
+        let uploaded = Uploaded {
+            plugin: name(),
+            version: v.clone(),
+            activated: true,
+        };
         assert_eq!(
-            render(
-                &upload,
-                &json!({"plugin": "helper", "version": v, "activated": true})
-            ),
+            shown(&upload, &uploaded),
             ["uploaded helper 0.2.0 abababababab: now active"]
         );
+        let changed = |active: Option<VersionInfo>, degraded: &[&str]| Changed {
+            plugin: name(),
+            active,
+            enabled: degraded.is_empty(),
+            degraded: degraded.iter().map(|d| d.to_string()).collect(),
+        };
         let rollback = AdminCommand::Rollback { name: name() };
         assert_eq!(
-            render(&rollback, &json!({"plugin": "helper", "active": v})),
+            shown(&rollback, &changed(Some(v), &[])),
             ["helper: rolled back to 0.2.0 abababababab"]
         );
         let disable = AdminCommand::Disable { name: name() };
         assert_eq!(
-            render(
-                &disable,
-                &json!({"plugin": "helper", "enabled": false, "degraded": ["a", "b"]})
-            ),
+            shown(&disable, &changed(None, &["a", "b"])),
             ["helper: disabled; this leaves degraded: a, b"]
         );
         let audit = AdminCommand::Audit { limit: 50 };
-        let entries = json!({"entries": [
-            {"ts": "2026-11-25T01:00:00Z", "actor": "admin:alice", "action": "activate",
-             "subject": "helper", "detail": {"version": "0.2.0"}},
-            {"ts": "2026-11-25T00:00:00Z", "actor": "host", "action": "load",
-             "subject": "calculator", "detail": null},
-        ]});
+        let page = AuditPage {
+            entries: vec![
+                netra_server::protocol::admin::AuditEntry {
+                    ts: "2026-11-25T01:00:00Z".into(),
+                    actor: "admin:alice".into(),
+                    action: "activate".into(),
+                    subject: "helper".into(),
+                    detail: serde_json::json!({"version": "0.2.0"}),
+                },
+                netra_server::protocol::admin::AuditEntry {
+                    ts: "2026-11-25T00:00:00Z".into(),
+                    actor: "host".into(),
+                    action: "load".into(),
+                    subject: "calculator".into(),
+                    detail: Value::Null,
+                },
+            ],
+        };
         assert_eq!(
-            render(&audit, &entries),
+            shown(&audit, &page),
             [
                 r#"2026-11-25T01:00:00Z admin:alice activate helper {"version":"0.2.0"}"#,
                 "2026-11-25T00:00:00Z host load calculator",

@@ -200,7 +200,10 @@ fn hostile_plugins_and_clients_end_with_their_codes_and_disturb_no_one() {
     assert_eq!(outcome(events.last().unwrap()), "budget_answer_bytes");
 
     // Output, event and tool-call floods.
-    let events = battery.attack("hostile-agent", "print 100000");
+    // 1,000 times the log rate: the excess is dropped and the run ends well.
+    // (Not more: guest threads run SCHED_IDLE, so on a machine busy with
+    // other work a flood of host calls is slow to go through.)
+    let events = battery.attack("hostile-agent", "print 20000");
     assert_eq!(outcome(events.last().unwrap()), "completed");
     let events = battery.attack("hostile-agent", "events");
     assert_eq!(outcome(events.last().unwrap()), "budget_event_bytes");

@@ -12,12 +12,16 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use netra_server::protocol::admin::PluginChange;
+use netra_server::protocol::{
+    AckPayload, Command, CommandKind, EventKind, Outcome, Reply, RunEvent, ServerFrame,
+};
+use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, interval_at};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{DEFAULT_URL, Event, EventKind, HostMessage, Ws, connect, str_field};
+use super::{DEFAULT_URL, Ws, connect};
 
 /// Arguments of `netra chat`.
 #[derive(clap::Args, Debug)]
@@ -91,7 +95,7 @@ enum Busy {
     /// A run it started: from `run.start` to the run's terminal event.
     Run(RunView),
     /// The answer to `agents.list` or `tools.list`.
-    List { id: String, list: List },
+    List { id: String },
 }
 
 #[derive(Clone, Copy)]
@@ -209,7 +213,7 @@ impl Chat {
                 },
                 _ = keepalive.tick() => {
                     let id = self.quiet_id();
-                    send(ws, json!({ "type": "ping", "id": id })).await?;
+                    send(ws, id, CommandKind::Ping).await?;
                 }
             }
         }
@@ -256,26 +260,22 @@ impl Chat {
     async fn list(&mut self, ws: &mut Ws, list: List) -> anyhow::Result<()> {
         let id = self.next_id();
         let kind = match list {
-            List::Agents => "agents.list",
-            List::Tools => "tools.list",
+            List::Agents => CommandKind::AgentsList,
+            List::Tools => CommandKind::ToolsList,
         };
-        send(ws, json!({ "type": kind, "id": id })).await?;
-        self.busy = Some(Busy::List { id, list });
+        send(ws, id.clone(), kind).await?;
+        self.busy = Some(Busy::List { id });
         Ok(())
     }
 
     async fn start(&mut self, ws: &mut Ws, input: &str) -> anyhow::Result<()> {
         let id = self.next_id();
-        let mut command = json!({
-            "type": "run.start",
-            "id": id,
-            "agent": self.agent,
-            "input": input,
-        });
-        if let Some(thread) = &self.thread {
-            command["thread_id"] = Value::from(thread.as_str());
-        }
-        send(ws, command).await?;
+        let command = CommandKind::RunStart {
+            agent: self.agent.clone(),
+            input: input.to_string(),
+            thread_id: self.thread.clone(),
+        };
+        send(ws, id.clone(), command).await?;
         self.busy = Some(Busy::Run(RunView {
             command: id,
             run_id: None,
@@ -301,58 +301,71 @@ impl Chat {
         }
         run.cancel_sent = true;
         let id = self.quiet_id();
-        send(
-            ws,
-            json!({ "type": "run.cancel", "id": id, "run_id": run_id }),
-        )
-        .await
+        send(ws, id, CommandKind::RunCancel { run_id }).await
     }
 
     async fn on_text(&mut self, ws: &mut Ws, text: &str) -> anyhow::Result<()> {
-        let message = match HostMessage::parse(text) {
-            Ok(message) => message,
+        let frame = match ServerFrame::parse(text) {
+            Ok(frame) => frame,
             Err(err) => {
                 self.term.line(&format!("(ignored a frame: {err})"));
                 return Ok(());
             }
         };
-        match message {
-            HostMessage::Ack { reference, body } => self.on_ack(ws, &reference, &body).await?,
-            HostMessage::Error {
+        match frame {
+            ServerFrame::Reply(Reply::Ack { reference, payload }) => {
+                self.on_ack(ws, &reference, payload).await?;
+            }
+            ServerFrame::Reply(Reply::Error {
                 reference,
                 code,
                 message,
-            } => {
+            }) => {
                 if let Some(reference) = &reference
-                    && self.quiet_refs.remove(reference)
+                    && self.quiet_refs.remove(reference.as_ref())
                 {
                     // A cancel that lost the race with the run's end gets `not_found`.
                     return Ok(());
                 }
                 let answers_busy = match (&self.busy, &reference) {
                     (Some(Busy::Run(run)), Some(r)) => run.command == *r,
-                    (Some(Busy::List { id, .. }), Some(r)) => id == r,
+                    (Some(Busy::List { id }), Some(r)) => id == r,
                     _ => false,
                 };
                 if answers_busy {
                     self.busy = None;
                     self.failed = true;
                 }
-                self.term.line(&format!("error {code}: {message}"));
-            }
-            HostMessage::Notice { kind, body } => {
-                let plugin = str_field(&body, "plugin").unwrap_or("plugins");
-                let change = str_field(&body, "change").unwrap_or("changed");
-                let version = str_field(&body, "version")
-                    .map(|v| format!(" {v}"))
-                    .unwrap_or_default();
                 self.term
-                    .line(&format!("({kind}: {plugin} {change}{version})"));
+                    .line(&format!("error {}: {message}", code.as_str()));
             }
-            HostMessage::Event(event) => {
+            ServerFrame::PluginsChanged(changed) => {
+                let line = match changed.change {
+                    PluginChange::Activated {
+                        plugin, version, ..
+                    } => format!(
+                        "(plugins.changed: {plugin} activated{})",
+                        version.map(|v| format!(" {v}")).unwrap_or_default()
+                    ),
+                    PluginChange::Enabled {
+                        plugin, version, ..
+                    } => format!(
+                        "(plugins.changed: {plugin} enabled{})",
+                        version.map(|v| format!(" {v}")).unwrap_or_default()
+                    ),
+                    PluginChange::Disabled { plugin, .. } => {
+                        format!("(plugins.changed: {plugin} disabled)")
+                    }
+                    PluginChange::Many { missed } => {
+                        format!("(plugins.changed: {missed} changes; list again to see them)")
+                    }
+                };
+                self.term.line(&line);
+            }
+            ServerFrame::Event(event) => {
                 let ours = matches!(
                     &self.busy,
-                    Some(Busy::Run(run)) if run.run_id.as_deref() == Some(event.run_id.as_str())
+                    Some(Busy::Run(run)) if run.run_id.as_deref() == Some(event.run_id.as_ref())
                 );
                 if ours {
                     self.show(&event);
@@ -362,112 +375,106 @@ impl Chat {
         Ok(())
     }
 
-    async fn on_ack(&mut self, ws: &mut Ws, reference: &str, body: &Value) -> anyhow::Result<()> {
+    async fn on_ack(
+        &mut self,
+        ws: &mut Ws,
+        reference: &str,
+        payload: AckPayload,
+    ) -> anyhow::Result<()> {
         if self.quiet_refs.remove(reference) {
             return Ok(());
         }
         match &mut self.busy {
             Some(Busy::Run(run)) if run.command == reference => {
-                run.run_id = str_field(body, "run_id").map(String::from);
-                let cancel_wanted = run.cancel_wanted;
-                // Later runs continue this thread, so the agent sees the history.
-                if let Some(thread) = str_field(body, "thread_id") {
-                    self.thread = Some(thread.to_string());
+                if let AckPayload::RunStarted { run_id, thread_id } = payload {
+                    run.run_id = Some(run_id);
+                    // Later runs continue this thread, so the agent sees the history.
+                    self.thread = Some(thread_id);
                 }
+                let cancel_wanted = matches!(&self.busy, Some(Busy::Run(run)) if run.cancel_wanted);
                 if cancel_wanted {
                     self.cancel(ws).await?;
                 }
             }
-            Some(Busy::List { id, list }) if id == reference => {
-                let list = *list;
+            Some(Busy::List { id }) if id == reference => {
                 self.busy = None;
-                self.show_list(list, body);
+                self.show_list(payload);
             }
             _ => {}
         }
         Ok(())
     }
 
-    fn show(&mut self, event: &Event) {
-        let body = &event.body;
-        let text = |key| str_field(body, key).unwrap_or("");
-        match event.kind {
-            EventKind::Started | EventKind::Other => {}
-            EventKind::Thinking => self.term.line(&format!("· thinking: {}", text("text"))),
-            EventKind::ToolExecuting => {
-                let arguments = body.get("arguments").unwrap_or(&Value::Null);
-                self.term
-                    .line(&format!("→ {} {}", text("tool"), shorten(arguments)));
+    fn show(&mut self, event: &RunEvent<'_>) {
+        match event.kind.as_ref() {
+            EventKind::AgentStarted { .. } => {}
+            EventKind::AgentThinking { text } => self.term.line(&format!("· thinking: {text}")),
+            EventKind::ToolExecuting {
+                tool, arguments, ..
+            } => {
+                self.term.line(&format!("→ {tool} {}", shorten(arguments)));
             }
-            EventKind::ToolCompleted => {
-                let line = match (body.get("ok"), body.get("error")) {
+            EventKind::ToolCompleted {
+                tool,
+                ok,
+                error,
+                duration_ms,
+                ..
+            } => {
+                let line = match (ok, error) {
                     (Some(ok), _) => {
-                        let ms = body.get("duration_ms").and_then(Value::as_f64);
-                        let took = ms.map(|ms| format!(" ({ms:.1} ms)")).unwrap_or_default();
-                        format!("← {}: {}{took}", text("tool"), shorten(ok))
+                        format!("← {tool}: {} ({duration_ms:.1} ms)", shorten(ok))
                     }
-                    (None, error) => {
-                        let error = error.unwrap_or(&Value::Null);
-                        format!(
-                            "← {} failed: {}: {}",
-                            text("tool"),
-                            str_field(error, "code").unwrap_or("unknown"),
-                            str_field(error, "message").unwrap_or("")
-                        )
+                    (None, Some(error)) => {
+                        format!("← {tool} failed: {}: {}", error.code, error.message)
                     }
+                    (None, None) => format!("← {tool} failed"),
                 };
                 self.term.line(&line);
             }
-            EventKind::MessageDelta => {
-                self.term.inline(text("text"));
+            EventKind::MessageDelta { text } => {
+                self.term.inline(text);
                 if let Some(Busy::Run(run)) = &mut self.busy {
                     run.streamed = true;
                 }
             }
-            EventKind::Completed => {
+            EventKind::AgentCompleted {
+                output, outcome, ..
+            } => {
                 let streamed = matches!(&self.busy, Some(Busy::Run(run)) if run.streamed);
                 // `output` is authoritative; show it if no delta carried the answer.
                 if !streamed {
-                    self.term.inline(text("output"));
+                    self.term.inline(output);
                 }
                 self.term.end_line();
-                if text("outcome") == "cancelled" {
+                if *outcome == Outcome::Cancelled {
                     self.term.line("[cancelled]");
                 }
                 self.busy = None;
             }
-            EventKind::Failed => {
-                self.term
-                    .line(&format!("error {}: {}", text("code"), text("message")));
+            EventKind::AgentError { code, message, .. } => {
+                self.term.line(&format!("error {code}: {message}"));
                 self.failed = true;
                 self.busy = None;
             }
         }
     }
 
-    fn show_list(&mut self, list: List, body: &Value) {
-        let (key, empty) = match list {
-            List::Agents => ("agents", "no agents"),
-            List::Tools => ("tools", "no tools"),
+    fn show_list(&mut self, payload: AckPayload) {
+        let lines: Vec<String> = match payload {
+            AckPayload::Agents { agents } if agents.is_empty() => vec!["no agents".into()],
+            AckPayload::Agents { agents } => agents
+                .iter()
+                .map(|a| format!("{} ({}): {}", a.name, a.version, a.description))
+                .collect(),
+            AckPayload::Tools { tools } if tools.is_empty() => vec!["no tools".into()],
+            AckPayload::Tools { tools } => tools
+                .iter()
+                .map(|t| format!("{} (from {}): {}", t.name, t.plugin, t.description))
+                .collect(),
+            _ => Vec::new(),
         };
-        let items = body.get(key).and_then(Value::as_array);
-        let Some(items) = items.filter(|items| !items.is_empty()) else {
-            self.term.line(empty);
-            return;
-        };
-        for item in items {
-            let name = str_field(item, "name").unwrap_or("?");
-            let description = str_field(item, "description").unwrap_or("");
-            let line = match list {
-                List::Agents => {
-                    let version = str_field(item, "version").unwrap_or("?");
-                    format!("{name} ({version}): {description}")
-                }
-                List::Tools => {
-                    let plugin = str_field(item, "plugin").unwrap_or("?");
-                    format!("{name} (from {plugin}): {description}")
-                }
-            };
+        for line in lines {
             self.term.line(&line);
         }
     }
@@ -527,8 +534,8 @@ impl Term {
     }
 }
 
-async fn send(ws: &mut Ws, command: Value) -> anyhow::Result<()> {
-    ws.send(Message::text(command.to_string()))
+async fn send(ws: &mut Ws, id: String, kind: CommandKind) -> anyhow::Result<()> {
+    ws.send(Message::text(Command { id, kind }.to_text()))
         .await
         .map_err(|e| anyhow::anyhow!("cannot send to the host: {e}"))
 }
@@ -576,7 +583,7 @@ mod tests {
     #[test]
     fn shortens_long_values() {
         assert_eq!(
-            shorten(&json!({"expression": "2+3*4"})),
+            shorten(&serde_json::json!({"expression": "2+3*4"})),
             r#"{"expression":"2+3*4"}"#
         );
         let long = shorten(&Value::from("x".repeat(500)));

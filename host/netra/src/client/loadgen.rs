@@ -28,7 +28,11 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 
-use super::{DEFAULT_URL, Event, EventKind, HostMessage, Ws, connect, str_field};
+use netra_server::protocol::{
+    AckPayload, Command, CommandKind, EventKind, Reply, RunEvent, ServerFrame,
+};
+
+use super::{DEFAULT_URL, Ws, connect};
 
 /// Arguments of `netra loadgen`.
 #[derive(clap::Args, Debug)]
@@ -325,17 +329,19 @@ impl Session {
     async fn run_once(&mut self, plan: &Plan, measure: bool) -> Result<(), Lost> {
         self.next_id += 1;
         let id = format!("r{}", self.next_id);
-        let command = json!({
-            "type": "run.start",
-            "id": id,
-            "agent": plan.agent,
-            "input": plan.input,
-        });
+        let command = Command {
+            id: id.clone(),
+            kind: CommandKind::RunStart {
+                agent: plan.agent.clone(),
+                input: plan.input.clone(),
+                thread_id: None,
+            },
+        };
         let sent = Instant::now();
         self.tally.started += 1;
         if self
             .ws
-            .send(Message::text(command.to_string()))
+            .send(Message::text(command.to_text()))
             .await
             .is_err()
         {
@@ -357,58 +363,57 @@ impl Session {
                 }
                 Ok(Some(Ok(_))) => continue,
             };
-            match HostMessage::parse(&frame) {
+            match ServerFrame::parse(&frame) {
                 Err(_) => {
                     self.tally.error_frames += 1;
                     self.tally.count_code("unreadable_frame");
                 }
-                Ok(HostMessage::Ack { reference, body }) => {
+                Ok(ServerFrame::Reply(Reply::Ack { reference, payload })) => {
                     if let Some(recorded) = &mut self.recorded {
                         recorded.push(frame.to_string());
                     }
-                    if reference != id {
+                    if reference != id.as_str() {
                         self.tally.misrouted += 1;
                         continue;
                     }
-                    match str_field(&body, "run_id") {
-                        Some(rid) => {
+                    match payload {
+                        AckPayload::RunStarted { run_id: rid, .. } => {
                             self.tally.acks += 1;
                             self.runs.insert(
-                                rid.to_string(),
+                                rid.clone(),
                                 Track {
                                     next_seq: 1,
                                     ended: false,
                                 },
                             );
-                            run_id = Some(rid.to_string());
+                            run_id = Some(rid);
                         }
-                        None => {
+                        _ => {
                             self.tally.error_frames += 1;
                             self.tally.count_code("ack_without_run_id");
                         }
                     }
                 }
-                Ok(HostMessage::Error {
+                Ok(ServerFrame::Reply(Reply::Error {
                     reference, code, ..
-                }) => {
+                })) => {
                     self.tally.error_frames += 1;
-                    self.tally.count_code(&code);
+                    self.tally.count_code(code.as_str());
                     if reference.as_deref() == Some(id.as_str()) {
                         return Ok(());
                     }
                 }
                 // Operators may change plugins while the load runs.
-                Ok(HostMessage::Notice { .. }) => self.tally.notices += 1,
-                Ok(HostMessage::Event(event)) => {
+                Ok(ServerFrame::PluginsChanged(_)) => self.tally.notices += 1,
+                Ok(ServerFrame::Event(event)) => {
                     if let Some(recorded) = &mut self.recorded {
                         recorded.push(frame.to_string());
                     }
                     let ended = self.check(&event);
-                    if ended && run_id.as_deref() == Some(event.run_id.as_str()) {
-                        if event.kind == EventKind::Failed {
+                    if ended && run_id.as_deref() == Some(event.run_id.as_ref()) {
+                        if let EventKind::AgentError { code, .. } = event.kind.as_ref() {
                             self.tally.agent_errors += 1;
-                            let code = str_field(&event.body, "code").unwrap_or("unknown");
-                            self.tally.count_code(code);
+                            self.tally.count_code(code.as_str());
                         } else if measure {
                             self.tally.completed += 1;
                         }
@@ -423,9 +428,8 @@ impl Session {
         }
     }
 
-    /// Checks an event against its run; true if it is the run's terminal event.
-    fn check(&mut self, event: &Event) -> bool {
-        let Some(track) = self.runs.get_mut(&event.run_id) else {
+    fn check(&mut self, event: &RunEvent<'_>) -> bool {
+        let Some(track) = self.runs.get_mut(event.run_id.as_ref()) else {
             self.tally.misrouted += 1;
             return false;
         };
@@ -827,7 +831,11 @@ async fn hold(mut ws: Ws, stop: &CancellationToken) -> bool {
             },
             _ = keepalive.tick() => {
                 pings += 1;
-                let ping = json!({ "type": "ping", "id": format!("p{pings}") }).to_string();
+                let ping = Command {
+                    id: format!("p{pings}"),
+                    kind: CommandKind::Ping,
+                }
+                .to_text();
                 if ws.send(Message::text(ping)).await.is_err() {
                     return false;
                 }

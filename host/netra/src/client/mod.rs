@@ -10,7 +10,8 @@ pub mod loadgen;
 
 use std::fmt;
 
-use serde_json::Value;
+use netra_server::protocol::SUBPROTOCOL;
+use netra_server::protocol::admin::HttpError;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::header::{AUTHORIZATION, SEC_WEBSOCKET_PROTOCOL};
@@ -20,9 +21,6 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite};
 
 /// An open client connection.
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// The subprotocol every connection asks for.
-const SUBPROTOCOL: &str = "netra.v1";
 
 /// The URL `netra serve` listens on by default.
 pub const DEFAULT_URL: &str = "ws://127.0.0.1:8080/v1/ws";
@@ -88,8 +86,8 @@ pub async fn connect(
 
 /// The `reason` of a refusal body `{"error": ..., "reason": ...}`, else its text.
 fn refusal_reason(body: &[u8]) -> Option<String> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(json) => json.get("reason").and_then(Value::as_str).map(String::from),
+    match serde_json::from_slice::<HttpError>(body) {
+        Ok(error) => Some(error.reason),
         Err(_) => {
             let text = String::from_utf8_lossy(body).trim().to_string();
             (!text.is_empty()).then_some(text)
@@ -97,141 +95,9 @@ fn refusal_reason(body: &[u8]) -> Option<String> {
     }
 }
 
-/// A message from the host, sorted by what a client does with it.
-#[derive(Debug)]
-pub enum HostMessage {
-    /// A command was accepted; `body` holds its payload next to `type` and `ref`.
-    Ack { reference: String, body: Value },
-    /// A command or frame was rejected.
-    Error {
-        reference: Option<String>,
-        code: String,
-        message: String,
-    },
-    /// A run event.
-    Event(Event),
-    /// A notice that is about no command and no run: `plugins.changed`.
-    Notice { kind: String, body: Value },
-}
-
-/// A run event: the fields every event has, and the whole message for the rest.
-#[derive(Debug)]
-pub struct Event {
-    pub run_id: String,
-    pub seq: u64,
-    pub kind: EventKind,
-    pub body: Value,
-}
-
-/// The run event types of netra.v1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-    Started,
-    Thinking,
-    MessageDelta,
-    ToolExecuting,
-    ToolCompleted,
-    Completed,
-    Failed,
-    /// A type this client doesn't know; the protocol may add some.
-    Other,
-}
-
-impl EventKind {
-    fn from_type(name: &str) -> Self {
-        match name {
-            "agent_started" => Self::Started,
-            "agent_thinking" => Self::Thinking,
-            "message_delta" => Self::MessageDelta,
-            "tool_executing" => Self::ToolExecuting,
-            "tool_completed" => Self::ToolCompleted,
-            "agent_completed" => Self::Completed,
-            "agent_error" => Self::Failed,
-            _ => Self::Other,
-        }
-    }
-
-    /// Whether the event ends its run: nothing of the run follows it.
-    pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed)
-    }
-}
-
-impl HostMessage {
-    /// Reads one text frame from the host.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let body: Value =
-            serde_json::from_str(text).map_err(|e| format!("a frame is not JSON: {e}"))?;
-        let kind = str_field(&body, "type").ok_or("a frame has no `type`")?;
-        match kind {
-            "ack" => {
-                let reference = str_field(&body, "ref").ok_or("an ack has no `ref`")?;
-                Ok(Self::Ack {
-                    reference: reference.to_string(),
-                    body,
-                })
-            }
-            "error" => Ok(Self::Error {
-                reference: str_field(&body, "ref").map(String::from),
-                code: str_field(&body, "code").unwrap_or("unknown").to_string(),
-                message: str_field(&body, "message").unwrap_or("").to_string(),
-            }),
-            "plugins.changed" => Ok(Self::Notice {
-                kind: kind.to_string(),
-                body,
-            }),
-            other => {
-                let kind = EventKind::from_type(other);
-                let run_id = str_field(&body, "run_id")
-                    .ok_or_else(|| format!("a {other} event has no `run_id`"))?
-                    .to_string();
-                let seq = body
-                    .get("seq")
-                    .and_then(Value::as_u64)
-                    .ok_or_else(|| format!("a {other} event has no `seq`"))?;
-                Ok(Self::Event(Event {
-                    run_id,
-                    seq,
-                    kind,
-                    body,
-                }))
-            }
-        }
-    }
-}
-
-/// A string field of a JSON object.
-pub fn str_field<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
-    value.get(key).and_then(Value::as_str)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sorts_host_messages() {
-        let ack = HostMessage::parse(r#"{"type":"ack","ref":"c1","run_id":"run_1"}"#);
-        assert!(matches!(ack, Ok(HostMessage::Ack { reference, .. }) if reference == "c1"));
-        let error = HostMessage::parse(r#"{"type":"error","code":"bad_frame","message":"x"}"#);
-        assert!(matches!(
-            error,
-            Ok(HostMessage::Error { reference: None, code, .. }) if code == "bad_frame"
-        ));
-        let event = HostMessage::parse(
-            r#"{"type":"agent_completed","run_id":"run_1","thread_id":"thr_1","seq":8,"ts":"t","output":"","outcome":"completed"}"#,
-        );
-        assert!(matches!(
-            event,
-            Ok(HostMessage::Event(Event {
-                seq: 8,
-                kind: EventKind::Completed,
-                ..
-            }))
-        ));
-        assert!(HostMessage::parse(r#"{"type":"agent_thinking","seq":1}"#).is_err());
-        assert!(HostMessage::parse("[1]").is_err());
-    }
 
     #[test]
     fn reads_the_reason_of_a_refusal() {

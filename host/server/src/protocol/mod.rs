@@ -23,17 +23,26 @@ pub use codes::Code;
 /// The WebSocket subprotocol this module implements.
 pub const SUBPROTOCOL: &str = "netra.v1";
 
-/// A command from the client, after validation.
-#[derive(Debug, Clone, PartialEq)]
+/// A command from the client: what a client sends (serialized), and what
+/// the host reads (with [`parse`], which says precisely what is wrong).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Command {
     /// The client's id for the command, echoed as `ref`.
     pub id: String,
     /// What it asks for.
+    #[serde(flatten)]
     pub kind: CommandKind,
 }
 
+impl Command {
+    /// The command as a JSON text frame.
+    pub fn to_text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
+    }
+}
+
 /// The commands of netra.v1.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum CommandKind {
     /// Start a run of `agent` on `input`, in a new thread or in `thread_id`.
@@ -44,7 +53,7 @@ pub enum CommandKind {
         /// The user's message.
         input: String,
         /// The thread to continue; a new thread when absent.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         thread_id: Option<String>,
     },
     /// Cancel a run of this user.
@@ -71,14 +80,14 @@ pub enum CommandKind {
         #[serde(default)]
         after_seq: u64,
         /// At most this many messages (default 100, at most 1000).
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u32>,
     },
     /// The user's threads, most recently active first.
     #[serde(rename = "threads.list")]
     ThreadsList {
         /// At most this many threads (default 50, at most 500).
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u32>,
     },
     /// List the agents.
@@ -396,6 +405,36 @@ impl Reply<'_> {
     }
 }
 
+/// Any frame the host sends on the socket, as a client decodes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ServerFrame<'a> {
+    /// A run event.
+    #[serde(borrow)]
+    Event(RunEvent<'a>),
+    /// An `ack` or an `error`.
+    #[serde(borrow)]
+    Reply(Reply<'a>),
+    /// The served plugins changed.
+    PluginsChanged(admin::PluginsChanged),
+}
+
+impl<'a> ServerFrame<'a> {
+    /// Decodes one text frame. A frame of a kind this build does not know
+    /// (from a newer host) is an error the client may ignore.
+    pub fn parse(text: &'a str) -> Result<Self, String> {
+        serde_json::from_str(text).map_err(|_| {
+            let kind = serde_json::from_str::<Value>(text)
+                .ok()
+                .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_string));
+            match kind {
+                Some(kind) => format!("a frame of an unknown shape (type {kind:?})"),
+                None => "a frame is not a netra.v1 message".to_string(),
+            }
+        })
+    }
+}
+
 /// One event of a run, as sent to clients and kept in the run's log. The
 /// host serializes it from borrowed parts; a client decodes it owned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -577,6 +616,78 @@ mod tests {
         let err = parse(r#"{"type":"run.start","id":"x","agent":"helper"}"#).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidCommand);
         assert!(err.message.contains("input"), "{}", err.message);
+    }
+
+    #[test]
+    fn commands_serialize_as_they_parse() {
+        for kind in [
+            CommandKind::RunStart {
+                agent: "helper".into(),
+                input: "hi".into(),
+                thread_id: Some("thr_1".into()),
+            },
+            CommandKind::RunCancel {
+                run_id: "run_1".into(),
+            },
+            CommandKind::ThreadsList { limit: None },
+            CommandKind::Ping,
+        ] {
+            let command = Command {
+                id: "c1".into(),
+                kind,
+            };
+            assert_eq!(parse(&command.to_text()), Ok(command));
+        }
+    }
+
+    #[test]
+    fn every_kind_of_server_frame_decodes() {
+        let reply = Reply::Ack {
+            reference: "c1".into(),
+            payload: AckPayload::RunStarted {
+                run_id: "run_1".into(),
+                thread_id: "thr_1".into(),
+            },
+        }
+        .to_text();
+        assert!(matches!(
+            ServerFrame::parse(&reply),
+            Ok(ServerFrame::Reply(Reply::Ack {
+                payload: AckPayload::RunStarted { .. },
+                ..
+            }))
+        ));
+        let error = Reply::Error {
+            reference: None,
+            code: ErrorCode::BadFrame,
+            message: "no".into(),
+        }
+        .to_text();
+        assert!(matches!(
+            ServerFrame::parse(&error),
+            Ok(ServerFrame::Reply(Reply::Error {
+                code: ErrorCode::BadFrame,
+                ..
+            }))
+        ));
+        let event = r#"{"run_id":"r","thread_id":"t","seq":2,"ts":"x","type":"agent_error","code":"trap","message":"m","retryable":false}"#;
+        match ServerFrame::parse(event) {
+            Ok(ServerFrame::Event(event)) => assert!(matches!(
+                event.kind.as_ref(),
+                EventKind::AgentError {
+                    code: Code::Trap,
+                    ..
+                }
+            )),
+            other => panic!("{other:?}"),
+        }
+        let changed = admin::PluginsChanged::new(admin::PluginChange::Many { missed: 2 }).to_text();
+        assert!(matches!(
+            ServerFrame::parse(&changed),
+            Ok(ServerFrame::PluginsChanged(_))
+        ));
+        let unknown = ServerFrame::parse(r#"{"type":"from_the_future"}"#).unwrap_err();
+        assert!(unknown.contains("from_the_future"), "{unknown}");
     }
 
     #[test]
