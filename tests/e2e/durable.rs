@@ -45,7 +45,7 @@ async fn a_finished_run_replays_from_the_store_exactly_as_sent() {
 }
 
 #[tokio::test]
-async fn reconnecting_mid_run_and_subscribing_after_the_last_seq_is_gapless() {
+async fn a_disconnect_does_not_cancel_and_subscribing_after_the_last_seq_is_gapless() {
     let server = TestServer::start().await;
     let mut client = server.connect("alice").await;
     // spin-agent keeps streaming until its 3 s deadline.
@@ -59,6 +59,15 @@ async fn reconnecting_mid_run_and_subscribing_after_the_last_seq_is_gapless() {
     }
     drop(client);
 
+    // Someone else cannot follow it.
+    let mut mallory = server.connect("mallory").await;
+    let refused = mallory
+        .request("run.subscribe", json!({ "run_id": run_id, "after_seq": 0 }))
+        .await;
+    assert_eq!(refused["code"], "not_found");
+
+    // The owner, on a new connection, gets the rest: no gap, no duplicate,
+    // and the run went on after the disconnect (it ends at its deadline).
     let mut again = server.connect("alice").await;
     let last = seen.last().unwrap()["seq"].as_u64().unwrap();
     let ack = again

@@ -243,14 +243,17 @@ impl Backlog {
             .map(|bucket| bucket.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    fn add(&self, cost: u64) {
+    /// Counts an event of `cost` bytes in the store as waiting for it, and
+    /// charges it to the user's rate.
+    pub(crate) fn add(&self, cost: u64) {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         if let Some(mut bucket) = self.bucket() {
             bucket.charge(cost + EVENT_RATE_OVERHEAD, Instant::now());
         }
     }
 
-    fn done(&self) {
+    /// An event counted with `add` is in the store.
+    pub(crate) fn done(&self) {
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
         self.drained.notify_waiters();
     }

@@ -522,3 +522,202 @@ fn message_role(role: netra_store::Role) -> MessageRole {
         netra_store::Role::Tool => MessageRole::Tool,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! A session driven through its `Sink`/`Stream` generic: no socket, no
+    //! HTTP, the frames a client would send and what the host answers.
+
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use std::time::{Duration, SystemTime};
+
+    use netra_store::MemoryStore;
+    use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+    use super::*;
+    use crate::protocol::{Code, ServerFrame};
+    use crate::registry::Registry;
+    use crate::{RunLimits, Runs, ServerConfig};
+
+    /// One end of an in-memory WebSocket.
+    struct Duplex {
+        incoming: UnboundedReceiver<Message>,
+        outgoing: UnboundedSender<Message>,
+    }
+
+    impl Stream for Duplex {
+        type Item = Result<Message, WsError>;
+
+        fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            self.get_mut().incoming.poll_recv(cx).map(|m| m.map(Ok))
+        }
+    }
+
+    impl Sink<Message> for Duplex {
+        type Error = WsError;
+
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), WsError> {
+            self.outgoing
+                .send(item)
+                .map_err(|_| WsError::ConnectionClosed)
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// A client's end: what it sends, and the host's frames in order.
+    struct Client {
+        send: UnboundedSender<Message>,
+        receive: UnboundedReceiver<Message>,
+    }
+
+    impl Client {
+        fn send(&self, text: &str) {
+            self.send
+                .send(Message::text(text))
+                .expect("session is reading");
+        }
+
+        async fn next(&mut self) -> Message {
+            tokio::time::timeout(Duration::from_secs(5), self.receive.recv())
+                .await
+                .expect("a frame within 5 s")
+                .expect("the session is open")
+        }
+
+        async fn next_text(&mut self) -> String {
+            match self.next().await {
+                Message::Text(text) => text.to_string(),
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// A session of `user` on a host with no plugins and a memory store.
+    fn session(user: &str) -> Client {
+        let data = tempfile::tempdir().expect("temp dir");
+        let auth = netra_auth::Authenticator::dev(data.path()).expect("dev auth");
+        let store: Arc<dyn netra_store::Store> = Arc::new(MemoryStore::new());
+        let app = Arc::new(App {
+            config: ServerConfig::default(),
+            auth,
+            runs: Runs::new(Arc::new(Registry::default()), store, RunLimits::default()),
+            readiness: None,
+            catalog: None,
+            sessions: Default::default(),
+        });
+        let principal = Principal {
+            user_id: user.to_string(),
+            roles: Vec::new(),
+            expires_at: SystemTime::now() + Duration::from_secs(3600),
+        };
+        let (to_session, incoming) = unbounded_channel();
+        let (outgoing, from_session) = unbounded_channel();
+        tokio::spawn(serve(Duplex { incoming, outgoing }, principal, app));
+        Client {
+            send: to_session,
+            receive: from_session,
+        }
+    }
+
+    #[tokio::test]
+    async fn commands_get_typed_answers_and_bad_frames_get_errors() {
+        let mut client = session("alice");
+        client.send(r#"{"type":"ping","id":"p1"}"#);
+        let text = client.next_text().await;
+        assert!(
+            matches!(
+                ServerFrame::parse(&text),
+                Ok(ServerFrame::Reply(Reply::Ack {
+                    payload: AckPayload::Pong { pong: true },
+                    ..
+                }))
+            ),
+            "{text}"
+        );
+
+        client.send("{not json");
+        let text = client.next_text().await;
+        assert!(
+            matches!(
+                ServerFrame::parse(&text),
+                Ok(ServerFrame::Reply(Reply::Error {
+                    code: ErrorCode::BadFrame,
+                    reference: None,
+                    ..
+                }))
+            ),
+            "{text}"
+        );
+
+        client.send(r#"{"type":"run.start","id":"r1","agent":"nobody","input":"hi"}"#);
+        let text = client.next_text().await;
+        match ServerFrame::parse(&text) {
+            Ok(ServerFrame::Reply(Reply::Error {
+                code, reference, ..
+            })) => {
+                assert_eq!(code, ErrorCode::UnknownAgent);
+                assert_eq!(reference.as_deref(), Some("r1"));
+            }
+            other => panic!("{other:?}"),
+        }
+
+        client.send(r#"{"type":"agents.list","id":"a1"}"#);
+        let text = client.next_text().await;
+        assert!(
+            matches!(
+                ServerFrame::parse(&text),
+                Ok(ServerFrame::Reply(Reply::Ack {
+                    payload: AckPayload::Agents { ref agents },
+                    ..
+                })) if agents.is_empty()
+            ),
+            "{text}"
+        );
+        // Unused here, but decodable: the codes a run could end with.
+        assert_eq!(Code::parse("timeout"), Code::Timeout);
+    }
+
+    #[tokio::test]
+    async fn another_users_run_is_not_found_and_binary_frames_are_refused() {
+        let mut client = session("bob");
+        client.send(r#"{"type":"run.subscribe","id":"s1","run_id":"run_nope"}"#);
+        let text = client.next_text().await;
+        assert!(
+            matches!(
+                ServerFrame::parse(&text),
+                Ok(ServerFrame::Reply(Reply::Error {
+                    code: ErrorCode::NotFound,
+                    ..
+                }))
+            ),
+            "{text}"
+        );
+        client
+            .send
+            .send(Message::binary(vec![1, 2, 3]))
+            .expect("session is reading");
+        let text = client.next_text().await;
+        assert!(
+            matches!(
+                ServerFrame::parse(&text),
+                Ok(ServerFrame::Reply(Reply::Error {
+                    code: ErrorCode::BinaryNotSupported,
+                    ..
+                }))
+            ),
+            "{text}"
+        );
+    }
+}

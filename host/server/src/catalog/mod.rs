@@ -16,6 +16,7 @@
 //! rollback works after the file in the plugins directory was replaced, and
 //! an operator's choice survives a restart.
 
+mod candidate;
 pub mod plan;
 mod version;
 pub mod watch;
@@ -37,7 +38,7 @@ use crate::protocol::admin::{
 };
 use crate::protocol::ready::NodeStatus;
 use crate::protocol::timestamp_of;
-use crate::registry::{Conflict, Registry};
+use crate::registry::Registry;
 
 use crate::runs::{Current, Served};
 pub use version::{Version, VersionInfo, digest};
@@ -257,7 +258,7 @@ impl Catalog {
                 warnings.push(format!(
                     "plugin {}: {}; {} serves it",
                     conflict.ignored,
-                    conflict_reason(conflict, &conflict.kept),
+                    candidate::conflict_reason(conflict, &conflict.kept),
                     conflict.kept
                 ));
             }
@@ -509,7 +510,7 @@ impl Catalog {
         disabled.insert(name.to_string());
         let before = self.current.get();
         let built = self.build_with(&state, &state.active, &disabled).await;
-        let degraded = newly_degraded(before.deps.as_deref(), &built.deps, name);
+        let degraded = candidate::newly_degraded(before.deps.as_deref(), &built.deps, name);
         let plugin = name.to_string();
         self.blocking(move |store| store.set_plugin_enabled(&plugin, false))
             .await?;
@@ -685,9 +686,7 @@ impl Catalog {
     }
 
     /// Builds the candidate for a change to `subject` and checks it against
-    /// what is served: the subject must load, implement its declared kind,
-    /// be granted what it needs, provide no tool another plugin provides,
-    /// and have all it needs; and no plugin whole now may be left degraded.
+    /// what is served (see [`candidate::verdict`]).
     async fn candidate(
         &self,
         state: &State,
@@ -696,33 +695,8 @@ impl Catalog {
         subject: &str,
     ) -> Result<Built, Vec<String>> {
         let built = self.build_with(state, &active, &disabled).await;
-        let mut reasons = Vec::new();
-        if let Some(node) = built.nodes.iter().find(|n| n.name == subject) {
-            reasons.extend(node.refused.iter().cloned());
-            // Hot-loading never degrades: grants must be satisfied.
-            reasons.extend(node.ungranted.iter().cloned());
-        }
-        if reasons.is_empty() {
-            reasons.extend(built.deps.problems(subject).iter().cloned());
-        }
-        for conflict in built.registry.conflicts() {
-            if conflict.involves(subject) {
-                let why = conflict_reason(conflict, conflict.other(subject));
-                if !reasons.contains(&why) {
-                    reasons.push(why);
-                }
-            }
-        }
         let before = self.current.get();
-        for name in newly_degraded(before.deps.as_deref(), &built.deps, subject) {
-            let why = built.deps.problems(&name).join("; ");
-            reasons.push(format!("it would leave plugin {name} degraded: {why}"));
-        }
-        if reasons.is_empty() {
-            Ok(built)
-        } else {
-            Err(reasons)
-        }
+        candidate::verdict(&built, before.deps.as_deref(), subject).map(|()| built)
     }
 
     async fn build(&self, state: &State) -> Built {
@@ -811,7 +785,7 @@ impl Catalog {
         // serves nothing, so it is refused, naming the one that did (a tool
         // plugin whose tool is taken still serves its other tools).
         for conflict in registry.conflicts().iter().filter(|c| c.kind == "agent") {
-            let why = conflict_reason(conflict, &conflict.kept);
+            let why = candidate::conflict_reason(conflict, &conflict.kept);
             if let Some(node) = plan.nodes.iter_mut().find(|n| n.name == conflict.ignored) {
                 node.kind.get_or_insert_with(|| "agent".into());
                 node.refused.push(why.clone());
@@ -1131,40 +1105,12 @@ fn info(
     }
 }
 
-/// Plugins whole in `before` (other than `subject`) that `after` degrades.
-fn newly_degraded(
-    before: Option<&Dependencies>,
-    after: &Dependencies,
-    subject: &str,
-) -> Vec<String> {
-    let Some(before) = before else {
-        return Vec::new();
-    };
-    before
-        .order()
-        .iter()
-        .filter_map(|id| id.strip_prefix("plugin."))
-        .filter(|name| *name != subject)
-        .filter(|name| before.problems(name).is_empty() && !before.is_refused(name))
-        .filter(|name| !after.problems(name).is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
 fn kind_of(built: &Built, version: &Version) -> String {
     match built.loaded.get(&version.digest) {
         Some(Plugin::Agent(_)) => "agent".into(),
         Some(Plugin::Tool(_)) => "tool".into(),
         None => "unknown".into(),
     }
-}
-
-/// Why `conflict` refuses a plugin: `other` already provides the name.
-fn conflict_reason(conflict: &Conflict, other: &str) -> String {
-    format!(
-        "{} {:?} is already provided by plugin {other}",
-        conflict.kind, conflict.name
-    )
 }
 
 /// What plugins import but are not granted, per plugin.

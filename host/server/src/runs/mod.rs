@@ -9,29 +9,28 @@
 //! A thread has at most one run going at a time, so every run sees the whole
 //! history of the runs before it.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Instant, SystemTime};
 
 use netra_config::Budgets;
-use netra_llm::Delta;
-use netra_runtime::{
-    AgentHost, ChatFuture, InvokeError, Message, Role, RunContext, ToolCallFuture, ToolDescriptor,
-    ToolError, ToolInstance, llm, tool_error_message,
-};
+use netra_runtime::{InvokeError, Message, Role, RunContext};
 use netra_store::{NewRun, NewThread, RunRecord, Store, StoreError, StoredMessage, ThreadSummary};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+mod admission;
+mod host;
+
+use admission::{ActiveRun, Refusal, RunsState};
+pub use host::MAX_DELEGATION_DEPTH;
+use host::RunHost;
+
 use crate::deps::Dependencies;
 use crate::ids;
 use crate::llm::Models;
-use crate::protocol::{Code, ErrorCode, ToolFailure, Usage};
-use crate::registry::{AgentEntry, Registry, ToolEntry};
-use crate::run_log::{
-    Backlog, EventBudget, Outbox, Overspent, RunEnd, RunEvents, RunLog, RunLogSpec, ToolSpan,
-};
+use crate::protocol::{Code, ErrorCode};
+use crate::registry::Registry;
+use crate::run_log::{Backlog, EventBudget, Outbox, RunEnd, RunLog, RunLogSpec};
 use netra_runtime::rate::ByteRate;
 
 /// Limits on runs.
@@ -138,32 +137,6 @@ pub struct Runs {
     limits: RunLimits,
     global: Arc<Semaphore>,
     state: Mutex<RunsState>,
-}
-
-/// What a user with runs going has: how many, and their events waiting for
-/// the store.
-struct UserRuns {
-    running: usize,
-    backlog: Arc<Backlog>,
-}
-
-#[derive(Default)]
-struct RunsState {
-    active: HashMap<String, ActiveRun>,
-    /// Users with runs going, and users whose last run ended while their
-    /// event rate was spent (kept until it is back, so ending every run does
-    /// not buy a new burst).
-    per_user: HashMap<String, UserRuns>,
-    /// Users in `per_user` with no run going, and when they may be forgotten.
-    idle: VecDeque<(Instant, String)>,
-    /// Threads with a run going.
-    busy_threads: HashSet<String>,
-}
-
-struct ActiveRun {
-    owner: String,
-    log: Arc<RunLog>,
-    cancel: CancellationToken,
 }
 
 /// What runs use besides the plugins and the store.
@@ -397,27 +370,17 @@ impl Runs {
         run_id: &str,
         permit: OwnedSemaphorePermit,
     ) -> Result<RunGuard, RunRefused> {
-        let mut state = self.lock();
-        self.check_user(&state, user)?;
-        if !state.busy_threads.insert(thread_id.to_string()) {
-            // Another user's busy thread must look missing, like any thread
-            // of theirs.
-            let owner_is_user = state
-                .active
-                .values()
-                .any(|run| run.owner == user && run.log.thread_id() == thread_id);
-            return Err(if owner_is_user {
-                RunRefused::new(
-                    ErrorCode::ThreadBusy,
-                    format!(
-                        "thread {thread_id:?} already has a run going; wait for it to end or cancel it"
-                    ),
-                )
-            } else {
-                no_thread(thread_id)
-            });
-        }
-        let backlog = state.count_run(user, self.limits.user_event_rate);
+        let limits = &self.limits;
+        let backlog = self
+            .lock()
+            .admit(
+                user,
+                thread_id,
+                limits.per_user,
+                limits.user_event_rate,
+                Instant::now(),
+            )
+            .map_err(|refusal| refused(refusal, thread_id))?;
         Ok(RunGuard {
             backlog,
             runs: self.clone(),
@@ -440,48 +403,22 @@ impl Runs {
                 ),
             )
         })?;
-        let mut state = self.lock();
-        self.check_user(&state, user)?;
-        let backlog = state.count_run(user, self.limits.user_event_rate);
+        let limits = &self.limits;
+        let backlog = self
+            .lock()
+            .admit_nested(
+                user,
+                limits.per_user,
+                limits.user_event_rate,
+                Instant::now(),
+            )
+            .map_err(|refusal| refused(refusal, ""))?;
         Ok(NestedSlot {
             backlog,
             runs: self.clone(),
             user: user.to_string(),
             _permit: permit,
         })
-    }
-
-    /// Refuses one more run of `user` when they have their limit going.
-    fn check_user(&self, state: &RunsState, user: &str) -> Result<(), RunRefused> {
-        let running = state.per_user.get(user).map_or(0, |u| u.running);
-        if running < self.limits.per_user {
-            return Ok(());
-        }
-        Err(RunRefused::new(
-            ErrorCode::TooManyRuns,
-            format!(
-                "you already have {running} runs going (the limit is {}); wait for one to end or cancel one",
-                self.limits.per_user
-            ),
-        ))
-    }
-
-    /// Gives back one of `user`'s run slots.
-    fn release_user(&self, user: &str) {
-        let mut state = self.lock();
-        let now = Instant::now();
-        if let Some(runs) = state.per_user.get_mut(user) {
-            runs.running -= 1;
-            if runs.running == 0 {
-                match runs.backlog.forgettable_at() {
-                    Some(at) if at > now => state.idle.push_back((at, user.to_string())),
-                    _ => {
-                        state.per_user.remove(user);
-                    }
-                }
-            }
-        }
-        state.forget_idle(now);
     }
 
     /// Messages of `user`'s thread, as `read` picks them from the store.
@@ -649,6 +586,25 @@ impl Runs {
     }
 }
 
+/// What a client is told when admission refuses its run.
+fn refused(refusal: Refusal, thread_id: &str) -> RunRefused {
+    match refusal {
+        Refusal::TooManyRuns { running, limit } => RunRefused::new(
+            ErrorCode::TooManyRuns,
+            format!(
+                "you already have {running} runs going (the limit is {limit}); wait for one to end or cancel one"
+            ),
+        ),
+        Refusal::ThreadBusy => RunRefused::new(
+            ErrorCode::ThreadBusy,
+            format!(
+                "thread {thread_id:?} already has a run going; wait for it to end or cancel it"
+            ),
+        ),
+        Refusal::NoSuchThread => no_thread(thread_id),
+    }
+}
+
 fn no_run(run_id: &str) -> RunRefused {
     RunRefused::new(ErrorCode::NotFound, format!("no run {run_id:?}"))
 }
@@ -769,51 +725,11 @@ struct RunGuard {
     _permit: OwnedSemaphorePermit,
 }
 
-impl RunsState {
-    /// Counts one more run of `user`; their backlog.
-    fn count_run(&mut self, user: &str, rate: Option<ByteRate>) -> Arc<Backlog> {
-        self.forget_idle(Instant::now());
-        let runs = self
-            .per_user
-            .entry(user.to_string())
-            .or_insert_with(|| UserRuns {
-                running: 0,
-                backlog: Arc::new(Backlog::new(rate)),
-            });
-        runs.running += 1;
-        runs.backlog.clone()
-    }
-
-    /// Forgets the users without runs whose event rate is back to full.
-    /// Each waits at most one burst's time, so `idle` holds only users
-    /// seen within that time.
-    fn forget_idle(&mut self, now: Instant) {
-        while let Some((at, _)) = self.idle.front() {
-            if *at > now {
-                return;
-            }
-            let Some((_, user)) = self.idle.pop_front() else {
-                return;
-            };
-            // They may have started a run again since.
-            if self
-                .per_user
-                .get(&user)
-                .is_some_and(|runs| runs.running == 0)
-            {
-                self.per_user.remove(&user);
-            }
-        }
-    }
-}
-
 impl Drop for RunGuard {
     fn drop(&mut self) {
         let mut state = self.runs.lock();
-        state.active.remove(&self.run_id);
-        state.busy_threads.remove(&self.thread_id);
-        drop(state);
-        self.runs.release_user(&self.user);
+        state.end_run(&self.run_id, &self.thread_id);
+        state.release(&self.user, Instant::now());
     }
 }
 
@@ -828,7 +744,7 @@ struct NestedSlot {
 
 impl Drop for NestedSlot {
     fn drop(&mut self) {
-        self.runs.release_user(&self.user);
+        self.runs.lock().release(&self.user, Instant::now());
     }
 }
 
@@ -837,436 +753,5 @@ fn event_budget(budgets: &Budgets) -> EventBudget {
     EventBudget {
         max_events: budgets.max_events,
         max_bytes: budgets.max_event_bytes,
-    }
-}
-
-/// Events of all of one user's runs that may wait for the store at once; a
-/// user's run emitting faster waits for commits (back-pressure on the
-/// flood). The store's queue is one for everybody, so this bounds what any
-/// other user's event waits behind, whatever number of runs a user floods
-/// with.
-const MAX_USER_EVENTS_IN_FLIGHT: usize = 64;
-
-/// How deep agents may delegate to agents: a run started by a client is at
-/// depth 0; a delegation that would start a run deeper ends the chain.
-pub const MAX_DELEGATION_DEPTH: usize = 4;
-
-/// The arguments of an agent called as a tool.
-const DELEGATION_SCHEMA: &str = r#"{"type":"object","properties":{"input":{"type":"string","description":"The task for the agent, in words."}},"required":["input"]}"#;
-
-/// What an agent run's imports talk to.
-struct RunHost {
-    ctx: RunContext,
-    events: RunEvents,
-    tools: BTreeMap<String, ToolEntry>,
-    registry: Arc<Registry>,
-    /// One instance per tool plugin used in this run, created on first use.
-    instances: tokio::sync::Mutex<HashMap<String, ToolInstance>>,
-    /// Fired when the agent breaks its grant; the run then ends with an error.
-    abort: CancellationToken,
-    /// The `agent_error` (code, message) the broken rule ends the run with.
-    violation: Mutex<Option<(Code, String)>>,
-    /// Agents it may delegate to, called like tools (agent-as-tool).
-    agents: BTreeMap<String, AgentEntry>,
-    /// The agents from the root run down to this one.
-    chain: Vec<String>,
-    /// Where nested runs are recorded.
-    store: Arc<dyn Store>,
-    /// The host's runs (a nested run's host is made from them).
-    runs: Arc<Runs>,
-    /// The models this run's agent may use.
-    llm: Llm,
-    /// Tokens used by the run's completions so far.
-    usage: Mutex<Option<Usage>>,
-    /// What the run may spend.
-    budgets: Budgets,
-    /// Tool calls made so far (agents called as tools included).
-    tool_calls: AtomicU64,
-    /// Nested runs started so far.
-    nested_runs: AtomicU64,
-}
-
-/// An agent's access to language models.
-struct Llm {
-    models: Option<Arc<Models>>,
-    /// The agent's plugin (file) name, for messages.
-    plugin: String,
-    /// Its `llm` grant.
-    grant: Vec<String>,
-}
-
-impl AgentHost for RunHost {
-    fn thinking(&self, text: String) {
-        if let Err(overspent) = self.events.thinking(text) {
-            self.overspend(overspent);
-        }
-    }
-
-    fn message_delta(&self, text: String) {
-        if let Err(overspent) = self.events.message_delta(text) {
-            self.overspend(overspent);
-        }
-    }
-
-    fn settle(self: Arc<Self>) -> netra_runtime::SettleFuture {
-        Box::pin(async move { self.events.log().settled(MAX_USER_EVENTS_IN_FLIGHT).await })
-    }
-
-    fn list_tools(&self) -> Vec<ToolDescriptor> {
-        let tools = self.tools.values().map(|t| t.descriptor.clone());
-        let agents = self.agents.iter().map(|(name, entry)| ToolDescriptor {
-            name: name.clone(),
-            description: format!(
-                "Delegates a task to the agent {name}: {}",
-                entry.plugin.descriptor().description
-            ),
-            input_schema: DELEGATION_SCHEMA.to_string(),
-            output_schema: None,
-        });
-        tools.chain(agents).collect()
-    }
-
-    fn call_tool(self: Arc<Self>, name: String, arguments: String) -> ToolCallFuture {
-        Box::pin(async move { self.call(&name, &arguments).await })
-    }
-
-    fn chat(self: Arc<Self>, request: llm::ChatRequest) -> ChatFuture {
-        Box::pin(async move {
-            let llm = &self.llm;
-            let route = match &llm.models {
-                Some(models) => models.route(&llm.plugin, &llm.grant, request.model.as_deref()),
-                None => Err(format!(
-                    "plugin {} is granted no language model (no provider is configured)",
-                    llm.plugin
-                )),
-            }
-            .map_err(llm::LlmError::Denied)?;
-            let events = &self.events;
-            // Tokens reach the client while the guest waits for the answer.
-            let mut sink = |delta: Delta| {
-                let sent = match delta {
-                    Delta::Content(text) => events.message_delta(text),
-                    Delta::Reasoning(text) => events.thinking(text),
-                };
-                if let Err(overspent) = sent {
-                    self.overspend(overspent);
-                }
-            };
-            let response = route.chat(request, &mut sink).await?;
-            let mut usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner);
-            let total = usage.get_or_insert(Usage {
-                prompt_tokens: 0,
-                completion_tokens: 0,
-            });
-            total.prompt_tokens += u64::from(response.usage.prompt_tokens);
-            total.completion_tokens += u64::from(response.usage.completion_tokens);
-            Ok(response)
-        })
-    }
-}
-
-impl RunHost {
-    /// The host of a run of `agent` from `registry`, started by `runs`;
-    /// `chain` are the agents above it (empty for a run a client started).
-    fn new(
-        runs: &Arc<Runs>,
-        registry: &Arc<Registry>,
-        agent: &AgentEntry,
-        ctx: RunContext,
-        events: RunEvents,
-        mut chain: Vec<String>,
-    ) -> Arc<Self> {
-        chain.push(agent.plugin.descriptor().name.clone());
-        let agents = agent
-            .allowed_tools
-            .iter()
-            .flatten()
-            .filter_map(|name| Some((name.clone(), registry.agent(name)?.clone())))
-            .collect();
-        Arc::new(RunHost {
-            ctx,
-            events,
-            tools: registry.tools_for(agent),
-            registry: registry.clone(),
-            instances: tokio::sync::Mutex::new(HashMap::new()),
-            abort: CancellationToken::new(),
-            violation: Mutex::new(None),
-            agents,
-            chain,
-            store: runs.store.clone(),
-            runs: runs.clone(),
-            llm: Llm {
-                models: runs.models.clone(),
-                plugin: agent.plugin.name().to_string(),
-                grant: agent.llm.clone(),
-            },
-            usage: Mutex::new(None),
-            budgets: agent.budgets,
-            tool_calls: AtomicU64::new(0),
-            nested_runs: AtomicU64::new(0),
-        })
-    }
-
-    /// Runs the agent `name` as a tool call of this run: a nested run of its
-    /// own (fresh instances, its own run id and events, linked by
-    /// `parent_run_id`) whose events go to this run's followers; its answer
-    /// is the call's result.
-    async fn delegate(
-        &self,
-        name: &str,
-        agent: AgentEntry,
-        arguments: &str,
-    ) -> Result<String, ToolError> {
-        let span = self.span(name, arguments)?;
-        let input = match serde_json::from_str::<serde_json::Value>(arguments) {
-            Ok(serde_json::Value::Object(map)) => match map.get("input") {
-                Some(serde_json::Value::String(input)) => input.clone(),
-                _ => String::new(),
-            },
-            Ok(serde_json::Value::String(input)) => input,
-            _ => String::new(),
-        };
-        if input.trim().is_empty() {
-            let err = ToolError::InvalidArguments(format!(
-                "call the agent {name} with {{\"input\": \"the task\"}}"
-            ));
-            span.finish(Err(failure(&err)));
-            return Err(err);
-        }
-        if self.chain.len() > MAX_DELEGATION_DEPTH {
-            // A chain this deep is a cycle in all likelihood: end it here,
-            // and every run above it with the same error.
-            let message = format!(
-                "delegation depth limit ({MAX_DELEGATION_DEPTH}) reached: {} -> {name}",
-                self.chain.join(" -> ")
-            );
-            let err = ToolError::Denied(message.clone());
-            span.finish(Err(failure(&err)));
-            self.break_rule(Code::DelegationTooDeep, message);
-            return Err(err);
-        }
-        let started = self.nested_runs.fetch_add(1, Ordering::Relaxed);
-        if started >= self.budgets.max_nested_runs {
-            let message = format!(
-                "the run started {started} agents as tools; the limit is {} (limits.max_nested_runs)",
-                self.budgets.max_nested_runs
-            );
-            let err = ToolError::Denied(message.clone());
-            span.finish(Err(failure(&err)));
-            self.break_rule(Code::BudgetNestedRuns, message);
-            return Err(err);
-        }
-        // Held until the nested run returns: it counts like any other run.
-        let slot = match self.runs.claim_nested(&self.ctx.user_id) {
-            Ok(slot) => slot,
-            Err(refused) => {
-                let err =
-                    ToolError::Failed(format!("agent {name} not started: {}", refused.message));
-                span.finish(Err(ToolFailure {
-                    code: Code::parse(refused.code.as_str()),
-                    message: refused.message,
-                }));
-                return Err(err);
-            }
-        };
-        let run_id = ids::run_id();
-        let cancel = CancellationToken::new();
-        let unstarted = RunLog::create(RunLogSpec {
-            run_id: run_id.clone(),
-            thread_id: self.ctx.thread_id.clone(),
-            parent_run_id: Some(self.ctx.run_id.clone()),
-            input: input.clone(),
-            store: self.store.clone(),
-            abort: cancel.clone(),
-            budget: event_budget(&agent.budgets),
-            user_backlog: slot.backlog.clone(),
-        });
-        for outbox in self.events.log().followers() {
-            unstarted.subscribe(outbox);
-        }
-        let recorded = unstarted.log().clone();
-        self.store.begin_run(
-            None,
-            NewRun {
-                id: run_id.clone(),
-                thread_id: self.ctx.thread_id.clone(),
-                user: self.ctx.user_id.clone(),
-                agent: name.to_string(),
-                plugin_version: agent.version.clone(),
-                input: input.clone(),
-                started_at: SystemTime::now(),
-                parent_run_id: Some(self.ctx.run_id.clone()),
-            },
-            Box::new(move |result| {
-                if let Err(err) = result {
-                    tracing::error!(run_id = %recorded.run_id(), "cannot record the nested run: {err}");
-                    recorded.abandon();
-                }
-            }),
-        );
-        let (events, end) = unstarted.start(name.to_string(), agent.version.clone());
-        let ctx = RunContext {
-            user_id: self.ctx.user_id.clone(),
-            thread_id: self.ctx.thread_id.clone(),
-            run_id,
-        };
-        let host = RunHost::new(
-            &self.runs,
-            &self.registry,
-            &agent,
-            ctx,
-            events,
-            self.chain.clone(),
-        );
-        // Inline: cancelling this run drops the nested one with it.
-        let nested = drive(host, agent.plugin.clone(), input, Vec::new(), end, cancel).await;
-        match nested {
-            Ok(answer) => {
-                let result = serde_json::json!({ "output": answer }).to_string();
-                span.finish(Ok(&result));
-                Ok(result)
-            }
-            Err(failed) => {
-                let err = ToolError::Failed(format!(
-                    "agent {name} failed ({}): {}",
-                    failed.code, failed.message
-                ));
-                span.finish(Err(failure(&err)));
-                if failed.code == Code::DelegationTooDeep {
-                    self.break_rule(Code::DelegationTooDeep, failed.message);
-                }
-                Err(err)
-            }
-        }
-    }
-
-    /// Ends the run: it spent one of its budgets.
-    fn overspend(&self, overspent: Overspent) {
-        self.break_rule(overspent.code, overspent.message);
-    }
-
-    /// Counts a tool call against the budget and emits its `tool_executing`;
-    /// over a budget, the run ends and the guest gets `denied`. Arguments
-    /// over their limit are not shown (their size is) and fail the call.
-    fn span(&self, name: &str, arguments: &str) -> Result<ToolSpan, ToolError> {
-        let calls = self.tool_calls.fetch_add(1, Ordering::Relaxed);
-        let over = |overspent: Overspent| {
-            let err = ToolError::Denied(overspent.message.clone());
-            self.overspend(overspent);
-            err
-        };
-        if calls >= self.budgets.max_tool_calls {
-            return Err(over(Overspent {
-                code: Code::BudgetToolCalls,
-                message: format!(
-                    "the run made {calls} tool calls; the limit is {} (limits.max_tool_calls)",
-                    self.budgets.max_tool_calls
-                ),
-            }));
-        }
-        let limit = self.budgets.max_tool_arguments_bytes;
-        if arguments.len() as u64 > limit {
-            let shown = serde_json::json!({ "omitted_bytes": arguments.len() });
-            let span = self.events.tool_call_with(name, shown).map_err(over)?;
-            let err = ToolError::InvalidArguments(format!(
-                "the arguments are {} bytes; the limit is {limit} (limits.max_tool_arguments_bytes)",
-                arguments.len()
-            ));
-            span.finish(Err(ToolFailure {
-                code: Code::ArgumentsTooLarge,
-                message: tool_error_message(&err),
-            }));
-            return Err(err);
-        }
-        self.events.tool_call(name, arguments).map_err(over)
-    }
-
-    /// Ends the run with `agent_error {code}`: the agent broke a rule.
-    fn break_rule(&self, code: Code, message: String) {
-        *self
-            .violation
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some((code, message));
-        self.abort.cancel();
-    }
-
-    async fn call(&self, name: &str, arguments: &str) -> Result<String, ToolError> {
-        if let Some(agent) = self.agents.get(name) {
-            return self.delegate(name, agent.clone(), arguments).await;
-        }
-        let span = self.span(name, arguments)?;
-        self.events.log().settled(MAX_USER_EVENTS_IN_FLIGHT).await;
-        let Some(entry) = self.tools.get(name) else {
-            if self.registry.tools().any(|t| t.descriptor.name == name) {
-                // The tool exists but was not granted: a policy violation that
-                // ends the run, not a mistake the agent may retry.
-                let message = format!("this agent is not granted the tool {name:?}");
-                let err = ToolError::Denied(message.clone());
-                span.finish(Err(failure(&err)));
-                self.break_rule(Code::ToolDenied, message);
-                return Err(err);
-            }
-            let err = ToolError::NotFound(format!("no tool named {name:?}"));
-            span.finish(Err(failure(&err)));
-            return Err(err);
-        };
-        if serde_json::from_str::<serde::de::IgnoredAny>(arguments).is_err() {
-            let err = ToolError::InvalidArguments("arguments are not valid JSON".into());
-            span.finish(Err(failure(&err)));
-            return Err(err);
-        }
-        let result = self.invoke(entry, name, arguments).await;
-        match result {
-            Ok(json) => {
-                span.finish(Ok(&json));
-                Ok(json)
-            }
-            Err(InvokeError::Tool(err)) => {
-                span.finish(Err(failure(&err)));
-                Err(err)
-            }
-            Err(err) => {
-                // The tool broke (trap, limit, timeout): the client sees the
-                // runtime's code, the agent sees a plain tool error.
-                span.finish(Err(ToolFailure {
-                    code: Code::from(&err),
-                    message: err.to_string(),
-                }));
-                Err(match err {
-                    InvokeError::Timeout(_) => ToolError::Timeout,
-                    other => ToolError::Failed(other.to_string()),
-                })
-            }
-        }
-    }
-
-    async fn invoke(
-        &self,
-        entry: &ToolEntry,
-        name: &str,
-        arguments: &str,
-    ) -> Result<String, InvokeError> {
-        let plugin = entry.plugin.name().to_string();
-        let mut instances = self.instances.lock().await;
-        if !instances.contains_key(&plugin) {
-            let instance = entry.plugin.instantiate(self.ctx.clone()).await?;
-            instances.insert(plugin.clone(), instance);
-        }
-        let Some(instance) = instances.get_mut(&plugin) else {
-            return Err(InvokeError::Poisoned);
-        };
-        let result = instance.invoke(name, arguments).await;
-        if matches!(&result, Err(e) if !matches!(e, InvokeError::Tool(_))) {
-            // A trapped instance cannot be reused; the next call gets a new one.
-            instances.remove(&plugin);
-        }
-        result
-    }
-}
-
-fn failure(err: &ToolError) -> ToolFailure {
-    ToolFailure {
-        code: Code::from(err),
-        message: tool_error_message(err),
     }
 }
