@@ -6,6 +6,5 @@ mod architecture;
 mod auth;
 mod durable;
 mod runtime;
-mod schema;
 mod support;
 mod ws;

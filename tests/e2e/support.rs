@@ -245,7 +245,7 @@ impl Client {
             match message {
                 Message::Text(text) => {
                     let value: Value = serde_json::from_str(&text).expect("frames are JSON");
-                    crate::schema::check(&value);
+                    netra_tests::check_frame(&value);
                     return value;
                 }
                 Message::Ping(_) | Message::Pong(_) => continue,

@@ -1,7 +1,12 @@
 //! Shared helpers of netra's end-to-end tests: where the guest components
-//! built by this crate's build script are.
+//! built by this crate's build script are, and the JSON Schema check every
+//! received frame goes through.
 
 use std::path::PathBuf;
+
+mod schema;
+
+pub use schema::{check_frame, violations};
 
 /// The directory holding every built guest component.
 pub fn guests_dir() -> PathBuf {

@@ -7,8 +7,6 @@
 //! e2e binary, and within this binary [`SERIAL`] runs them one at a time.
 //! The bounds themselves are the issues' numbers, not loosened.
 
-#[path = "../e2e/schema.rs"]
-mod schema;
 // Shared with the e2e binary, which uses the helpers this one does not.
 #[allow(dead_code)]
 #[path = "../e2e/support.rs"]

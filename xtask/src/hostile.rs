@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use super::{BenchServer, release_netra, root, rss_kib};
+use crate::bench::{BenchServer, rss_kib};
+use crate::{release_netra, root};
 
 /// `[limits.agent] max_event_bytes` written into the bench's netra.toml:
 /// the default (host/config/src/budgets.rs), stated so the figure compared

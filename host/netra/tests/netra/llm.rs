@@ -1,11 +1,9 @@
 //! The LLM capability through the real `netra serve`: the `assistant` agent
 //! against a local server speaking OpenAI's streamed chat-completions format.
 
-mod support;
-
 use serde_json::{Value, json};
 
-use support::{CALCULATOR, FakeOpenAi, Plugin, Server, chunk, sse};
+use crate::support::{CALCULATOR, FakeOpenAi, Plugin, Server, chunk, sse};
 
 const ASSISTANT: Plugin = Plugin {
     guest: "assistant",
@@ -34,7 +32,7 @@ llm = ["fake"]
 
 /// The model asks for two calculations, with the tool calls' ids, names and
 /// arguments split across chunks, then answers in three content chunks.
-fn two_tool_calls_then_an_answer() -> Vec<Vec<support::Piece>> {
+fn two_tool_calls_then_an_answer() -> Vec<Vec<crate::support::Piece>> {
     let call = |index: u32, id: Option<&str>, name: Option<&str>, arguments: &str| {
         let mut function = json!({ "arguments": arguments });
         if let Some(name) = name {
@@ -173,7 +171,7 @@ fn a_model_not_granted_is_denied() {
 }
 
 /// An answer in two halves with `pause` between them.
-fn a_paused_answer(pause: support::Piece) -> Vec<support::Piece> {
+fn a_paused_answer(pause: crate::support::Piece) -> Vec<crate::support::Piece> {
     let mut pieces = sse(&[chunk(json!({ "content": "first half," }), None, None)]);
     // Drop the `[DONE]` of the first part: the stream goes on after the pause.
     pieces.pop();
@@ -194,7 +192,7 @@ fn a_paused_answer(pause: support::Piece) -> Vec<support::Piece> {
 #[test]
 fn tokens_reach_the_client_while_the_provider_is_still_streaming() {
     let pause = std::time::Duration::from_millis(1500);
-    let llm = FakeOpenAi::start(vec![a_paused_answer(support::Piece::Pause(pause))]);
+    let llm = FakeOpenAi::start(vec![a_paused_answer(crate::support::Piece::Pause(pause))]);
     let server = Server::start(&[CALCULATOR, ASSISTANT], "refuse", &config(&llm));
     let token = server.token("finn", &[]);
     let events = server.run_events_at(&token, "assistant", "say it in halves", false);
@@ -222,7 +220,7 @@ fn tokens_reach_the_client_while_the_provider_is_still_streaming() {
 /// Cancelling a run while the model streams closes the upstream request.
 #[test]
 fn cancel_during_streaming_closes_the_upstream_request() {
-    let wait = support::Piece::AwaitClose(std::time::Duration::from_secs(10));
+    let wait = crate::support::Piece::AwaitClose(std::time::Duration::from_secs(10));
     let llm = FakeOpenAi::start(vec![a_paused_answer(wait)]);
     let server = Server::start(&[CALCULATOR, ASSISTANT], "refuse", &config(&llm));
     let token = server.token("gale", &[]);
@@ -247,7 +245,7 @@ fn cancel_during_streaming_closes_the_upstream_request() {
 /// request is closed.
 #[test]
 fn a_stalled_model_ends_at_the_agents_deadline() {
-    let wait = support::Piece::AwaitClose(std::time::Duration::from_secs(20));
+    let wait = crate::support::Piece::AwaitClose(std::time::Duration::from_secs(20));
     let llm = FakeOpenAi::start(vec![a_paused_answer(wait)]);
     let config = format!("{}\n[limits.agent]\ndeadline = \"1s\"\n", config(&llm));
     let server = Server::start(&[CALCULATOR, ASSISTANT], "refuse", &config);
@@ -272,7 +270,7 @@ fn a_stalled_model_ends_at_the_agents_deadline() {
 /// dependency_unavailable (retryable) without a request going out.
 #[test]
 fn rate_limits_are_retried_and_a_dead_endpoint_fails_fast() {
-    let limited = vec![support::Piece::Bytes(
+    let limited = vec![crate::support::Piece::Bytes(
         "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Type: application/json\r\nContent-Length: 60\r\nConnection: close\r\n\r\n{\"error\":{\"message\":\"slow down\",\"type\":\"rate_limit_error\"}}".to_string(),
     )];
     let answer = sse(&[
@@ -288,7 +286,7 @@ fn rate_limits_are_retried_and_a_dead_endpoint_fails_fast() {
     assert_eq!(llm.chat_requests().len(), 2);
 
     // A closed port: the start checks open the breaker.
-    let port = support::closed_port();
+    let port = crate::support::closed_port();
     let dead = format!(
         r#"
 [llm.fake]
@@ -321,7 +319,7 @@ llm = ["fake"]
 }
 
 /// A completion that calls one tool (an agent, for the supervisor).
-fn calls(tool: &str, arguments: Value) -> Vec<support::Piece> {
+fn calls(tool: &str, arguments: Value) -> Vec<crate::support::Piece> {
     sse(&[
         chunk(
             json!({ "tool_calls": [{
@@ -336,7 +334,7 @@ fn calls(tool: &str, arguments: Value) -> Vec<support::Piece> {
 }
 
 /// A completion that answers `text`.
-fn answers(text: &str) -> Vec<support::Piece> {
+fn answers(text: &str) -> Vec<crate::support::Piece> {
     sse(&[
         chunk(json!({ "content": text }), Some("stop"), None),
         chunk(json!({}), None, Some((10, 5))),
@@ -529,14 +527,14 @@ fn reasoning_tokens_become_agent_thinking() {
 /// retryable error instead of a guess.
 #[test]
 fn server_errors_are_retried_and_malformed_streams_fail_clearly() {
-    let error = vec![support::Piece::Bytes(
+    let error = vec![crate::support::Piece::Bytes(
         "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
             .to_string(),
     )];
     let mut malformed = sse(&[]);
     malformed.insert(
         1,
-        support::Piece::Bytes("data: {\"choices\": [\n\n".to_string()),
+        crate::support::Piece::Bytes("data: {\"choices\": [\n\n".to_string()),
     );
     let llm = FakeOpenAi::start(vec![error, answers("recovered"), malformed]);
     let server = Server::start(&[CALCULATOR, ASSISTANT], "refuse", &config(&llm));

@@ -3,8 +3,6 @@
 //! must end with its own code, with the host up and a bystander's `helper`
 //! runs completing after every one.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -14,7 +12,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use support::{CALCULATOR, Plugin, Server};
+use crate::support::{CALCULATOR, Plugin, Server};
 
 const HELPER: Plugin = Plugin {
     guest: "helper",
@@ -269,7 +267,7 @@ fn never_reading_client(battery: &Battery) {
     let url = format!("ws://{}/v1/ws", battery.server.addr);
     let token = battery.attacker.clone();
     block_on(async move {
-        let mut ws = support::connect(&url, &token).await;
+        let mut ws = crate::support::connect(&url, &token).await;
         // The attack: six runs streaming deltas until their event budget
         // (about 1 MB of frames each), to a client that reads nothing.
         for id in 1..=6 {
@@ -366,7 +364,7 @@ fn big_frames_arrive_and_connections_are_bounded() {
     let url = format!("ws://{}/v1/ws", server.addr);
     block_on(async {
         // Two runs of 300,000-byte answers in one thread, then its pages.
-        let mut ws = support::connect(&url, &token).await;
+        let mut ws = crate::support::connect(&url, &token).await;
         let mut thread: Option<String> = None;
         for id in ["a", "b"] {
             let mut start = json!({"type": "run.start", "id": id, "agent": "hostile-agent", "input": "answer 300000"});
@@ -425,7 +423,7 @@ fn big_frames_arrive_and_connections_are_bounded() {
         assert_eq!(end["output"], "user: two\nassistant: two");
 
         // The per-user session cap: carol holds two sessions now.
-        let _second = support::connect(&url, &token).await;
+        let _second = crate::support::connect(&url, &token).await;
         let mut request = url.as_str().into_client_request().expect("request");
         request.headers_mut().insert(
             "authorization",
@@ -439,7 +437,7 @@ fn big_frames_arrive_and_connections_are_bounded() {
         }
         // Another user is not affected.
         let dave = server.token("dave", &[]);
-        let _dave = support::connect(&url, &dave).await;
+        let _dave = crate::support::connect(&url, &dave).await;
     });
 
     // Body limit on a route that reads no body.
@@ -541,7 +539,7 @@ fn connections_over_the_cap_wait_and_history_is_bounded() {
     let token = server.token("erin", &[]);
     let url = format!("ws://{}/v1/ws", server.addr);
     block_on(async {
-        let mut ws = support::connect(&url, &token).await;
+        let mut ws = crate::support::connect(&url, &token).await;
         let (thread, _) = run_in(&mut ws, None, "echo-agent", "one").await;
         run_in(&mut ws, Some(&thread), "echo-agent", "two").await;
         let (_, end) = run_in(&mut ws, Some(&thread), "echo-agent", "history").await;
@@ -678,14 +676,14 @@ fn guests_share_the_cpu_by_user_not_by_run() {
     block_on(async {
         let mut sockets = Vec::new();
         for _ in 0..4 {
-            let mut ws = support::connect(&url, &mallory).await;
+            let mut ws = crate::support::connect(&url, &mallory).await;
             start_run(&mut ws, "hostile-agent", burn).await;
             // Computing from here on.
             let thought = frame_of(&mut ws, &["agent_thinking", "agent_error"]).await;
             assert_eq!(thought["type"], "agent_thinking", "{thought}");
             sockets.push(("mallory", ws));
         }
-        let mut ws = support::connect(&url, &bob).await;
+        let mut ws = crate::support::connect(&url, &bob).await;
         start_run(&mut ws, "hostile-agent", burn).await;
         sockets.push(("bob", ws));
 
@@ -738,7 +736,7 @@ fn a_users_events_and_memory_growth_go_at_their_rate() {
     let bob = server.token("bob", &[]);
     let url = format!("ws://{}/v1/ws", server.addr);
     block_on(async {
-        let mut flood = support::connect(&url, &mallory).await;
+        let mut flood = crate::support::connect(&url, &mallory).await;
         start_run(&mut flood, "hostile-agent", "events").await;
         let first = frame_of(&mut flood, &["agent_thinking", "agent_error"]).await;
         assert_eq!(first["type"], "agent_thinking", "{first}");
@@ -764,7 +762,7 @@ fn a_users_events_and_memory_growth_go_at_their_rate() {
             "{bytes} bytes of thinking"
         );
 
-        let mut bomb = support::connect(&url, &mallory).await;
+        let mut bomb = crate::support::connect(&url, &mallory).await;
         start_run(&mut bomb, "membomb-agent", "go").await;
         let served = bystander_run(&url, &bob).await;
         let end = frame_of(&mut bomb, &["agent_completed", "agent_error"]).await;
@@ -775,7 +773,7 @@ fn a_users_events_and_memory_growth_go_at_their_rate() {
 
 /// Runs `helper` as the bystander; its `agent_completed`.
 async fn bystander_run(url: &str, token: &str) -> Value {
-    let mut ws = support::connect(url, token).await;
+    let mut ws = crate::support::connect(url, token).await;
     start_run(&mut ws, "helper", "what is 6 * 7").await;
     let served = frame_of(&mut ws, &["agent_completed", "agent_error"]).await;
     assert!(

@@ -4,17 +4,15 @@
 //! with their reasons while the active version keeps serving; the admin
 //! role required on every route.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::{Plugin, Server};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use support::{Plugin, Server};
 use tokio_tungstenite::tungstenite::Message;
 
 const HELPER_V2: &str = r#"name = "helper"
@@ -31,23 +29,23 @@ fn plugins() -> Vec<Plugin> {
     vec![
         Plugin {
             guest: "calculator",
-            manifest: include_str!("../../../plugins/calculator/plugin.toml"),
+            manifest: include_str!("../../../../plugins/calculator/plugin.toml"),
         },
         Plugin {
             guest: "clock",
-            manifest: include_str!("../../../plugins/clock/plugin.toml"),
+            manifest: include_str!("../../../../plugins/clock/plugin.toml"),
         },
         Plugin {
             guest: "text",
-            manifest: include_str!("../../../plugins/text/plugin.toml"),
+            manifest: include_str!("../../../../plugins/text/plugin.toml"),
         },
         Plugin {
             guest: "notes",
-            manifest: include_str!("../../../plugins/notes/plugin.toml"),
+            manifest: include_str!("../../../../plugins/notes/plugin.toml"),
         },
         Plugin {
             guest: "helper",
-            manifest: include_str!("../../../plugins/helper/plugin.toml"),
+            manifest: include_str!("../../../../plugins/helper/plugin.toml"),
         },
     ]
 }
@@ -158,22 +156,6 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// Panics unless `frame` matches the published schema of the wire types.
-fn check_schema(frame: &Value) {
-    static VALIDATOR: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
-    let validator = VALIDATOR.get_or_init(|| {
-        let schema: Value =
-            serde_json::from_str(include_str!("../../../docs/protocol.schema.json"))
-                .expect("the schema is JSON");
-        jsonschema::validator_for(&schema).expect("a valid JSON Schema")
-    });
-    let errors: Vec<String> = validator
-        .iter_errors(frame)
-        .map(|e| e.to_string())
-        .collect();
-    assert!(errors.is_empty(), "{frame} violates the schema: {errors:?}");
-}
-
 /// Collects the `plugins.changed` frames a WebSocket session receives
 /// until `stop` is set; after each it lists the agents, and records the
 /// ack's agents beside the notice (`"agents"`).
@@ -191,7 +173,7 @@ fn follow_changes(
             .build()
             .expect("tokio");
         runtime.block_on(async move {
-            let mut ws = support::connect(&url, &token).await;
+            let mut ws = crate::support::connect(&url, &token).await;
             // A ping's ack proves the session is up before changes start.
             ws.send(Message::Text(
                 json!({"type": "ping", "id": "p"}).to_string().into(),
@@ -213,7 +195,7 @@ fn follow_changes(
                     acked = true;
                     let _ = ready_tx.send(());
                 }
-                check_schema(&value);
+                netra_tests::check_frame(&value);
                 if value["type"] == "plugins.changed" {
                     changes.push(value);
                     let list = json!({"type": "agents.list", "id": format!("l{}", changes.len())});
@@ -329,8 +311,8 @@ fn broken_candidates_are_rejected_with_every_reason_and_the_active_version_serve
     let server = serve();
     let admin = server.token("ops", &["admin"]);
     let user = server.token("alice", &[]);
-    let helper_manifest = include_str!("../../../plugins/helper/plugin.toml");
-    let calculator_manifest = include_str!("../../../plugins/calculator/plugin.toml");
+    let helper_manifest = include_str!("../../../../plugins/helper/plugin.toml");
+    let calculator_manifest = include_str!("../../../../plugins/calculator/plugin.toml");
 
     let rejected = |name: &str, wasm: &[u8], manifest: &str, expect: &str| {
         let (status, body) = upload(&server, &admin, name, wasm, Some(manifest), true);

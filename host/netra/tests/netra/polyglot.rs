@@ -4,11 +4,9 @@
 //! exceptions become tool errors with the message, every request gets a
 //! fresh instance, and an agent written in Python calls a Rust tool.
 
-mod support;
-
 use serde_json::{Value, json};
 
-use support::{CALCULATOR, FakeOpenAi, Piece, Plugin, Server, chunk, sse};
+use crate::support::{CALCULATOR, FakeOpenAi, Piece, Plugin, Server, chunk, sse};
 
 const ASSISTANT: Plugin = Plugin {
     guest: "assistant",
@@ -21,23 +19,23 @@ fn plugins() -> Vec<Plugin> {
         ASSISTANT,
         Plugin {
             guest: "py:units",
-            manifest: include_str!("../../../plugins/units/plugin.toml"),
+            manifest: include_str!("../../../../plugins/units/plugin.toml"),
         },
         Plugin {
             guest: "js:jsonq",
-            manifest: include_str!("../../../plugins/jsonq/plugin.toml"),
+            manifest: include_str!("../../../../plugins/jsonq/plugin.toml"),
         },
         Plugin {
             guest: "py:pyagent",
-            manifest: include_str!("../../../plugins/pyagent/plugin.toml"),
+            manifest: include_str!("../../../../plugins/pyagent/plugin.toml"),
         },
         Plugin {
             guest: "py:py-probe",
-            manifest: include_str!("../../../plugins/fixtures/py-probe/plugin.toml"),
+            manifest: include_str!("../../../../plugins/fixtures/py-probe/plugin.toml"),
         },
         Plugin {
             guest: "js:js-probe",
-            manifest: include_str!("../../../plugins/fixtures/js-probe/plugin.toml"),
+            manifest: include_str!("../../../../plugins/fixtures/js-probe/plugin.toml"),
         },
     ]
 }

@@ -1,14 +1,12 @@
 //! The dependency graph, health checks, breakers and readiness of the real
 //! `netra serve`, configured by a netra.toml, driven over HTTP and WebSocket.
 
-mod support;
-
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use serde_json::{Value, json};
 
-use support::{CALCULATOR, FakeLlm, Plugin, Server, closed_port};
+use crate::support::{CALCULATOR, FakeLlm, Plugin, Server, closed_port};
 
 fn node<'a>(readyz: &'a Value, id: &str) -> &'a Value {
     readyz["nodes"]
