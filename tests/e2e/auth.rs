@@ -1,7 +1,7 @@
 //! Authentication at the upgrade: every bad token gets HTTP 401 with a reason
 //! before any WebSocket exists. Real keys (host/auth/tests/keys), real JWTs.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Error, http};
 
-use crate::support::TestServer;
+use netra_tests::inproc::TestServer;
 
 const ISSUER: &str = "https://issuer.netra.test";
 const AUDIENCE: &str = "netra-clients";
@@ -196,16 +196,12 @@ async fn a_token_without_sub_is_401() {
 #[tokio::test]
 async fn the_health_endpoint_needs_no_token() {
     let server = rs256_server().await;
-    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut response = String::new();
-    tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut response))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let addr = server.addr.to_string();
+    let response = tokio::task::spawn_blocking(move || {
+        netra_tests::http::request(&addr, "GET", "/healthz", &[], b"")
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(response.status, 200, "{}", response.text());
 }

@@ -8,7 +8,8 @@ use netra_store::{EventRecord, NewRun, NewThread, RunStatus, SqliteStore, Store,
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{TestServer, check_order, types};
+use netra_tests::inproc::TestServer;
+use netra_tests::ws::{check_order, types};
 
 fn terminal(events: &[Value]) -> &Value {
     events.last().expect("a terminal event")
@@ -88,7 +89,7 @@ async fn a_disconnect_does_not_cancel_and_subscribing_after_the_last_seq_is_gapl
         .events_after(&run_id, 0, 10_000)
         .unwrap()
         .iter()
-        .map(|f| serde_json::from_str(f).unwrap())
+        .map(|f| netra_tests::ws::decode(f))
         .collect();
     assert_eq!(stored, seen);
 }

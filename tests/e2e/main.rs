@@ -6,5 +6,4 @@ mod architecture;
 mod auth;
 mod durable;
 mod runtime;
-mod support;
 mod ws;

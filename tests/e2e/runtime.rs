@@ -2,7 +2,6 @@
 //! failures, the sandbox and the compile cache.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use netra_runtime::{
@@ -10,11 +9,10 @@ use netra_runtime::{
     Runtime, RuntimeConfig, Sandbox, ToolError,
 };
 use netra_tests::guest_bytes;
+use netra_tests::stub::TinyServer;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
-use crate::support::{assert_calculator_still_works, calculate, ctx, load, runtime};
+use netra_tests::inproc::{assert_calculator_still_works, calculate, ctx, load, runtime};
 
 #[tokio::test]
 async fn calculator_evaluates_with_precedence_and_rejects_bad_input() {
@@ -428,66 +426,6 @@ async fn granted_directories_and_variables_are_all_a_plugin_sees() {
     }
 }
 
-/// A tiny HTTP/1.1 server on 127.0.0.1 that answers every request with
-/// `200 body` (or, if `silent`, never answers) and counts the connections it
-/// accepts. It stops when dropped.
-struct TinyServer {
-    port: u16,
-    accepted: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl TinyServer {
-    async fn start(body: &'static str, silent: bool) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = accepted.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut request = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match socket.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => request.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    if silent {
-                        // Hold the connection open without a word.
-                        tokio::time::sleep(Duration::from_secs(60)).await;
-                        return;
-                    }
-                    let response = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\
-                         content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = socket.write_all(response.as_bytes()).await;
-                    let _ = socket.shutdown().await;
-                });
-            }
-        });
-        Self {
-            port,
-            accepted,
-            task,
-        }
-    }
-
-    fn accepted(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for TinyServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 /// Loads the sandbox fixture with `network` granted and a 5 s deadline.
 async fn load_with_network(rt: &Runtime, network: Vec<String>) -> netra_runtime::ToolPlugin {
     let mut settings = PluginSettings::new("fixture-sandbox");
@@ -523,8 +461,8 @@ fn denied(result: Result<Value, InvokeError>) -> String {
 
 #[tokio::test]
 async fn http_reaches_only_the_hosts_and_ports_the_network_grant_lists() {
-    let a = TinyServer::start("hello from A", false).await;
-    let b = TinyServer::start("hello from B", false).await;
+    let a = TinyServer::start("hello from A");
+    let b = TinyServer::start("hello from B");
     let rt = runtime();
     let plugin = load_with_network(&rt, vec![format!("127.0.0.1:{}", a.port)]).await;
     assert!(
@@ -559,7 +497,7 @@ async fn http_reaches_only_the_hosts_and_ports_the_network_grant_lists() {
 
 #[tokio::test]
 async fn http_with_an_empty_network_grant_is_denied() {
-    let a = TinyServer::start("hello from A", false).await;
+    let a = TinyServer::start("hello from A");
     let rt = runtime();
     let plugin = load_with_network(&rt, Vec::new()).await;
     assert!(
@@ -584,7 +522,7 @@ async fn http_with_an_empty_network_grant_is_denied() {
 
 #[tokio::test]
 async fn a_request_to_a_silent_host_ends_at_the_plugin_deadline() {
-    let silent = TinyServer::start("", true).await;
+    let silent = TinyServer::silent();
     let rt = runtime();
     let mut settings = PluginSettings::new("fixture-sandbox");
     let deadline = Duration::from_millis(700);

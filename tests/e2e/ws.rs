@@ -7,7 +7,8 @@ use netra_server::{RunLimits, ServerConfig};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::support::{Client, TestServer, check_order, types};
+use netra_tests::inproc::TestServer;
+use netra_tests::ws::{Client, check_order, types};
 
 fn deltas(events: &[Value]) -> String {
     events

@@ -1,58 +1,26 @@
-//! Shared helpers of netra's end-to-end tests: where the guest components
-//! built by this crate's build script are, and the JSON Schema check every
-//! received frame goes through.
+//! netra-tests, the one support crate of netra's tests (and of the
+//! benches' HTTP calls):
+//!
+//! - [`http`]: the raw HTTP/1.1 client (std only; `xtask` uses it alone,
+//!   without the `harness` feature);
+//! - [`inproc`]: a server in the test's own process, every guest loaded once
+//!   per test binary, and direct runtime helpers;
+//! - [`serve`]: the real `netra serve` binary, spawned with a generated
+//!   netra.toml or any arguments;
+//! - [`ws`]: the WebSocket client; every frame it receives passes the JSON
+//!   Schema check ([`check_frame`]) and decodes as the host's typed frame;
+//! - [`openai`]: the scripted OpenAI-compatible server (std only; netra-llm's
+//!   tests use it without the `harness` feature);
+//! - [`stub`]: a tiny HTTP server with a fixed answer, and a closed port
+//!   (std only; netra-server's unit tests use it);
+//! - where the guest components built by this crate's build script are.
 
-use std::path::PathBuf;
+pub mod http;
+pub mod openai;
+pub mod stub;
 
-mod schema;
+#[cfg(feature = "harness")]
+mod harness;
 
-pub use schema::{check_frame, violations};
-
-/// The directory holding every built guest component.
-pub fn guests_dir() -> PathBuf {
-    PathBuf::from(env!("NETRA_GUESTS_DIR"))
-}
-
-/// The path of the guest component built from crate `crate_name`.
-///
-/// Cargo names a library's output after its crate name, in which dashes become
-/// underscores (`fixture-agent-echo` -> `fixture_agent_echo.wasm`), but keeps a
-/// binary's name as it is (`fixture-wrong-world` -> `fixture-wrong-world.wasm`).
-/// Every plugin is a library (`cdylib`); the few binary fixtures are found by
-/// the second rule when no library output of that name exists.
-pub fn guest(crate_name: &str) -> PathBuf {
-    let dir = guests_dir();
-    let library = dir.join(format!("{}.wasm", crate_name.replace('-', "_")));
-    let binary = dir.join(format!("{crate_name}.wasm"));
-    if !library.exists() && binary.exists() {
-        binary
-    } else {
-        library
-    }
-}
-
-/// The bytes of a guest component; panics with a clear message if missing.
-pub fn guest_bytes(crate_name: &str) -> Vec<u8> {
-    let path = guest(crate_name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read guest {}: {e}", path.display()))
-}
-
-/// The path of a Python (`lang` = `py`) or JavaScript (`js`) guest built by
-/// `cargo xtask plugins` into `target/guests/LANG/NAME.wasm`. Those need
-/// componentize-py / componentize-js, which `cargo xtask plugins` installs
-/// (pinned) into `target/tools/`; a missing component fails the test that
-/// needs it with that instruction, so CI never skips them.
-pub fn polyglot_guest(lang: &str, name: &str) -> PathBuf {
-    let path = guests_dir()
-        .join("..")
-        .join("..")
-        .join(lang)
-        .join(format!("{name}.wasm"));
-    assert!(
-        path.is_file(),
-        "{} is missing: build the Python and JavaScript plugins with `cargo xtask plugins` \
-         (the README's `cargo xtask test` does it first)",
-        path.display()
-    );
-    path
-}
+#[cfg(feature = "harness")]
+pub use harness::*;

@@ -7,17 +7,12 @@
 //! e2e binary, and within this binary [`SERIAL`] runs them one at a time.
 //! The bounds themselves are the issues' numbers, not loosened.
 
-// Shared with the e2e binary, which uses the helpers this one does not.
-#[allow(dead_code)]
-#[path = "../e2e/support.rs"]
-mod support;
-
 use std::time::{Duration, Instant};
 
 use netra_runtime::{InvokeError, Limits};
 use serde_json::json;
 
-use support::{TestServer, assert_calculator_still_works, ctx, load, runtime};
+use netra_tests::inproc::{TestServer, assert_calculator_still_works, ctx, load, runtime};
 
 /// Held for the whole of each test so they never overlap.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

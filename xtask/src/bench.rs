@@ -130,8 +130,6 @@ pub(crate) fn bench_server() -> Result<()> {
 /// (one session, so latency is the path itself) beside `helper` runs (a real
 /// run with a tool call) on the same server in the same invocation.
 pub(crate) fn bench_breaker() -> Result<()> {
-    use std::io::{Read, Write};
-
     let netra = release_netra()?;
     let root = root();
     let dir = root.join("target").join("bench-breaker");
@@ -183,13 +181,7 @@ tools = ["calculate", "now", "slugify", "text_stats", "note_save", "note_list", 
         .to_string();
     let started = std::time::Instant::now();
     loop {
-        let mut stream = std::net::TcpStream::connect(&http)?;
-        write!(
-            stream,
-            "GET /readyz HTTP/1.1\r\nHost: netra\r\nConnection: close\r\n\r\n"
-        )?;
-        let mut body = String::new();
-        stream.read_to_string(&mut body)?;
+        let body = netra_tests::http::request(&http, "GET", "/readyz", &[], b"")?.text();
         if body.contains("\"state\":\"open\"") {
             break;
         }
@@ -620,36 +612,8 @@ fn http(
     token: &str,
     body: Option<&Value>,
 ) -> Result<(u16, Value)> {
-    use std::io::{Read, Write};
-
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let mut stream =
-        std::net::TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
-    stream.set_nodelay(true)?;
-    let content_type = if body.is_empty() {
-        ""
-    } else {
-        "Content-Type: application/json\r\n"
-    };
-    // One write: the request in one segment.
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: netra\r\nAuthorization: Bearer {token}\r\n\
-         {content_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes())?;
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .with_context(|| format!("reading the answer to {method} {path}"))?;
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .with_context(|| format!("no status line in {response:?}"))?;
-    let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
-    Ok((status, serde_json::from_str(body).unwrap_or(Value::Null)))
+    netra_tests::http::json(addr, method, path, Some(token), body)
+        .with_context(|| format!("{method} {path} on {addr}"))
 }
 
 /// Start to ready (`netra serve` printing that it listens, every plugin

@@ -6,20 +6,21 @@ use std::time::{Duration, Instant};
 use netra_llm::{Delta, LlmError, Provider};
 use serde_json::json;
 
-use crate::fake::{self, FakeServer, Step, content, delta, error_response, event, sse_head};
 use crate::{Recorder, chat, config, provider, question};
+use netra_tests::openai::{
+    self as fake, ScriptedServer, Step, content, delta, error_response, event, sse_head,
+};
 
 #[tokio::test]
 async fn rate_limited_then_success_waits_for_retry_after() {
-    let server = FakeServer::start(vec![
+    let server = ScriptedServer::start(vec![
         vec![error_response(
             "429 Too Many Requests",
             "Rate limit reached for requests",
             &[("retry-after", "1")],
         )],
         fake::answer("done"),
-    ])
-    .await;
+    ]);
     let (provider, recorder) = Recorder::attach(provider(&server.base_url()));
     let started = Instant::now();
     let (_, result) = chat(&provider, question()).await;
@@ -35,12 +36,11 @@ async fn rate_limited_then_success_waits_for_retry_after() {
 
 #[tokio::test]
 async fn rate_limited_every_time_is_rate_limited() {
-    let server = FakeServer::start(vec![vec![error_response(
+    let server = ScriptedServer::start(vec![vec![error_response(
         "429 Too Many Requests",
         "slow down",
         &[("retry-after", "0")],
-    )]])
-    .await;
+    )]]);
     let mut config = config(&server.base_url());
     config.max_retries = 1;
     let (_, result) = chat(&Provider::new(config).unwrap(), question()).await;
@@ -53,12 +53,11 @@ async fn rate_limited_every_time_is_rate_limited() {
 
 #[tokio::test]
 async fn a_retry_after_beyond_the_timeout_fails_at_once() {
-    let server = FakeServer::start(vec![vec![error_response(
+    let server = ScriptedServer::start(vec![vec![error_response(
         "429 Too Many Requests",
         "wait",
         &[("retry-after", "20")],
-    )]])
-    .await;
+    )]]);
     let mut config = config(&server.base_url());
     config.timeout = Duration::from_secs(2);
     let started = Instant::now();
@@ -73,11 +72,10 @@ async fn a_retry_after_beyond_the_timeout_fails_at_once() {
 
 #[tokio::test]
 async fn server_error_then_success() {
-    let server = FakeServer::start(vec![
+    let server = ScriptedServer::start(vec![
         vec![fake::response("500 Internal Server Error", &[], "boom")],
         fake::answer("recovered"),
-    ])
-    .await;
+    ]);
     let (provider, recorder) = Recorder::attach(provider(&server.base_url()));
     let (_, result) = chat(&provider, question()).await;
     assert_eq!(result.unwrap().content, "recovered");
@@ -90,12 +88,11 @@ async fn server_error_then_success() {
 
 #[tokio::test]
 async fn server_errors_every_time_give_up_after_max_retries() {
-    let server = FakeServer::start(vec![vec![error_response(
+    let server = ScriptedServer::start(vec![vec![error_response(
         "503 Service Unavailable",
         "overloaded",
         &[],
-    )]])
-    .await;
+    )]]);
     let mut config = config(&server.base_url());
     config.max_retries = 2;
     let (provider, recorder) = Recorder::attach(Provider::new(config).unwrap());
@@ -112,12 +109,11 @@ async fn server_errors_every_time_give_up_after_max_retries() {
 
 #[tokio::test]
 async fn bad_request_carries_the_server_message() {
-    let server = FakeServer::start(vec![vec![error_response(
+    let server = ScriptedServer::start(vec![vec![error_response(
         "400 Bad Request",
         "This model's maximum context length is 8192 tokens.",
         &[],
-    )]])
-    .await;
+    )]]);
     let (provider, recorder) = Recorder::attach(provider(&server.base_url()));
     let (_, result) = chat(&provider, question()).await;
     match result {
@@ -135,12 +131,11 @@ async fn bad_request_carries_the_server_message() {
 
 #[tokio::test]
 async fn unknown_model_is_an_invalid_request() {
-    let server = FakeServer::start(vec![vec![error_response(
+    let server = ScriptedServer::start(vec![vec![error_response(
         "404 Not Found",
         "model \"nope\" not found, try pulling it first",
         &[],
-    )]])
-    .await;
+    )]]);
     let (_, result) = chat(&provider(&server.base_url()), question()).await;
     assert!(
         matches!(&result, Err(LlmError::InvalidRequest(m)) if m.contains("not found")),
@@ -150,12 +145,11 @@ async fn unknown_model_is_an_invalid_request() {
 
 #[tokio::test]
 async fn unauthorized_is_denied_and_the_key_is_not_quoted() {
-    let server = FakeServer::start(vec![vec![error_response(
+    let server = ScriptedServer::start(vec![vec![error_response(
         "401 Unauthorized",
         "Incorrect API key provided: sk-test-0123456789. You can find your API key in your account settings.",
         &[],
-    )]])
-    .await;
+    )]]);
     let mut config = config(&server.base_url());
     config.api_key = Some("sk-test-0123456789".to_owned());
     let (provider, recorder) = Recorder::attach(Provider::new(config).unwrap());
@@ -174,13 +168,12 @@ async fn unauthorized_is_denied_and_the_key_is_not_quoted() {
 
 #[tokio::test]
 async fn malformed_json_in_the_stream_is_unavailable() {
-    let server = FakeServer::start(vec![vec![
+    let server = ScriptedServer::start(vec![vec![
         sse_head(),
         event(&content("partial")),
-        fake::chunk("data: {\"choices\": [{\"delta\": {\"content\": \"x\"\n\n"),
+        fake::http_chunk("data: {\"choices\": [{\"delta\": {\"content\": \"x\"\n\n"),
         fake::end(),
-    ]])
-    .await;
+    ]]);
     let (provider, recorder) = Recorder::attach(provider(&server.base_url()));
     let (deltas, result) = chat(&provider, question()).await;
     assert_eq!(deltas, vec![Delta::Content("partial".into())]);
@@ -196,12 +189,11 @@ async fn malformed_json_in_the_stream_is_unavailable() {
 
 #[tokio::test]
 async fn an_error_event_mid_stream_is_unavailable() {
-    let server = FakeServer::start(vec![vec![
+    let server = ScriptedServer::start(vec![vec![
         sse_head(),
         event(&json!({"error": {"message": "model runner crashed", "type": "server_error"}})),
         fake::end(),
-    ]])
-    .await;
+    ]]);
     let (_, result) = chat(&provider(&server.base_url()), question()).await;
     assert!(
         matches!(&result, Err(LlmError::Unavailable(m)) if m.contains("model runner crashed")),
@@ -212,12 +204,11 @@ async fn an_error_event_mid_stream_is_unavailable() {
 
 #[tokio::test]
 async fn a_stalled_stream_fails_within_the_timeout() {
-    let server = FakeServer::start(vec![vec![
+    let server = ScriptedServer::start(vec![vec![
         sse_head(),
         event(&content("one")),
         Step::Pause(Duration::from_secs(10)),
-    ]])
-    .await;
+    ]]);
     let mut config = config(&server.base_url());
     config.timeout = Duration::from_secs(1);
     let (provider, recorder) = Recorder::attach(Provider::new(config).unwrap());
@@ -244,11 +235,10 @@ async fn a_stalled_stream_fails_within_the_timeout() {
 #[tokio::test]
 async fn a_stream_broken_after_a_delta_is_not_retried() {
     // The connection closes in the middle of the chunked body.
-    let server = FakeServer::start(vec![
+    let server = ScriptedServer::start(vec![
         vec![sse_head(), event(&content("half an ans"))],
         fake::answer("never asked for"),
-    ])
-    .await;
+    ]);
     let (deltas, result) = chat(&provider(&server.base_url()), question()).await;
     assert_eq!(deltas, vec![Delta::Content("half an ans".into())]);
     assert!(
@@ -260,14 +250,13 @@ async fn a_stream_broken_after_a_delta_is_not_retried() {
 
 #[tokio::test]
 async fn a_stream_broken_before_any_delta_is_retried() {
-    let server = FakeServer::start(vec![
+    let server = ScriptedServer::start(vec![
         vec![
             sse_head(),
             event(&delta(json!({"role": "assistant", "content": ""}), None)),
         ],
         fake::answer("second try"),
-    ])
-    .await;
+    ]);
     let (deltas, result) = chat(&provider(&server.base_url()), question()).await;
     assert_eq!(result.unwrap().content, "second try");
     assert_eq!(deltas, vec![Delta::Content("second try".into())]);
@@ -276,10 +265,8 @@ async fn a_stream_broken_before_any_delta_is_retried() {
 
 #[tokio::test]
 async fn a_refused_connection_is_unavailable_after_retries() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    let mut config = config(&format!("http://{addr}/v1"));
+    let port = netra_tests::stub::closed_port();
+    let mut config = config(&format!("http://127.0.0.1:{port}/v1"));
     config.max_retries = 2;
     let (provider, recorder) = Recorder::attach(Provider::new(config).unwrap());
     let (_, result) = chat(&provider, question()).await;
@@ -294,7 +281,7 @@ async fn a_refused_connection_is_unavailable_after_retries() {
 
 #[tokio::test]
 async fn an_open_breaker_fails_at_once_without_a_request() {
-    let server = FakeServer::start(vec![fake::answer("unused")]).await;
+    let server = ScriptedServer::start(vec![fake::answer("unused")]);
     let recorder = std::sync::Arc::new(Recorder {
         refuse: Some("endpoint fake is unavailable: breaker open".to_owned()),
         ..Recorder::default()
@@ -351,20 +338,32 @@ fn bad_configurations_are_invalid_requests() {
 
 /// With a long timeout the stall limit (30 s) is what ends a silent stream.
 /// The clock is paused and jumps ahead whenever every task waits, so the
-/// test takes milliseconds.
+/// test takes milliseconds. The scripted server answers on a thread of its
+/// own, in real time: until it has written the first event, a task keeps
+/// the runtime busy so the clock cannot jump past it (once the bytes are in
+/// the socket, tokio polls for them before it moves the clock).
 #[tokio::test(start_paused = true)]
 async fn a_silent_stream_stalls_after_thirty_seconds() {
-    let server = FakeServer::start(vec![vec![
+    let server = std::sync::Arc::new(ScriptedServer::start(vec![vec![
         sse_head(),
         event(&content("one")),
+        Step::Mark("sent"),
         Step::Pause(Duration::from_secs(600)),
-    ]])
-    .await;
+    ]]));
     let mut config = config(&server.base_url());
     config.timeout = Duration::from_secs(300);
     let (provider, recorder) = Recorder::attach(Provider::new(config).unwrap());
+    let busy = tokio::spawn({
+        let server = server.clone();
+        async move {
+            while server.mark("sent").is_none() {
+                tokio::task::yield_now().await;
+            }
+        }
+    });
     let started = tokio::time::Instant::now();
     let (deltas, result) = chat(&provider, question()).await;
+    busy.await.unwrap();
     let waited = started.elapsed();
     assert_eq!(deltas, vec![Delta::Content("one".into())]);
     assert_eq!(

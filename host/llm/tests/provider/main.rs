@@ -2,7 +2,6 @@
 //! OpenAI-compatible servers write. One test binary, one module per theme.
 
 mod failures;
-mod fake;
 mod request;
 mod streaming;
 

@@ -3,12 +3,12 @@
 use netra_llm::{ChatMessage, ChatRequest, Provider, ToolCall, ToolSpec};
 use serde_json::json;
 
-use crate::fake::{self, FakeServer};
 use crate::{chat, config, question};
+use netra_tests::openai::{self as fake, ScriptedServer};
 
 #[tokio::test]
 async fn the_request_has_the_openai_shape() {
-    let server = FakeServer::start(vec![fake::answer("ok")]).await;
+    let server = ScriptedServer::start(vec![fake::answer("ok")]);
     let mut config = config(&format!("{}/", server.base_url()));
     config.api_key = Some("sk-test-key".to_owned());
     config.models = vec!["default-model".to_owned(), "other".to_owned()];
@@ -75,7 +75,7 @@ async fn the_request_has_the_openai_shape() {
 
 #[tokio::test]
 async fn unset_fields_are_omitted_and_the_first_model_is_the_default() {
-    let server = FakeServer::start(vec![fake::answer("ok")]).await;
+    let server = ScriptedServer::start(vec![fake::answer("ok")]);
     let provider = Provider::new(config(&server.base_url())).unwrap();
     chat(&provider, question()).await.1.unwrap();
     let captured = &server.requests()[0];

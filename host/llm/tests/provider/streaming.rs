@@ -7,14 +7,15 @@ use netra_llm::{Delta, ToolCall, Usage};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::fake::{
-    self, FakeServer, Step, chunk, content, delta, done, end, event, sse_head, usage,
-};
 use crate::{chat, provider, question};
+use netra_tests::openai::{
+    self as fake, ScriptedServer, Step, content, delta, done, end, event, http_chunk, sse_head,
+    usage,
+};
 
 #[tokio::test]
 async fn content_reaches_the_sink_before_the_stream_ends() {
-    let server = FakeServer::start(vec![vec![
+    let server = ScriptedServer::start(vec![vec![
         sse_head(),
         event(&delta(json!({"role": "assistant", "content": ""}), None)),
         event(&content("Hel")),
@@ -26,8 +27,7 @@ async fn content_reaches_the_sink_before_the_stream_ends() {
         event(&usage(9, 3)),
         done(),
         end(),
-    ]])
-    .await;
+    ]]);
     let provider = provider(&server.base_url());
     let mut seen: Vec<(Instant, Delta)> = Vec::new();
     let response = provider
@@ -77,27 +77,35 @@ async fn tool_call_fragments_accumulate_per_index() {
     );
     let (a, b) = split.split_at(split.len() / 2);
     let (b, c) = b.split_at(b.len() - 3);
-    let server = FakeServer::start(vec![vec![
+    let server = ScriptedServer::start(vec![vec![
         sse_head(),
         event(&delta(first, None)),
-        chunk(a),
+        http_chunk(a),
         Step::Pause(Duration::from_millis(20)),
-        chunk(b),
+        http_chunk(b),
         Step::Pause(Duration::from_millis(20)),
-        chunk(c),
+        http_chunk(c),
         event(&delta(
             json!({"tool_calls": [{"index": 1, "id": "call_time", "type": "function", "function": {"name": "get_time", "arguments": ""}}]}),
             None,
         )),
-        event(&delta(json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"Oslo\"}"}}]}), None)),
-        event(&delta(json!({"tool_calls": [{"index": 1, "function": {"arguments": "{\"tz\":"}}]}), None)),
-        event(&delta(json!({"tool_calls": [{"index": 1, "function": {"arguments": "\"CET\"}"}}]}), None)),
+        event(&delta(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"Oslo\"}"}}]}),
+            None,
+        )),
+        event(&delta(
+            json!({"tool_calls": [{"index": 1, "function": {"arguments": "{\"tz\":"}}]}),
+            None,
+        )),
+        event(&delta(
+            json!({"tool_calls": [{"index": 1, "function": {"arguments": "\"CET\"}"}}]}),
+            None,
+        )),
         event(&delta(json!({}), Some("tool_calls"))),
         event(&usage(40, 25)),
         done(),
         end(),
-    ]])
-    .await;
+    ]]);
     let (deltas, result) = chat(&provider(&server.base_url()), question()).await;
     let response = result.unwrap();
     assert!(deltas.is_empty(), "tool calls are not deltas: {deltas:?}");
@@ -128,7 +136,7 @@ async fn tool_call_fragments_accumulate_per_index() {
 
 #[tokio::test]
 async fn usage_comes_from_the_final_chunk_without_choices() {
-    let server = FakeServer::start(vec![fake::answer("ok")]).await;
+    let server = ScriptedServer::start(vec![fake::answer("ok")]);
     let (_, result) = chat(&provider(&server.base_url()), question()).await;
     let response = result.unwrap();
     assert_eq!(response.content, "ok");
@@ -143,7 +151,7 @@ async fn usage_comes_from_the_final_chunk_without_choices() {
 
 #[tokio::test]
 async fn reasoning_fields_become_reasoning_deltas() {
-    let server = FakeServer::start(vec![vec![
+    let server = ScriptedServer::start(vec![vec![
         sse_head(),
         // vLLM and llama.cpp say reasoning_content, Ollama says reasoning.
         event(&delta(
@@ -158,8 +166,7 @@ async fn reasoning_fields_become_reasoning_deltas() {
         event(&delta(json!({}), Some("stop"))),
         done(),
         end(),
-    ]])
-    .await;
+    ]]);
     let (deltas, result) = chat(&provider(&server.base_url()), question()).await;
     assert_eq!(
         deltas,
@@ -184,12 +191,11 @@ async fn a_non_streamed_completion_is_read_whole() {
         }}],
         "usage": {"prompt_tokens": 7, "completion_tokens": 4, "total_tokens": 11}
     });
-    let server = FakeServer::start(vec![vec![fake::response(
+    let server = ScriptedServer::start(vec![vec![fake::response(
         "200 OK",
         &[("content-type", "application/json")],
         &body.to_string(),
-    )]])
-    .await;
+    )]]);
     let (deltas, result) = chat(&provider(&server.base_url()), question()).await;
     let response = result.unwrap();
     assert_eq!(deltas, vec![Delta::Content("Checking.".into())]);
@@ -208,14 +214,13 @@ async fn a_non_streamed_completion_is_read_whole() {
 async fn a_close_delimited_stream_with_comments_and_no_final_blank_line() {
     // No content-type, no chunking, keep-alive comments, CRLF line ends,
     // and the server closes right after `data: [DONE]`.
-    let server = FakeServer::start(vec![vec![
+    let server = ScriptedServer::start(vec![vec![
         Step::Write(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n".to_vec()),
         Step::Write(b": keep-alive\r\n\r\n".to_vec()),
         Step::Write(format!("data: {}\r\n\r\n", content("A")).into_bytes()),
         Step::Write(format!("event: message\r\ndata: {}\r\n\r\n", content("B")).into_bytes()),
         Step::Write(b"data: [DONE]".to_vec()),
-    ]])
-    .await;
+    ]]);
     let (deltas, result) = chat(&provider(&server.base_url()), question()).await;
     assert_eq!(
         deltas,
@@ -226,12 +231,11 @@ async fn a_close_delimited_stream_with_comments_and_no_final_blank_line() {
 
 #[tokio::test]
 async fn dropping_the_call_closes_the_upstream_connection() {
-    let mut server = FakeServer::start(vec![vec![
+    let server = ScriptedServer::start(vec![vec![
         sse_head(),
         event(&content("first")),
-        Step::AwaitClose,
-    ]])
-    .await;
+        Step::AwaitClose(Duration::from_secs(10)),
+    ]]);
     let provider = provider(&server.base_url());
     let (tx, mut rx) = mpsc::unbounded_channel();
     let call = tokio::spawn(async move {
@@ -247,9 +251,10 @@ async fn dropping_the_call_closes_the_upstream_connection() {
     assert_eq!(first, Some(Delta::Content("first".into())));
     let dropped = Instant::now();
     call.abort();
-    let closed = server
-        .client_closed(Duration::from_secs(2))
+    // Waited for off the runtime's thread, which must drop the aborted call.
+    let closed = tokio::task::spawn_blocking(move || server.client_closed(Duration::from_secs(2)))
         .await
+        .expect("the waiting thread")
         .expect("the server sees the connection closed within 2 s");
     assert!(closed.duration_since(dropped) < Duration::from_secs(2));
 }

@@ -1,14 +1,12 @@
 //! The `netra` binary as a plugin author uses it: `plugin inspect` and
 //! `tool call` on real components, through the runtime the server uses.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Output};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::io::Read;
+use std::process::Output;
 use std::time::Duration;
 
 use netra_tests::guest;
+use netra_tests::stub::TinyServer;
 
 struct Cli {
     cache: tempfile::TempDir,
@@ -22,7 +20,7 @@ impl Cli {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_netra"))
+        netra_tests::serve::netra()
             .arg("--cache-dir")
             .arg(self.cache.path())
             .args(args)
@@ -212,7 +210,7 @@ fn the_example_config_is_valid_and_env_overrides_are_checked() {
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains(": ok"), "{}", stdout(&out));
 
-    let out = Command::new(env!("CARGO_BIN_EXE_netra"))
+    let out = netra_tests::serve::netra()
         .args(["config", "check", "--config", example])
         .env("NETRA_SERVER__LISTEN", "nowhere")
         .env("NETRA_LIMITS__MAX_RUNZ", "3")
@@ -291,7 +289,7 @@ fn tool_call_grants_directories_and_variables_only_when_asked() {
         r#"{"path":"/data/in.txt"}"#,
     ]);
     assert!(!out.status.success());
-    let out = Command::new(env!("CARGO_BIN_EXE_netra"))
+    let out = netra_tests::serve::netra()
         .args([
             "tool",
             "call",
@@ -303,7 +301,7 @@ fn tool_call_grants_directories_and_variables_only_when_asked() {
         .output()
         .expect("netra runs");
     assert!(!out.status.success(), "{}", stdout(&out));
-    let out = Command::new(env!("CARGO_BIN_EXE_netra"))
+    let out = netra_tests::serve::netra()
         .args([
             "tool",
             "call",
@@ -318,60 +316,6 @@ fn tool_call_grants_directories_and_variables_only_when_asked() {
         .expect("netra runs");
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("visible"), "{}", stdout(&out));
-}
-
-/// A tiny HTTP/1.1 server on 127.0.0.1 that answers every request with
-/// `200 body` on a thread of its own, counting connections; stops when dropped.
-struct TinyServer {
-    port: u16,
-    accepted: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-}
-
-impl TinyServer {
-    fn start(body: &'static str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("local addr").port();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (count, stopped) = (accepted.clone(), stop.clone());
-        std::thread::spawn(move || {
-            for socket in listener.incoming() {
-                if stopped.load(Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(mut socket) = socket else { continue };
-                count.fetch_add(1, Ordering::SeqCst);
-                let _ = socket.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut request = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match socket.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = write!(
-                    socket,
-                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        });
-        Self {
-            port,
-            accepted,
-            stop,
-        }
-    }
-}
-
-impl Drop for TinyServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so it sees the flag.
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-    }
 }
 
 #[test]
@@ -398,7 +342,7 @@ fn tool_call_reaches_a_host_only_with_allow_host() {
         "{}",
         stderr(&out)
     );
-    assert_eq!(server.accepted.load(Ordering::SeqCst), 0);
+    assert_eq!(server.accepted(), 0);
 
     let allowed = format!("127.0.0.1:{}", server.port);
     let out = cli.run(&[
@@ -416,7 +360,7 @@ fn tool_call_reaches_a_host_only_with_allow_host() {
     let response: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect("JSON");
     assert_eq!(response["status"], 200, "{response}");
     assert_eq!(response["body"], "hello over wasi:http", "{response}");
-    assert_eq!(server.accepted.load(Ordering::SeqCst), 1);
+    assert_eq!(server.accepted(), 1);
 
     // A malformed pattern is refused before anything runs.
     let out = cli.run(&[
@@ -448,7 +392,7 @@ fn serve_briefly(args: &[&str], envs: &[(&str, &str)]) -> Served {
     let dir = tempfile::tempdir().expect("temp dir");
     let plugins = dir.path().join("plugins");
     std::fs::create_dir(&plugins).expect("plugins dir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_netra"))
+    let mut child = netra_tests::serve::netra()
         .current_dir(dir.path())
         .arg("serve")
         .args(args)

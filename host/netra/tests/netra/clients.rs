@@ -3,9 +3,11 @@
 //! One server serves every step: starting it compiles the guest plugins, which is
 //! the slow part.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
+
+use netra_tests::serve::Server;
 
 /// The plugins the server loads: the helper agent and the tools it routes to,
 /// and an agent that spins until its deadline (runs that are still going when
@@ -18,106 +20,14 @@ const PLUGINS: [&str; 5] = [
     "fixture_agent_spin",
 ];
 
-/// A `netra serve` child process, killed when dropped (also when a test panics).
-struct Server {
-    child: Child,
-    url: String,
-    /// What serve printed before it listened.
-    banner: Vec<String>,
-    data: tempfile::TempDir,
-    plugins: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Self {
-        let data = tempfile::tempdir().expect("data dir");
-        let plugins = tempfile::tempdir().expect("plugins dir");
-        for name in PLUGINS {
-            let file = format!("{name}.wasm");
-            std::fs::copy(
-                netra_tests::guests_dir().join(&file),
-                plugins.path().join(&file),
-            )
-            .unwrap_or_else(|e| panic!("cannot copy guest {file}: {e}"));
-        }
-        Self::start_in(data, plugins)
-    }
-
-    /// Starts `netra serve` on existing data and plugin dirs.
-    fn start_in(data: tempfile::TempDir, plugins: tempfile::TempDir) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_netra"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data.path())
-            .arg("--plugins")
-            .arg(plugins.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("netra serve starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        // Build the guard before reading, so a failed start still kills the child.
-        let mut server = Self {
-            child,
-            url: String::new(),
-            banner: Vec::new(),
-            data,
-            plugins,
-        };
-        let (addr, banner) = listening_addr(stdout);
-        server.url = format!("ws://{addr}/v1/ws");
-        server.banner = banner;
-        server
-    }
-
-    fn data_dir(&self) -> &Path {
-        self.data.path()
-    }
-
-    /// SIGKILL, as a crash or the OOM killer would; returns the dirs.
-    fn kill_9(mut self) -> (tempfile::TempDir, tempfile::TempDir) {
-        self.child.kill().expect("SIGKILL netra serve");
-        let _ = self.child.wait();
-        (
-            std::mem::replace(&mut self.data, tempfile::tempdir().expect("temp dir")),
-            std::mem::replace(&mut self.plugins, tempfile::tempdir().expect("temp dir")),
-        )
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Reads `netra listening on http://ADDR ...` from the server's stdout, then keeps
-/// draining it so its later prints never hit a closed pipe.
-fn listening_addr(stdout: ChildStdout) -> (String, Vec<String>) {
-    let mut lines = BufReader::new(stdout);
-    let mut seen = Vec::new();
-    let addr = loop {
-        let mut line = String::new();
-        let read = lines.read_line(&mut line).expect("read serve's stdout");
-        assert!(read > 0, "netra serve exited; it printed {seen:?}");
-        if let Some(rest) = line.strip_prefix("netra listening on http://") {
-            break rest
-                .split_whitespace()
-                .next()
-                .expect("an address")
-                .to_string();
-        }
-        seen.push(line);
-    };
-    std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
-    (addr, seen)
-}
-
 fn netra(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_netra"));
+    let mut command = netra_tests::serve::netra();
     command.args(args);
     command
+}
+
+fn serve() -> Server {
+    Server::serve_guests(&PLUGINS)
 }
 
 /// Runs `netra ARGS` to its end.
@@ -127,7 +37,7 @@ fn run(args: &[&str]) -> Output {
 
 /// Runs `netra chat` with `input` on stdin.
 fn chat(server: &Server, token: &str, input: &str) -> Output {
-    let mut child = netra(&["chat", "--url", &server.url, "--agent", "helper"])
+    let mut child = netra(&["chat", "--url", &server.url(), "--agent", "helper"])
         .env("NETRA_TOKEN", token)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -146,14 +56,14 @@ fn text(bytes: &[u8]) -> String {
 
 #[test]
 fn loadgen_and_chat_against_a_real_server() {
-    let server = Server::start();
-    let data_dir = server.data_dir().display().to_string();
+    let server = serve();
+    let data_dir = server.state_dir().display().to_string();
 
     // loadgen: 20 users with 5 runs each, every frame checked.
     let out = run(&[
         "loadgen",
         "--url",
-        &server.url,
+        &server.url(),
         "--data-dir",
         &data_dir,
         "--sessions",
@@ -234,15 +144,15 @@ fn loadgen_and_chat_against_a_real_server() {
 fn a_kill_9_under_load_loses_no_event_a_client_saw() {
     use netra_store::{RunStatus, SqliteStore, Store, StoreOptions};
 
-    let server = Server::start();
-    let data_dir = server.data_dir().display().to_string();
-    let record = server.data_dir().join("received.jsonl");
-    let spin_record = server.data_dir().join("spin.jsonl");
+    let server = serve();
+    let data_dir = server.state_dir().display().to_string();
+    let record = server.state_dir().join("received.jsonl");
+    let spin_record = server.state_dir().join("spin.jsonl");
     let loadgen = |agent: &str, sessions: &str, runs: &str, record: &Path| {
         netra(&[
             "loadgen",
             "--url",
-            &server.url,
+            &server.url(),
             "--data-dir",
             &data_dir,
             "--agent",
@@ -267,7 +177,7 @@ fn a_kill_9_under_load_loses_no_event_a_client_saw() {
     let helper_load = loadgen("helper", "20", "1000000", &record);
     let spin_load = loadgen("spin-agent", "3", "1", &spin_record);
     // Let the load build up: wait until runs are going, then a little longer.
-    let db = server.data_dir().join("netra.db");
+    let db = server.state_dir().join("netra.db");
     let probe = SqliteStore::open(&db, StoreOptions::default()).expect("open the store");
     for _ in 0..600 {
         if !probe.running_runs().expect("read runs").is_empty() {
@@ -278,6 +188,7 @@ fn a_kill_9_under_load_loses_no_event_a_client_saw() {
     drop(probe);
     std::thread::sleep(std::time::Duration::from_millis(1500));
 
+    let args = server.args().to_vec();
     let (data, plugins) = server.kill_9();
     // The load generators see their connections drop, write what they
     // received and exit.
@@ -298,7 +209,7 @@ fn a_kill_9_under_load_loses_no_event_a_client_saw() {
         frames.len()
     );
 
-    let server = Server::start_in(data, plugins);
+    let server = Server::spawn(&args, data, plugins);
     let store = SqliteStore::open(&db, StoreOptions::default()).expect("reopen the store");
     assert_eq!(store.integrity_check().expect("integrity_check"), ["ok"]);
     assert!(
@@ -309,7 +220,7 @@ fn a_kill_9_under_load_loses_no_event_a_client_saw() {
     // Every event any client received is in the log, byte for byte.
     let mut runs = std::collections::BTreeMap::<String, (u64, bool)>::new();
     for frame in &frames {
-        let message: serde_json::Value = serde_json::from_str(frame).expect("JSON");
+        let message = netra_tests::ws::decode(frame);
         let run_id = message["run_id"].as_str().expect("run_id").to_string();
         let Some(seq) = message["seq"].as_u64() else {
             // A run.start ack: the run was recorded.
@@ -387,7 +298,7 @@ fn a_kill_9_under_load_loses_no_event_a_client_saw() {
     let out = run(&[
         "loadgen",
         "--url",
-        &server.url,
+        &server.url(),
         "--data-dir",
         &data_dir,
         "--sessions",

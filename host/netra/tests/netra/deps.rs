@@ -2,11 +2,11 @@
 //! `netra serve`, configured by a netra.toml, driven over HTTP and WebSocket.
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
 
 use serde_json::{Value, json};
 
-use crate::support::{CALCULATOR, FakeLlm, Plugin, Server, closed_port};
+use netra_tests::serve::{CALCULATOR, Plugin, Server};
+use netra_tests::stub::{TinyServer, closed_port};
 
 fn node<'a>(readyz: &'a Value, id: &str) -> &'a Value {
     readyz["nodes"]
@@ -174,7 +174,7 @@ tools = ["spin-agent"]
 
     // The endpoint comes back: the breaker half-opens, its trial passes and
     // it closes; the golden path passes on its next try; no restart.
-    let llm_server = FakeLlm::start(llm_port);
+    let llm_server = TinyServer::models_on(llm_port);
     let (status, readyz) = server.wait_readyz("ready after the endpoint returns", |status, _| {
         status == 200
     });
@@ -184,7 +184,7 @@ tools = ["spin-agent"]
     assert_eq!(endpoint(&readyz, "llm.local")["state"], "closed");
     assert_eq!(node(&readyz, "plugin.helper")["state"], "ready");
     assert_eq!(status, 200);
-    assert!(llm_server.served.load(Ordering::Relaxed) >= 1);
+    assert!(llm_server.accepted() >= 1);
     let helper = server.run(&token, "helper", "what is 2+3*4");
     assert_eq!(helper["type"], "agent_completed", "{helper}");
     assert!(helper["output"].to_string().contains("14"), "{helper}");

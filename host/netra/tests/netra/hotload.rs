@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::{Plugin, Server};
 use futures_util::{SinkExt, StreamExt};
+use netra_tests::serve::{Plugin, Server};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -173,7 +173,7 @@ fn follow_changes(
             .build()
             .expect("tokio");
         runtime.block_on(async move {
-            let mut ws = crate::support::connect(&url, &token).await;
+            let mut ws = netra_tests::ws::socket(&url, &token).await;
             // A ping's ack proves the session is up before changes start.
             ws.send(Message::Text(
                 json!({"type": "ping", "id": "p"}).to_string().into(),
@@ -190,12 +190,11 @@ fn follow_changes(
                 let Some(Ok(Message::Text(text))) = frame else {
                     continue;
                 };
-                let value: Value = serde_json::from_str(&text).expect("JSON");
+                let value = netra_tests::ws::decode(&text);
                 if value["type"] == "ack" && !acked {
                     acked = true;
                     let _ = ready_tx.send(());
                 }
-                netra_tests::check_frame(&value);
                 if value["type"] == "plugins.changed" {
                     changes.push(value);
                     let list = json!({"type": "agents.list", "id": format!("l{}", changes.len())});
@@ -544,7 +543,7 @@ fn every_admin_route_needs_a_token_with_the_admin_role() {
 
 /// `netra admin ARGS` against `server`; (exit success, stdout, stderr).
 fn netra_admin(server: &Server, token: &str, args: &[&str]) -> (bool, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_netra"))
+    let out = netra_tests::serve::netra()
         .arg("admin")
         .args([
             "--url",

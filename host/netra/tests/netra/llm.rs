@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{CALCULATOR, FakeOpenAi, Plugin, Server, chunk, sse};
+use netra_tests::openai::{ScriptedServer, Step, chunk, sse};
+use netra_tests::serve::{CALCULATOR, Plugin, Server};
+use netra_tests::stub::closed_port;
 
 const ASSISTANT: Plugin = Plugin {
     guest: "assistant",
@@ -15,7 +17,7 @@ tools = ["calculate"]
 "#,
 };
 
-fn config(llm: &FakeOpenAi) -> String {
+fn config(llm: &ScriptedServer) -> String {
     format!(
         r#"
 [llm.fake]
@@ -32,7 +34,7 @@ llm = ["fake"]
 
 /// The model asks for two calculations, with the tool calls' ids, names and
 /// arguments split across chunks, then answers in three content chunks.
-fn two_tool_calls_then_an_answer() -> Vec<Vec<crate::support::Piece>> {
+fn two_tool_calls_then_an_answer() -> Vec<Vec<Step>> {
     let call = |index: u32, id: Option<&str>, name: Option<&str>, arguments: &str| {
         let mut function = json!({ "arguments": arguments });
         if let Some(name) = name {
@@ -73,7 +75,7 @@ fn two_tool_calls_then_an_answer() -> Vec<Vec<crate::support::Piece>> {
 /// tools' results back with their call ids.
 #[test]
 fn the_assistant_calls_two_tools_and_streams_its_answer() {
-    let llm = FakeOpenAi::start(two_tool_calls_then_an_answer());
+    let llm = ScriptedServer::openai(two_tool_calls_then_an_answer());
     let server = Server::start(&[CALCULATOR, ASSISTANT], "refuse", &config(&llm));
     let token = server.token("dana", &[]);
     let events = server.run_events(&token, "assistant", "what are 2+3 and 3*4?");
@@ -157,7 +159,7 @@ fn the_assistant_calls_two_tools_and_streams_its_answer() {
 /// change, and the run ends with that error.
 #[test]
 fn a_model_not_granted_is_denied() {
-    let llm = FakeOpenAi::start(two_tool_calls_then_an_answer());
+    let llm = ScriptedServer::openai(two_tool_calls_then_an_answer());
     let config = config(&llm).replace("llm = [\"fake\"]", "");
     let server = Server::start(&[CALCULATOR, ASSISTANT], "refuse", &config);
     let token = server.token("erin", &[]);
@@ -171,7 +173,7 @@ fn a_model_not_granted_is_denied() {
 }
 
 /// An answer in two halves with `pause` between them.
-fn a_paused_answer(pause: crate::support::Piece) -> Vec<crate::support::Piece> {
+fn a_paused_answer(pause: Step) -> Vec<Step> {
     let mut pieces = sse(&[chunk(json!({ "content": "first half," }), None, None)]);
     // Drop the `[DONE]` of the first part: the stream goes on after the pause.
     pieces.pop();
@@ -192,7 +194,7 @@ fn a_paused_answer(pause: crate::support::Piece) -> Vec<crate::support::Piece> {
 #[test]
 fn tokens_reach_the_client_while_the_provider_is_still_streaming() {
     let pause = std::time::Duration::from_millis(1500);
-    let llm = FakeOpenAi::start(vec![a_paused_answer(crate::support::Piece::Pause(pause))]);
+    let llm = ScriptedServer::openai(vec![a_paused_answer(Step::Pause(pause))]);
     let server = Server::start(&[CALCULATOR, ASSISTANT], "refuse", &config(&llm));
     let token = server.token("finn", &[]);
     let events = server.run_events_at(&token, "assistant", "say it in halves", false);
@@ -204,10 +206,9 @@ fn tokens_reach_the_client_while_the_provider_is_still_streaming() {
         .map(|(at, _)| *at)
         .expect("a message_delta");
     let stream_end = llm
-        .finished
-        .lock()
-        .ok()
-        .and_then(|f| f.first().copied())
+        .finished()
+        .first()
+        .copied()
         .expect("the provider's stream ended");
     assert!(
         first_delta < stream_end,
@@ -220,8 +221,8 @@ fn tokens_reach_the_client_while_the_provider_is_still_streaming() {
 /// Cancelling a run while the model streams closes the upstream request.
 #[test]
 fn cancel_during_streaming_closes_the_upstream_request() {
-    let wait = crate::support::Piece::AwaitClose(std::time::Duration::from_secs(10));
-    let llm = FakeOpenAi::start(vec![a_paused_answer(wait)]);
+    let wait = Step::AwaitClose(std::time::Duration::from_secs(10));
+    let llm = ScriptedServer::openai(vec![a_paused_answer(wait)]);
     let server = Server::start(&[CALCULATOR, ASSISTANT], "refuse", &config(&llm));
     let token = server.token("gale", &[]);
     let events = server.run_events_at(&token, "assistant", "say it slowly", true);
@@ -230,14 +231,11 @@ fn cancel_during_streaming_closes_the_upstream_request() {
     assert_eq!(last["outcome"], "cancelled", "{last}");
     assert_eq!(last["output"], "first half,");
     // The provider's connection is closed once the run is cancelled.
-    let start = std::time::Instant::now();
-    while !llm.closed.load(std::sync::atomic::Ordering::Relaxed) {
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(10),
-            "the upstream request was not closed"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    assert!(
+        llm.client_closed(std::time::Duration::from_secs(10))
+            .is_some(),
+        "the upstream request was not closed"
+    );
 }
 
 /// A model that stalls mid-stream cannot hold a run past the agent's
@@ -245,8 +243,8 @@ fn cancel_during_streaming_closes_the_upstream_request() {
 /// request is closed.
 #[test]
 fn a_stalled_model_ends_at_the_agents_deadline() {
-    let wait = crate::support::Piece::AwaitClose(std::time::Duration::from_secs(20));
-    let llm = FakeOpenAi::start(vec![a_paused_answer(wait)]);
+    let wait = Step::AwaitClose(std::time::Duration::from_secs(20));
+    let llm = ScriptedServer::openai(vec![a_paused_answer(wait)]);
     let config = format!("{}\n[limits.agent]\ndeadline = \"1s\"\n", config(&llm));
     let server = Server::start(&[CALCULATOR, ASSISTANT], "refuse", &config);
     let token = server.token("hale", &[]);
@@ -256,13 +254,11 @@ fn a_stalled_model_ends_at_the_agents_deadline() {
     assert_eq!(last["type"], "agent_error", "{last}");
     assert_eq!(last["code"], "timeout", "{last}");
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
-    while !llm.closed.load(std::sync::atomic::Ordering::Relaxed) {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(15),
-            "the upstream request was not closed"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    assert!(
+        llm.client_closed(std::time::Duration::from_secs(15).saturating_sub(started.elapsed()))
+            .is_some(),
+        "the upstream request was not closed"
+    );
 }
 
 /// 429 with Retry-After, then success: the run succeeds after the retry.
@@ -270,14 +266,14 @@ fn a_stalled_model_ends_at_the_agents_deadline() {
 /// dependency_unavailable (retryable) without a request going out.
 #[test]
 fn rate_limits_are_retried_and_a_dead_endpoint_fails_fast() {
-    let limited = vec![crate::support::Piece::Bytes(
+    let limited = vec![Step::text(
         "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Type: application/json\r\nContent-Length: 60\r\nConnection: close\r\n\r\n{\"error\":{\"message\":\"slow down\",\"type\":\"rate_limit_error\"}}".to_string(),
     )];
     let answer = sse(&[
         chunk(json!({ "content": "done" }), Some("stop"), None),
         chunk(json!({}), None, Some((3, 1))),
     ]);
-    let llm = FakeOpenAi::start(vec![limited, answer]);
+    let llm = ScriptedServer::openai(vec![limited, answer]);
     let server = Server::start(&[CALCULATOR, ASSISTANT], "refuse", &config(&llm));
     let token = server.token("hale", &[]);
     let last = server.run(&token, "assistant", "anything");
@@ -286,7 +282,7 @@ fn rate_limits_are_retried_and_a_dead_endpoint_fails_fast() {
     assert_eq!(llm.chat_requests().len(), 2);
 
     // A closed port: the start checks open the breaker.
-    let port = crate::support::closed_port();
+    let port = closed_port();
     let dead = format!(
         r#"
 [llm.fake]
@@ -319,7 +315,7 @@ llm = ["fake"]
 }
 
 /// A completion that calls one tool (an agent, for the supervisor).
-fn calls(tool: &str, arguments: Value) -> Vec<crate::support::Piece> {
+fn calls(tool: &str, arguments: Value) -> Vec<Step> {
     sse(&[
         chunk(
             json!({ "tool_calls": [{
@@ -334,7 +330,7 @@ fn calls(tool: &str, arguments: Value) -> Vec<crate::support::Piece> {
 }
 
 /// A completion that answers `text`.
-fn answers(text: &str) -> Vec<crate::support::Piece> {
+fn answers(text: &str) -> Vec<Step> {
     sse(&[
         chunk(json!({ "content": text }), Some("stop"), None),
         chunk(json!({}), None, Some((10, 5))),
@@ -364,7 +360,7 @@ tools = ["calculate"]
 /// the supervisor's tool_executing and tool_completed for it.
 #[test]
 fn the_supervisor_delegates_to_nested_runs() {
-    let llm = FakeOpenAi::start(vec![
+    let llm = ScriptedServer::openai(vec![
         // supervisor: delegate to helper, then (next step) to assistant
         calls("helper", json!({ "input": "what is 2+3*4" })),
         calls("assistant", json!({ "input": "what is 10/4" })),
@@ -456,7 +452,7 @@ tools = ["calculate"]
 #[test]
 fn a_delegation_cycle_ends_at_the_depth_limit() {
     let again = || calls("supervisor", json!({ "input": "delegate again" }));
-    let llm = FakeOpenAi::start((0..8).map(|_| again()).collect());
+    let llm = ScriptedServer::openai((0..8).map(|_| again()).collect());
     let config = format!(
         r#"
 [llm.fake]
@@ -496,7 +492,7 @@ llm = ["fake"]
 /// reach the client as agent_thinking, the answer as message_delta.
 #[test]
 fn reasoning_tokens_become_agent_thinking() {
-    let llm = FakeOpenAi::start(vec![sse(&[
+    let llm = ScriptedServer::openai(vec![sse(&[
         chunk(
             json!({ "reasoning_content": "the user wants " }),
             None,
@@ -527,16 +523,13 @@ fn reasoning_tokens_become_agent_thinking() {
 /// retryable error instead of a guess.
 #[test]
 fn server_errors_are_retried_and_malformed_streams_fail_clearly() {
-    let error = vec![crate::support::Piece::Bytes(
+    let error = vec![Step::text(
         "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
             .to_string(),
     )];
     let mut malformed = sse(&[]);
-    malformed.insert(
-        1,
-        crate::support::Piece::Bytes("data: {\"choices\": [\n\n".to_string()),
-    );
-    let llm = FakeOpenAi::start(vec![error, answers("recovered"), malformed]);
+    malformed.insert(1, Step::text("data: {\"choices\": [\n\n".to_string()));
+    let llm = ScriptedServer::openai(vec![error, answers("recovered"), malformed]);
     let server = Server::start(&[CALCULATOR, ASSISTANT], "refuse", &config(&llm));
     let token = server.token("max", &[]);
     let last = server.run(&token, "assistant", "first");

@@ -6,7 +6,8 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{CALCULATOR, FakeOpenAi, Piece, Plugin, Server, chunk, sse};
+use netra_tests::openai::{ScriptedServer, Step, chunk, sse};
+use netra_tests::serve::{CALCULATOR, Plugin, Server};
 
 const ASSISTANT: Plugin = Plugin {
     guest: "assistant",
@@ -40,7 +41,7 @@ fn plugins() -> Vec<Plugin> {
     ]
 }
 
-fn config(llm: &FakeOpenAi) -> String {
+fn config(llm: &ScriptedServer) -> String {
     format!(
         r#"
 [llm.fake]
@@ -60,7 +61,7 @@ tools = ["calculate"]
 
 /// One model turn that asks for `calls` (name, arguments), then one that
 /// answers `answer`.
-fn turn(calls: &[(&str, Value)], answer: &str) -> Vec<Vec<Piece>> {
+fn turn(calls: &[(&str, Value)], answer: &str) -> Vec<Vec<Step>> {
     let mut asking = vec![chunk(
         json!({ "role": "assistant", "content": null }),
         None,
@@ -142,7 +143,7 @@ fn python_and_javascript_plugins_serve_runs_over_websocket() {
             "Counted.",
         ));
     }
-    let llm = FakeOpenAi::start(script);
+    let llm = ScriptedServer::openai(script);
     let server = Server::start(&plugins(), "refuse", &config(&llm));
     let token = server.token("pat", &[]);
 
@@ -214,7 +215,7 @@ fn python_and_javascript_plugins_serve_runs_over_websocket() {
 
 #[test]
 fn an_agent_written_in_python_calls_a_rust_tool() {
-    let llm = FakeOpenAi::start(Vec::new());
+    let llm = ScriptedServer::openai(Vec::new());
     let server = Server::start(&plugins(), "refuse", &config(&llm));
     let token = server.token("pat", &[]);
     let events = server.run_events(&token, "pyagent", "what is 2+3*4");

@@ -4,10 +4,10 @@
 //! out of the box, alike.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn netra(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_netra"))
+    netra_tests::serve::netra()
         .args(args)
         .current_dir(dir)
         // The Rust template's dependencies come from the guests' target dir.

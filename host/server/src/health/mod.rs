@@ -444,8 +444,7 @@ async fn probe(target: &Result<Probe, String>, timeout: Duration) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
+    use netra_tests::stub::{TinyServer, closed_port};
 
     fn policy() -> HealthPolicy {
         HealthPolicy {
@@ -488,43 +487,6 @@ mod tests {
         shared::<Arc<Health>>();
     }
 
-    /// Answers every connection with `status` for `GET /v1/models` and 500
-    /// for anything else, so a wrong path shows as a failure.
-    fn serve(listener: TcpListener, status: &'static str) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let mut request = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16 * 1024
-                    {
-                        match stream.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => request.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    let status = if request.starts_with(b"GET /v1/models HTTP/1.1\r\n") {
-                        status
-                    } else {
-                        "500 Wrong Path"
-                    };
-                    let response = format!(
-                        "HTTP/1.1 {status}\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
-                    );
-                    let _ = stream.write_all(response.as_bytes()).await;
-                });
-            }
-        })
-    }
-
-    async fn local() -> (TcpListener, String) {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local addr");
-        (listener, format!("http://{addr}/v1"))
-    }
-
     fn quick() -> HealthPolicy {
         HealthPolicy {
             interval: Duration::from_millis(50),
@@ -539,8 +501,8 @@ mod tests {
 
     #[tokio::test]
     async fn start_check_closes_a_live_endpoint() {
-        let (listener, url) = local().await;
-        let server = serve(listener, "200 OK");
+        let server = TinyServer::models("200 OK");
+        let url = server.base_url();
         let health = Health::new(quick());
         health.add_endpoint("llm", &url);
         let mut changes = health.subscribe();
@@ -554,16 +516,16 @@ mod tests {
         assert!(status.last_checked_ms_ago.is_some());
         assert!(changes.has_changed().expect("sender alive"));
         assert_eq!(*changes.borrow_and_update(), 1);
-        server.abort();
+        drop(server);
     }
 
     #[tokio::test]
     async fn probes_report_status_timeouts_and_bad_urls() {
-        let (listener, busy) = local().await;
-        let server = serve(listener, "503 Service Unavailable");
+        let server = TinyServer::models("503 Service Unavailable");
+        let busy = server.base_url();
         // Accepts and never answers.
-        let silent = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let quiet = format!("http://{}/v1", silent.local_addr().expect("addr"));
+        let silent = TinyServer::silent();
+        let quiet = silent.base_url();
 
         let health = Health::new(HealthPolicy {
             timeout: Duration::from_millis(300),
@@ -587,14 +549,13 @@ mod tests {
         assert_eq!(reason(1), "HTTP 503");
         assert_eq!(reason(2), "timed out after 300 ms");
         drop(silent);
-        server.abort();
+        drop(server);
     }
 
     #[tokio::test]
     async fn a_closed_port_opens_at_start_and_recovers_under_the_monitor() {
-        let (listener, url) = local().await;
-        let addr = listener.local_addr().expect("addr");
-        drop(listener);
+        let port = closed_port();
+        let url = format!("http://127.0.0.1:{port}/v1");
 
         let health = Health::new(quick());
         health.add_endpoint("llm", &url);
@@ -610,8 +571,7 @@ mod tests {
         let seen_at_start = *changes.borrow();
         assert!(seen_at_start >= 1);
 
-        let listener = TcpListener::bind(addr).await.expect("rebind the port");
-        let server = serve(listener, "200 OK");
+        let server = TinyServer::models_on(port);
         let shutdown = CancellationToken::new();
         let monitor = health.spawn_monitor(shutdown.clone());
 
@@ -636,6 +596,6 @@ mod tests {
             .await
             .expect("monitor stops on shutdown")
             .expect("monitor did not panic");
-        server.abort();
+        drop(server);
     }
 }

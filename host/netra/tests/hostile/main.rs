@@ -2,6 +2,11 @@
 //! serve` (real components, a real SQLite file, real WebSocket clients) and
 //! must end with its own code, with the host up and a bystander's `helper`
 //! runs completing after every one.
+//!
+//! A test binary of its own, like `tests/timing`: cargo runs test binaries
+//! one after another, so the battery (whose guests run at SCHED_IDLE and
+//! whose bystander must stay fast) does not share the 2 cores with the
+//! dozens of servers of the `netra` binary.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -12,7 +17,9 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::support::{CALCULATOR, Plugin, Server};
+use netra_tests::block_on;
+use netra_tests::serve::{CALCULATOR, Plugin, Server};
+use netra_tests::ws::Client;
 
 const HELPER: Plugin = Plugin {
     guest: "helper",
@@ -267,7 +274,7 @@ fn never_reading_client(battery: &Battery) {
     let url = format!("ws://{}/v1/ws", battery.server.addr);
     let token = battery.attacker.clone();
     block_on(async move {
-        let mut ws = crate::support::connect(&url, &token).await;
+        let mut ws = netra_tests::ws::socket(&url, &token).await;
         // The attack: six runs streaming deltas until their event budget
         // (about 1 MB of frames each), to a client that reads nothing.
         for id in 1..=6 {
@@ -364,35 +371,19 @@ fn big_frames_arrive_and_connections_are_bounded() {
     let url = format!("ws://{}/v1/ws", server.addr);
     block_on(async {
         // Two runs of 300,000-byte answers in one thread, then its pages.
-        let mut ws = crate::support::connect(&url, &token).await;
-        let mut thread: Option<String> = None;
-        for id in ["a", "b"] {
-            let mut start = json!({"type": "run.start", "id": id, "agent": "hostile-agent", "input": "answer 300000"});
-            if let Some(thread) = &thread {
-                start["thread_id"] = json!(thread);
-            }
-            ws.send(Message::Text(start.to_string().into()))
-                .await
-                .expect("send");
-            loop {
-                let frame = next_json(&mut ws).await;
-                if frame["type"] == "ack" && frame["ref"] == id {
-                    thread = frame["thread_id"].as_str().map(String::from);
-                }
-                if frame["type"] == "agent_completed" {
-                    break;
-                }
-            }
-        }
+        let mut ws = Client::connect(&url, &token).await;
+        let (thread, _) = ws.run_in(None, "hostile-agent", "answer 300000").await;
+        ws.run_in(Some(&thread), "hostile-agent", "answer 300000")
+            .await;
         let mut after = 0;
         let mut pages = Vec::new();
         loop {
-            let get =
-                json!({"type": "thread.get", "id": "t", "thread_id": thread, "after_seq": after});
-            ws.send(Message::Text(get.to_string().into()))
-                .await
-                .expect("send");
-            let page = next_json(&mut ws).await;
+            let page = ws
+                .request(
+                    "thread.get",
+                    json!({"thread_id": thread, "after_seq": after}),
+                )
+                .await;
             let messages = page["messages"].as_array().expect("messages").clone();
             let bytes: usize = messages
                 .iter()
@@ -417,13 +408,13 @@ fn big_frames_arrive_and_connections_are_bounded() {
 
         // The history a run gets is cut to max_history_bytes (7): the
         // latest messages that fit.
-        let (thread, _) = run_in(&mut ws, None, "echo-agent", "one").await;
-        run_in(&mut ws, Some(&thread), "echo-agent", "two").await;
-        let (_, end) = run_in(&mut ws, Some(&thread), "echo-agent", "history").await;
+        let (thread, _) = ws.run_in(None, "echo-agent", "one").await;
+        ws.run_in(Some(&thread), "echo-agent", "two").await;
+        let (_, end) = ws.run_in(Some(&thread), "echo-agent", "history").await;
         assert_eq!(end["output"], "user: two\nassistant: two");
 
         // The per-user session cap: carol holds two sessions now.
-        let _second = crate::support::connect(&url, &token).await;
+        let _second = Client::connect(&url, &token).await;
         let mut request = url.as_str().into_client_request().expect("request");
         request.headers_mut().insert(
             "authorization",
@@ -437,7 +428,7 @@ fn big_frames_arrive_and_connections_are_bounded() {
         }
         // Another user is not affected.
         let dave = server.token("dave", &[]);
-        let _dave = crate::support::connect(&url, &dave).await;
+        let _dave = Client::connect(&url, &dave).await;
     });
 
     // Body limit on a route that reads no body.
@@ -461,50 +452,6 @@ fn big_frames_arrive_and_connections_are_bounded() {
         "{read:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(5));
-}
-
-async fn next_json<S>(ws: &mut S) -> Value
-where
-    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(30), ws.next())
-            .await
-            .expect("a frame in time")
-            .expect("open socket")
-            .expect("valid frame");
-        if let Message::Text(text) = frame {
-            return serde_json::from_str(&text).expect("JSON");
-        }
-    }
-}
-
-/// Runs `agent` on `input` in `thread` (a new one if `None`) over `ws`;
-/// returns the thread and the terminal event.
-async fn run_in<S>(ws: &mut S, thread: Option<&str>, agent: &str, input: &str) -> (String, Value)
-where
-    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
-        + futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error>
-        + Unpin,
-{
-    let mut start = json!({"type": "run.start", "id": "r", "agent": agent, "input": input});
-    if let Some(thread) = thread {
-        start["thread_id"] = json!(thread);
-    }
-    ws.send(Message::Text(start.to_string().into()))
-        .await
-        .expect("send");
-    let mut thread_id = thread.map(String::from);
-    loop {
-        let frame = next_json(ws).await;
-        assert_ne!(frame["type"], "error", "{frame}");
-        if frame["type"] == "ack" && frame["ref"] == "r" {
-            thread_id = frame["thread_id"].as_str().map(String::from);
-        }
-        if frame["type"] == "agent_completed" || frame["type"] == "agent_error" {
-            return (thread_id.expect("an ack"), frame);
-        }
-    }
 }
 
 const CAP_CONFIG: &str = r#"
@@ -539,14 +486,14 @@ fn connections_over_the_cap_wait_and_history_is_bounded() {
     let token = server.token("erin", &[]);
     let url = format!("ws://{}/v1/ws", server.addr);
     block_on(async {
-        let mut ws = crate::support::connect(&url, &token).await;
-        let (thread, _) = run_in(&mut ws, None, "echo-agent", "one").await;
-        run_in(&mut ws, Some(&thread), "echo-agent", "two").await;
-        let (_, end) = run_in(&mut ws, Some(&thread), "echo-agent", "history").await;
+        let mut ws = Client::connect(&url, &token).await;
+        let (thread, _) = ws.run_in(None, "echo-agent", "one").await;
+        ws.run_in(Some(&thread), "echo-agent", "two").await;
+        let (_, end) = ws.run_in(Some(&thread), "echo-agent", "history").await;
         // Four messages in the thread; the run got the latest three.
         assert_eq!(end["output"], "assistant: one\nuser: two\nassistant: two");
         // The kv quota in bytes: three keys of 1026 bytes fit in 4 KiB.
-        let (_, end) = run_in(&mut ws, None, "hostile-agent", "kv 100").await;
+        let (_, end) = ws.run_in(None, "hostile-agent", "kv 100").await;
         let answer = end["output"].as_str().unwrap_or_default();
         assert!(
             answer.starts_with("written 3; error:") && answer.contains("kv_max_bytes"),
@@ -613,15 +560,6 @@ fn connections_over_the_cap_wait_and_history_is_bounded() {
     }
 }
 
-/// Runs `work` on a current-thread runtime of its own.
-fn block_on<F: std::future::Future>(work: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio")
-        .block_on(work)
-}
-
 const FAIR_CONFIG: &str = r#"
 [limits]
 guest_cpus = 1
@@ -635,31 +573,6 @@ tools = ["calculate"]
 [plugin.agent-hostile]
 tools = ["calculate", "sleep", "huge_result", "escape", "helper"]
 "#;
-
-/// Sends `run.start` for `agent` on `input`, without waiting for anything.
-async fn start_run<S>(ws: &mut S, agent: &str, input: &str)
-where
-    S: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
-{
-    let start = json!({"type": "run.start", "id": "r", "agent": agent, "input": input});
-    ws.send(Message::Text(start.to_string().into()))
-        .await
-        .expect("send");
-}
-
-/// Reads frames until one of type `kind` (or the run's end); returns it.
-async fn frame_of<S>(ws: &mut S, kinds: &[&str]) -> Value
-where
-    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    loop {
-        let frame = next_json(ws).await;
-        assert_ne!(frame["type"], "error", "{frame}");
-        if kinds.iter().any(|k| frame["type"] == *k) {
-            return frame;
-        }
-    }
-}
 
 /// The CPU goes to users in turn, not to runs: with one guest slot
 /// (`guest_cpus = 1`), four runs of one user computing and then one run of
@@ -676,21 +589,21 @@ fn guests_share_the_cpu_by_user_not_by_run() {
     block_on(async {
         let mut sockets = Vec::new();
         for _ in 0..4 {
-            let mut ws = crate::support::connect(&url, &mallory).await;
-            start_run(&mut ws, "hostile-agent", burn).await;
+            let mut ws = Client::connect(&url, &mallory).await;
+            start(&mut ws, "hostile-agent", burn).await;
             // Computing from here on.
-            let thought = frame_of(&mut ws, &["agent_thinking", "agent_error"]).await;
+            let thought = ws.until(&["agent_thinking", "agent_error"]).await;
             assert_eq!(thought["type"], "agent_thinking", "{thought}");
             sockets.push(("mallory", ws));
         }
-        let mut ws = crate::support::connect(&url, &bob).await;
-        start_run(&mut ws, "hostile-agent", burn).await;
+        let mut ws = Client::connect(&url, &bob).await;
+        start(&mut ws, "hostile-agent", burn).await;
         sockets.push(("bob", ws));
 
         let mut ends: futures_util::stream::FuturesUnordered<_> = sockets
             .into_iter()
             .map(|(user, mut ws)| async move {
-                let end = frame_of(&mut ws, &["agent_completed", "agent_error"]).await;
+                let end = ws.until(&["agent_completed", "agent_error"]).await;
                 (user, end)
             })
             .collect();
@@ -736,15 +649,15 @@ fn a_users_events_and_memory_growth_go_at_their_rate() {
     let bob = server.token("bob", &[]);
     let url = format!("ws://{}/v1/ws", server.addr);
     block_on(async {
-        let mut flood = crate::support::connect(&url, &mallory).await;
-        start_run(&mut flood, "hostile-agent", "events").await;
-        let first = frame_of(&mut flood, &["agent_thinking", "agent_error"]).await;
+        let mut flood = Client::connect(&url, &mallory).await;
+        start(&mut flood, "hostile-agent", "events").await;
+        let first = flood.until(&["agent_thinking", "agent_error"]).await;
         assert_eq!(first["type"], "agent_thinking", "{first}");
         let served = bystander_run(&url, &bob).await;
 
         let mut bytes = first.to_string().len();
         let end = loop {
-            let frame = next_json(&mut flood).await;
+            let frame = flood.recv().await;
             match frame["type"].as_str() {
                 Some("agent_thinking") => bytes += frame.to_string().len(),
                 Some("agent_completed" | "agent_error") => break frame,
@@ -762,10 +675,10 @@ fn a_users_events_and_memory_growth_go_at_their_rate() {
             "{bytes} bytes of thinking"
         );
 
-        let mut bomb = crate::support::connect(&url, &mallory).await;
-        start_run(&mut bomb, "membomb-agent", "go").await;
+        let mut bomb = Client::connect(&url, &mallory).await;
+        start(&mut bomb, "membomb-agent", "go").await;
         let served = bystander_run(&url, &bob).await;
-        let end = frame_of(&mut bomb, &["agent_completed", "agent_error"]).await;
+        let end = bomb.until(&["agent_completed", "agent_error"]).await;
         assert_eq!(outcome(&end), "timeout", "{end}");
         assert!(served["ts"].as_str() < end["ts"].as_str(), "{served} {end}");
     });
@@ -773,12 +686,18 @@ fn a_users_events_and_memory_growth_go_at_their_rate() {
 
 /// Runs `helper` as the bystander; its `agent_completed`.
 async fn bystander_run(url: &str, token: &str) -> Value {
-    let mut ws = crate::support::connect(url, token).await;
-    start_run(&mut ws, "helper", "what is 6 * 7").await;
-    let served = frame_of(&mut ws, &["agent_completed", "agent_error"]).await;
+    let mut ws = Client::connect(url, token).await;
+    let (_, served) = ws.run_in(None, "helper", "what is 6 * 7").await;
     assert!(
         served["output"].as_str().unwrap_or_default().contains("42"),
         "{served}"
     );
     served
+}
+
+/// Sends `run.start` for `agent` on `input`, without waiting for anything.
+async fn start(client: &mut Client, agent: &str, input: &str) {
+    client
+        .command("run.start", json!({"agent": agent, "input": input}))
+        .await;
 }

@@ -1,4 +1,6 @@
-//! A real server on 127.0.0.1:0 and a real WebSocket client for the tests.
+//! A netra server in the test's own process, on 127.0.0.1:0 and a real
+//! SQLite file, with every guest plugin loaded once per test binary; and
+//! helpers that call the runtime directly.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -6,23 +8,15 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use crate::guest_bytes;
+use crate::ws::Client;
 use netra_auth::{AuthConfig, Authenticator};
 use netra_runtime::{
     InvokeError, Limits, PluginSettings, RunContext, Runtime, RuntimeConfig, ToolPlugin,
 };
 use netra_server::{App, Grants, Registry, RunLimits, Runs, ServerConfig, StoreKv};
 use netra_store::{SqliteStore, StoreOptions};
-use netra_tests::guest_bytes;
-use serde_json::{Value, json};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
-
-/// How long a test waits for any one frame.
-pub const FRAME_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Every guest plugin, loaded once per test binary and shared by all test
 /// servers (each server still creates fresh instances per run).
@@ -33,7 +27,7 @@ pub fn registry() -> Arc<Registry> {
             std::thread::spawn(|| {
                 let tokio = tokio::runtime::Runtime::new().expect("tokio");
                 tokio.block_on(async {
-                    let cache = netra_tests::guests_dir().join("../../../netra-test-cache");
+                    let cache = crate::guests_dir().join("../../../netra-test-cache");
                     let runtime = Runtime::new(RuntimeConfig {
                         cache_dir: Some(cache),
                         max_instances: 2000,
@@ -66,7 +60,7 @@ pub fn registry() -> Arc<Registry> {
                         ..Grants::default()
                     };
                     let (registry, failures) =
-                        Registry::load_dir(&runtime, &netra_tests::guests_dir(), &grants)
+                        Registry::load_dir(&runtime, &crate::guests_dir(), &grants)
                             .await
                             .expect("read guests dir");
                     assert!(failures.is_empty(), "guests failed to load: {failures:?}");
@@ -86,7 +80,7 @@ fn kv_store() -> Arc<SqliteStore> {
     KV.get_or_init(|| {
         // Statics are never dropped, so a temp dir would outlive the process:
         // keep the file under target/, one per process, and clear old ones.
-        let dir = netra_tests::guests_dir().join("../../../netra-test-kv");
+        let dir = crate::guests_dir().join("../../../netra-test-kv");
         let _ = std::fs::remove_dir_all(&dir);
         let path = dir.join(format!("kv-{}.db", std::process::id()));
         Arc::new(SqliteStore::open(&path, StoreOptions::default()).expect("kv store"))
@@ -185,19 +179,7 @@ impl TestServer {
 
     /// Connects with a given token.
     pub async fn connect_with_token(&self, token: &str) -> Client {
-        let mut request = self.url().into_client_request().expect("request");
-        request.headers_mut().insert(
-            "authorization",
-            format!("Bearer {token}").parse().expect("header"),
-        );
-        let (ws, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("connect");
-        Client {
-            ws,
-            next_id: 0,
-            pending: Default::default(),
-        }
+        Client::connect(&self.url(), token).await
     }
 }
 
@@ -205,172 +187,6 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
-}
-
-/// A real WebSocket client speaking netra.v1.
-pub struct Client {
-    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    pub next_id: u64,
-    /// Frames read while waiting for something else, in arrival order.
-    pub pending: std::collections::VecDeque<Value>,
-}
-
-impl Client {
-    /// Sends a raw text frame.
-    pub async fn send_text(&mut self, text: impl Into<String>) {
-        self.ws
-            .send(Message::Text(text.into().into()))
-            .await
-            .expect("send");
-    }
-
-    /// Sends a command with a fresh id; returns the id.
-    pub async fn command(&mut self, kind: &str, mut fields: Value) -> String {
-        self.next_id += 1;
-        let id = format!("c{}", self.next_id);
-        fields["type"] = json!(kind);
-        fields["id"] = json!(id);
-        self.send_text(fields.to_string()).await;
-        id
-    }
-
-    /// The next JSON frame, checked against the wire schema.
-    pub async fn recv(&mut self) -> Value {
-        loop {
-            let message = tokio::time::timeout(FRAME_TIMEOUT, self.ws.next())
-                .await
-                .expect("a frame within the timeout")
-                .expect("the socket is open")
-                .expect("a valid frame");
-            match message {
-                Message::Text(text) => {
-                    let value: Value = serde_json::from_str(&text).expect("frames are JSON");
-                    netra_tests::check_frame(&value);
-                    return value;
-                }
-                Message::Ping(_) | Message::Pong(_) => continue,
-                other => panic!("unexpected frame {other:?}"),
-            }
-        }
-    }
-
-    /// Waits for the close frame and returns its code.
-    pub async fn expect_close(&mut self) -> u16 {
-        loop {
-            match tokio::time::timeout(FRAME_TIMEOUT, self.ws.next())
-                .await
-                .expect("close in time")
-            {
-                Some(Ok(Message::Close(Some(frame)))) => return frame.code.into(),
-                Some(Ok(Message::Close(None))) | None => return 1005,
-                Some(Ok(_)) => continue,
-                Some(Err(err)) => panic!("socket error instead of a close: {err}"),
-            }
-        }
-    }
-
-    /// Sends a command and returns its ack (or error) frame.
-    pub async fn request(&mut self, kind: &str, fields: Value) -> Value {
-        let id = self.command(kind, fields).await;
-        loop {
-            let frame = self.recv().await;
-            if frame["ref"] == json!(id) {
-                return frame;
-            }
-            self.pending.push_back(frame);
-        }
-    }
-
-    /// Starts a run and returns (run_id, thread_id).
-    pub async fn start_run(&mut self, agent: &str, input: &str) -> (String, String) {
-        let ack = self
-            .request("run.start", json!({ "agent": agent, "input": input }))
-            .await;
-        assert_eq!(ack["type"], "ack", "run.start refused: {ack}");
-        (
-            ack["run_id"].as_str().expect("run_id").to_string(),
-            ack["thread_id"].as_str().expect("thread_id").to_string(),
-        )
-    }
-
-    /// Collects the events of `run_id` up to and including its terminal
-    /// event, checking the order rules on the way.
-    pub async fn run_events(&mut self, run_id: &str) -> Vec<Value> {
-        let events = self.run_events_after(run_id).await;
-        check_order(&events);
-        events
-    }
-
-    /// Collects events of `run_id` up to its terminal event, without the
-    /// order check (for a stream resumed part-way). Frames of other runs are
-    /// kept for later.
-    pub async fn run_events_after(&mut self, run_id: &str) -> Vec<Value> {
-        let mut events = Vec::new();
-        loop {
-            let position = self
-                .pending
-                .iter()
-                .position(|f| f["run_id"] == json!(run_id));
-            let frame = match position.and_then(|i| self.pending.remove(i)) {
-                Some(frame) => frame,
-                None => self.recv().await,
-            };
-            if frame["run_id"] != json!(run_id) {
-                self.pending.push_back(frame);
-                continue;
-            }
-            let terminal = matches!(
-                frame["type"].as_str(),
-                Some("agent_completed" | "agent_error")
-            );
-            events.push(frame);
-            if terminal {
-                return events;
-            }
-        }
-    }
-
-    /// Starts a run and returns all its events.
-    pub async fn run(&mut self, agent: &str, input: &str) -> Vec<Value> {
-        let (run_id, _) = self.start_run(agent, input).await;
-        self.run_events(&run_id).await
-    }
-}
-
-/// The order rules every run must follow.
-pub fn check_order(events: &[Value]) {
-    assert_eq!(events[0]["type"], "agent_started", "{events:#?}");
-    for (i, event) in events.iter().enumerate() {
-        assert_eq!(event["seq"], json!(i as u64 + 1), "seq gap in {events:#?}");
-    }
-    let terminals = events
-        .iter()
-        .filter(|e| matches!(e["type"].as_str(), Some("agent_completed" | "agent_error")))
-        .count();
-    assert_eq!(terminals, 1, "{events:#?}");
-    let mut open = BTreeSet::new();
-    for event in events {
-        match event["type"].as_str() {
-            Some("tool_executing") => {
-                assert!(open.insert(event["tool_call_id"].to_string()));
-            }
-            Some("tool_completed") => {
-                assert!(
-                    open.remove(&event["tool_call_id"].to_string()),
-                    "completed before executing"
-                );
-            }
-            _ => {}
-        }
-    }
-}
-
-/// Types of `events`, in order.
-pub fn types(events: &[Value]) -> Vec<&str> {
-    events
-        .iter()
-        .map(|e| e["type"].as_str().unwrap_or("?"))
-        .collect()
 }
 
 // Direct runtime helpers, shared by the e2e and timing binaries.

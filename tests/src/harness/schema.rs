@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-const SCHEMA: &str = include_str!("../../docs/protocol.schema.json");
+const SCHEMA: &str = include_str!("../../../docs/protocol.schema.json");
 
 fn validator() -> &'static jsonschema::Validator {
     static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
