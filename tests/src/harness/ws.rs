@@ -116,12 +116,6 @@ impl Client {
         }
     }
 
-    /// The next frame as the typed [`ServerFrame`].
-    pub async fn recv_frame(&mut self) -> ServerFrame<'static> {
-        let value = self.recv().await;
-        ServerFrame::deserialize(value).expect("decoded once already")
-    }
-
     /// Waits for the close frame and returns its code.
     pub async fn expect_close(&mut self) -> u16 {
         loop {

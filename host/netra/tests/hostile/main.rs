@@ -271,7 +271,7 @@ fn hostile_plugins_and_clients_end_with_their_codes_and_disturb_no_one() {
 }
 
 fn never_reading_client(battery: &Battery) {
-    let url = format!("ws://{}/v1/ws", battery.server.addr);
+    let url = battery.server.url();
     let token = battery.attacker.clone();
     block_on(async move {
         let mut ws = netra_tests::ws::socket(&url, &token).await;
@@ -368,7 +368,7 @@ fn big_frames_arrive_and_connections_are_bounded() {
         .expect("tool_completed");
     assert_eq!(result["ok"].as_str().map(str::len), Some(300_000));
 
-    let url = format!("ws://{}/v1/ws", server.addr);
+    let url = server.url();
     block_on(async {
         // Two runs of 300,000-byte answers in one thread, then its pages.
         let mut ws = Client::connect(&url, &token).await;
@@ -484,7 +484,7 @@ fn connections_over_the_cap_wait_and_history_is_bounded() {
         ],
     );
     let token = server.token("erin", &[]);
-    let url = format!("ws://{}/v1/ws", server.addr);
+    let url = server.url();
     block_on(async {
         let mut ws = Client::connect(&url, &token).await;
         let (thread, _) = ws.run_in(None, "echo-agent", "one").await;
@@ -584,7 +584,7 @@ fn guests_share_the_cpu_by_user_not_by_run() {
     let server = Server::start(&plugins(), "refuse", FAIR_CONFIG);
     let mallory = server.token("mallory", &[]);
     let bob = server.token("bob", &[]);
-    let url = format!("ws://{}/v1/ws", server.addr);
+    let url = server.url();
     let burn = "burn 150000000";
     block_on(async {
         let mut sockets = Vec::new();
@@ -647,7 +647,7 @@ fn a_users_events_and_memory_growth_go_at_their_rate() {
     let server = Server::start(&plugins(), "refuse", RATE_CONFIG);
     let mallory = server.token("mallory", &[]);
     let bob = server.token("bob", &[]);
-    let url = format!("ws://{}/v1/ws", server.addr);
+    let url = server.url();
     block_on(async {
         let mut flood = Client::connect(&url, &mallory).await;
         start(&mut flood, "hostile-agent", "events").await;

@@ -164,7 +164,7 @@ fn follow_changes(
     token: &str,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<Vec<Value>> {
-    let url = format!("ws://{}/v1/ws", server.addr);
+    let url = server.url();
     let token = token.to_string();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let handle = std::thread::spawn(move || {
