@@ -169,11 +169,16 @@ fn plugins() -> Result<Vec<PathBuf>> {
 }
 
 /// The package names of the example plugins: every crate directly under
-/// `plugins/` (fixtures live in `plugins/fixtures/` and are not examples).
+/// `plugins/` (fixtures live in `plugins/fixtures/` and are not examples;
+/// neither is `plugins/conformance`, the MCP conformance suite's tools).
 fn example_plugins(dir: &Path) -> Result<Vec<String>> {
     let mut names = Vec::new();
     for entry in std::fs::read_dir(dir)? {
-        let manifest = entry?.path().join("Cargo.toml");
+        let path = entry?.path();
+        if path.file_name().is_some_and(|n| n == "conformance") {
+            continue;
+        }
+        let manifest = path.join("Cargo.toml");
         if !manifest.is_file() {
             continue;
         }

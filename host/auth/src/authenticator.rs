@@ -209,6 +209,11 @@ impl Authenticator {
             .map_err(|e| AuthError::Sign(e.to_string()))
     }
 
+    /// The `iss` tokens must carry.
+    pub fn issuer(&self) -> &str {
+        &self.inner.issuer
+    }
+
     /// Authenticates an HTTP upgrade request: token from `Authorization: Bearer <t>` or,
     /// for browsers, a `bearer.<t>` entry in `Sec-WebSocket-Protocol` (comma-separated
     /// list).

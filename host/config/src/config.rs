@@ -34,6 +34,8 @@ pub struct Config {
     pub plugin: BTreeMap<String, PluginConfig>,
     /// `[health]`: endpoint checks, circuit breakers, the golden path.
     pub health: Health,
+    /// `[mcp]`: what MCP clients are served.
+    pub mcp: crate::Mcp,
     /// The file this configuration came from; `None` when netra runs on
     /// defaults (and the environment) alone.
     pub file: Option<PathBuf>,
@@ -376,6 +378,7 @@ pub(crate) fn resolve(table: &Table, base: &Path, env: Lookup<'_>, report: &mut 
     let llm = llm(&root.table("llm", report), base, env, report);
     let plugin = plugin_grants(&root.table("plugin", report), base, &llm, report);
     let health = health(&root.table("health", report), report);
+    let mcp = crate::mcp::mcp(&root.table("mcp", report), report);
     root.finish(report);
     Config {
         server,
@@ -386,6 +389,7 @@ pub(crate) fn resolve(table: &Table, base: &Path, env: Lookup<'_>, report: &mut 
         llm,
         plugin,
         health,
+        mcp,
         file: None,
     }
 }

@@ -22,6 +22,7 @@ mod config;
 pub mod env;
 mod host_pattern;
 pub mod manifest;
+mod mcp;
 mod problem;
 mod read;
 mod secret;
@@ -36,6 +37,7 @@ pub use config::{
 };
 pub use host_pattern::{BadHostPattern, HostPattern};
 pub use manifest::{Manifest, Needs, PluginKind};
+pub use mcp::{Exposed, Mcp};
 pub use problem::{Problem, Problems};
 pub use secret::Secret;
 

@@ -33,8 +33,10 @@ pub enum Command {
     /// Call tools without a server.
     #[command(subcommand)]
     Tool(ToolCommand),
-    /// Serve agents and tools over WebSocket.
+    /// Serve agents and tools over WebSocket (and MCP on /mcp).
     Serve(crate::serve::ServeArgs),
+    /// Serve the tools (and chosen agents) to one local MCP client over stdio.
+    Mcp(crate::mcp::McpArgs),
     /// Work with the configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -175,6 +177,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let cache_dir = cli.cache_dir.or_else(default_cache_dir);
     match cli.command {
         Command::Serve(args) => crate::serve::serve(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Mcp(args) => crate::mcp::mcp(args).await.map(|()| ExitCode::SUCCESS),
         Command::Token(args) => crate::serve::token(args).map(|()| ExitCode::SUCCESS),
         Command::Config(ConfigCommand::Check { config }) => Ok(check_config(config.as_deref())),
         Command::Chat(args) => crate::client::chat::chat(args).await,

@@ -6,6 +6,8 @@
 mod admin;
 mod cli;
 mod client;
+mod host;
+mod mcp;
 mod scaffold;
 mod serve;
 

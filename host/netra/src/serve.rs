@@ -3,25 +3,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use netra_auth::{AuthConfig, Authenticator, PublicKey, Secret};
 use netra_config::{Config, Value};
-use netra_llm::{Provider, ProviderConfig};
-use netra_runtime::rate::ByteRate;
-use netra_runtime::{Runtime, RuntimeConfig};
-use netra_server::catalog::{Catalog, CatalogSettings, plan};
-use netra_server::deps::llm_node;
-use netra_server::health::Health;
-use netra_server::llm::Models;
-use netra_server::{
-    App, Readiness, Retention, RunLimits, Runs, ServerConfig, Services, StoreKv,
-    recover_interrupted,
-};
-use netra_store::{MemoryStore, SqliteStore, Store, StoreOptions, Synchronous};
+use netra_server::catalog::plan;
 use tokio_util::sync::CancellationToken;
+
+use crate::host::Host;
 
 /// Arguments of `netra serve`. Flags override the configuration file and
 /// its `NETRA_*` environment overrides.
@@ -183,147 +172,15 @@ fn configuration(args: &ServeArgs) -> anyhow::Result<Config> {
         .map_err(|problems| anyhow::anyhow!("{problems}").context("invalid configuration"))
 }
 
-/// A configured count or size as a `usize` (saturating).
-fn size(n: u64) -> usize {
-    usize::try_from(n).unwrap_or(usize::MAX)
-}
-
 /// Runs the server until Ctrl-C.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = configuration(&args)?;
     dev_mode_listens_locally(&config)?;
-    let data_dir = &config.server.data_dir.clone();
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-    let (auth, dev) = authenticator(&config)?;
-    let store = open_store(&config).await?;
-
-    let runtime = Runtime::new(RuntimeConfig {
-        cache_dir: Some(config.server.cache_dir.clone()),
-        max_instances: u32::try_from(config.limits.max_runs.saturating_mul(4))
-            .unwrap_or(u32::MAX)
-            .max(16),
-        // A long-running server snapshots plugins after their warm-up calls
-        // (once per component, cached) and keeps instances made ahead.
-        preinitialize: true,
-        // Fuel limits may come from netra.toml or from any manifest, also one
-        // hot-loaded later; metering costs little next to instantiation.
-        fuel: true,
-        prepared_instances: usize::try_from(config.limits.prepared_instances).unwrap_or(0),
-        guest_cpus: config
-            .limits
-            .guest_cpus
-            .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)),
-        user_memory_growth: rate(
-            config.limits.user_memory_growth_bytes_per_sec,
-            config.limits.user_memory_growth_burst_bytes,
-        ),
-        ..RuntimeConfig::default()
-    })?;
-    let health = Health::new(config.health.clone());
-    for (name, provider) in &config.llm {
-        health.add_endpoint(&llm_node(name), &provider.base_url);
+    let host = Host::build(config).await?;
+    for line in &host.notes {
+        println!("{line}");
     }
-    let store_note = match config.store.kind {
-        netra_config::StoreKind::Memory => "memory".to_string(),
-        netra_config::StoreKind::Sqlite => format!("sqlite {}", config.store.path.display()),
-    };
-    let plugins_dir = config.plugins.dir.clone();
-    if !plugins_dir.is_dir() {
-        anyhow::bail!("cannot read plugins dir {}", plugins_dir.display());
-    }
-    let config = Arc::new(config);
-    let opened = Catalog::open(CatalogSettings {
-        config: config.clone(),
-        runtime,
-        store: store.clone(),
-        health: health.clone(),
-        // Plugins' key-value data lives in the store, scoped to (user, plugin).
-        kv: Some(Arc::new(StoreKv::new(store.clone()))),
-        versions_dir: data_dir.join("plugins"),
-        store_note,
-    })
-    .await
-    .with_context(|| format!("cannot load the plugins of {}", plugins_dir.display()))?;
-    for warning in &opened.warnings {
-        eprintln!("warning: {warning}");
-    }
-    let catalog = opened.catalog;
-    let current = opened.current;
-    let served = current.get();
-    let agents: Vec<_> = served
-        .registry
-        .agents()
-        .map(|a| a.plugin.descriptor().name.clone())
-        .collect();
-    let tools: Vec<_> = served
-        .registry
-        .tools()
-        .map(|t| t.descriptor.name.clone())
-        .collect();
-    drop(served);
-
-    let readiness = Readiness::new(
-        current.clone(),
-        health.clone(),
-        config.health.golden_path.clone(),
-    );
-
-    let mut models = Models::new();
-    for (name, provider) in &config.llm {
-        let client = Provider::new(ProviderConfig {
-            name: name.clone(),
-            base_url: provider.base_url.clone(),
-            api_key: provider
-                .api_key
-                .as_ref()
-                .map(|key| key.expose().to_string()),
-            models: provider.models.clone(),
-            timeout: provider.timeout,
-            max_retries: 3,
-        })
-        .map_err(|err| anyhow::anyhow!("LLM provider {name}: {err}"))?;
-        models.add(name, client, provider.models.clone(), Some(health.clone()));
-    }
-    let runs = Runs::with_services(
-        current,
-        store.clone(),
-        RunLimits {
-            per_user: usize::try_from(config.limits.max_runs_per_user).unwrap_or(usize::MAX),
-            global: usize::try_from(config.limits.max_runs).unwrap_or(usize::MAX),
-            history_messages: size(config.limits.max_history_messages),
-            history_bytes: size(config.limits.max_history_bytes),
-            user_event_rate: rate(
-                config.limits.user_event_bytes_per_sec,
-                config.limits.user_event_burst_bytes,
-            ),
-        },
-        Services {
-            models: Some(Arc::new(models)),
-        },
-    );
-    let app = Arc::new(App {
-        config: ServerConfig {
-            send_queue: usize::try_from(config.server.send_queue).unwrap_or(1024),
-            max_message_bytes: usize::try_from(config.server.max_message_bytes)
-                .unwrap_or(64 * 1024),
-            keepalive: config.server.keepalive,
-            idle_timeout: config.server.idle_timeout,
-            send_queue_bytes: size(config.server.send_queue_bytes),
-            write_timeout: config.server.write_timeout,
-            page_bytes: size(config.server.page_bytes),
-            header_read_timeout: config.server.header_read_timeout,
-            max_connections: size(config.server.max_connections),
-            max_sessions_per_user: size(config.server.max_sessions_per_user),
-            max_body_bytes: size(config.server.max_body_bytes),
-            ..ServerConfig::default()
-        },
-        auth: auth.clone(),
-        runs: runs.clone(),
-        readiness: Some(readiness.clone()),
-        catalog: Some(catalog.clone()),
-        sessions: Default::default(),
-    });
+    let (config, auth) = (host.config.clone(), host.auth.clone());
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -331,56 +188,35 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!(
         "netra listening on http://{addr} (WebSocket ws://{addr}/v1/ws, subprotocol netra.v1)"
     );
-    println!(
-        "agents: {}",
-        if agents.is_empty() {
-            "none".into()
+    let list = |names: &[String]| {
+        if names.is_empty() {
+            "none".to_string()
         } else {
-            agents.join(", ")
+            names.join(", ")
         }
-    );
-    println!(
-        "tools:  {}",
-        if tools.is_empty() {
-            "none".into()
-        } else {
-            tools.join(", ")
-        }
-    );
-    if dev {
+    };
+    println!("agents: {}", list(&host.agents));
+    println!("tools:  {}", list(&host.tools));
+    if host.app.mcp.is_some() {
+        println!("mcp:    http://{addr}/mcp ({})", list(&host.mcp_exposed()));
+    }
+    if host.dev {
         let token = auth.issue("dev", &[], Duration::from_secs(24 * 3600))?;
         println!(
             "dev mode: tokens are signed with {}",
-            data_dir.join("dev-jwt-secret").display()
+            config.server.data_dir.join("dev-jwt-secret").display()
         );
         println!("connect:  netra chat --url ws://{addr}/v1/ws --agent helper --token {token}");
         println!("token for user \"dev\" (24 h):");
         println!("{token}");
     }
     let shutdown = CancellationToken::new();
-    if let Some(max_age) = config.store.event_retention {
-        tokio::spawn(netra_server::retention::run(
-            store.clone(),
-            Retention::new(max_age),
-            shutdown.clone(),
-        ));
-    }
-    let server = tokio::spawn(netra_server::http::serve(listener, app, shutdown.clone()));
-    // Versions dropped into the plugins dir are validated and activated.
-    let _watch = netra_server::catalog::watch::spawn(catalog, shutdown.clone())
-        .with_context(|| format!("cannot watch the plugins dir {}", plugins_dir.display()))?;
-    // Endpoints first (bounded retries), then the golden path, which waits
-    // for nothing else; both in the background so /healthz answers at once.
-    {
-        let health = health.clone();
-        let shutdown = shutdown.clone();
-        let retry = config.health.interval;
-        tokio::spawn(async move {
-            health.check_all_at_start().await;
-            health.spawn_monitor(shutdown.clone());
-            readiness.spawn_self_check(runs, retry, shutdown);
-        });
-    }
+    let server = tokio::spawn(netra_server::http::serve(
+        listener,
+        host.app.clone(),
+        shutdown.clone(),
+    ));
+    host.start_background(&shutdown)?;
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;
@@ -438,37 +274,6 @@ pub fn check_plugins(config: &Config) -> bool {
 }
 
 /// Opens the store and closes the runs a previous process left running.
-async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let store: Arc<dyn Store> = match config.store.kind {
-        netra_config::StoreKind::Memory => Arc::new(MemoryStore::new()),
-        netra_config::StoreKind::Sqlite => {
-            let path = &config.store.path;
-            let options = StoreOptions {
-                synchronous: match config.store.durability {
-                    netra_config::Durability::Process => Synchronous::Normal,
-                    netra_config::Durability::PowerLoss => Synchronous::Full,
-                },
-                ..StoreOptions::default()
-            };
-            let store = SqliteStore::open(path, options)
-                .with_context(|| format!("cannot open the store {}", path.display()))?;
-            Arc::new(store)
-        }
-    };
-    let recovering = store.clone();
-    let closed = tokio::task::spawn_blocking(move || recover_interrupted(&*recovering))
-        .await
-        .context("crash recovery panicked")?
-        .context("cannot close the runs a previous process left running")?;
-    if !closed.is_empty() {
-        println!(
-            "recovered: {} interrupted runs closed with host_restarted",
-            closed.len()
-        );
-    }
-    Ok(store)
-}
-
 /// Dev mode (no `[auth]` key) accepts tokens signed with a secret anyone
 /// with the data dir can read, and `netra token` mints admin ones: it may
 /// listen on a loopback address only.
@@ -485,29 +290,6 @@ fn dev_mode_listens_locally(config: &Config) -> anyhow::Result<()> {
          loopback address (`[server] listen`, NETRA_SERVER__LISTEN or --listen, e.g. \
          127.0.0.1:8080)"
     )
-}
-
-fn authenticator(config: &Config) -> anyhow::Result<(Authenticator, bool)> {
-    let settings = &config.auth;
-    if settings.is_dev() {
-        return Ok((Authenticator::dev(&config.server.data_dir)?, true));
-    }
-    let mut auth = AuthConfig::new(settings.issuer.clone(), settings.audience.clone());
-    if let Some(secret) = &settings.hs256_secret {
-        auth.hs256_secret = Some(Secret::new(secret.expose().as_bytes().to_vec()));
-    }
-    for file in &settings.rs256_keys {
-        let pem = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-        auth.public_keys.push(PublicKey::rsa_pem(&pem)?);
-    }
-    for file in &settings.es256_keys {
-        let pem = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-        auth.public_keys.push(PublicKey::ec_pem(&pem)?);
-    }
-    if let Some(file) = &settings.jwks_file {
-        auth.public_keys.extend(netra_auth::load_jwks(file)?);
-    }
-    Ok((Authenticator::new(auth)?, false))
 }
 
 fn parse_allow_tools(specs: &[String]) -> anyhow::Result<BTreeMap<String, BTreeSet<String>>> {
@@ -556,9 +338,4 @@ pub fn token(args: TokenArgs) -> anyhow::Result<()> {
     println!("dev token for {:?}, valid {} s:", args.sub, args.ttl_secs);
     println!("{token}");
     Ok(())
-}
-
-/// A `[limits]` rate and burst; a rate of 0 is none.
-fn rate(per_sec: u64, burst: u64) -> Option<ByteRate> {
-    (per_sec > 0).then_some(ByteRate { per_sec, burst })
 }

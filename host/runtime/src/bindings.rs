@@ -30,13 +30,14 @@ mod generated {
                 "netra:plugin/log": super::agent::netra::plugin::log,
                 "netra:plugin/config": super::agent::netra::plugin::config,
                 "netra:plugin/kv": super::agent::netra::plugin::kv,
+                "netra:plugin/progress": super::agent::netra::plugin::progress,
             },
         });
     }
 }
 
 pub(crate) use generated::agent::AgentPluginPre;
-pub(crate) use generated::agent::netra::plugin::{config, events, kv, llm, log, tools};
+pub(crate) use generated::agent::netra::plugin::{config, events, kv, llm, log, progress, tools};
 pub(crate) use generated::tool as generated_tool;
 pub(crate) use generated::tool::ToolPluginPre;
 

@@ -45,7 +45,7 @@ pub use cache::CacheOutcome;
 pub use config::{Limits, RuntimeConfig};
 pub use engine::Runtime;
 pub use error::{InvokeError, LoadError, agent_error_message, tool_error_message};
-pub use host::{AgentHost, ChatFuture, SettleFuture, ToolCallFuture};
+pub use host::{AgentHost, CallObserver, ChatFuture, LogLevel, SettleFuture, ToolCallFuture};
 pub use kv::{KvError, KvScope, KvStore, KvUsage, MemoryKv};
 pub use load::{Plugin, PluginInfo};
 pub use settings::{DirGrant, MemoryInit, PluginSettings, Sandbox, World, capability_gaps};

@@ -214,6 +214,7 @@ pub(crate) fn new_store(
             plugin: shared.clone(),
             user_id: user_id.to_string(),
             agent,
+            observer: None,
         },
         stderr,
         cpu,

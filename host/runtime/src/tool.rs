@@ -13,6 +13,7 @@ use crate::cache::CacheOutcome;
 use crate::config::Limits;
 use crate::engine::{PrepareJob, Runtime};
 use crate::error::{InvokeError, LoadError};
+use crate::host::CallObserver;
 use crate::settings::{
     MAX_TOOL_NAME, MemoryInit, PluginSettings, PluginShared, World, shared_settings, valid_name,
 };
@@ -409,6 +410,14 @@ impl ToolInstance {
         };
         self.live = Some(live);
         outcome
+    }
+
+    /// Sends the guest's log lines and progress reports of the calls that
+    /// follow to `observer` (besides the host's tracing).
+    pub fn observe(&mut self, observer: Arc<dyn CallObserver>) {
+        if let Some(live) = &mut self.live {
+            live.store.data_mut().guest.observer = Some(observer);
+        }
     }
 
     /// The plugin this instance belongs to.

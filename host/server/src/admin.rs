@@ -4,7 +4,7 @@
 //! a bad one is 401, one without the role 403, before anything else.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header;
 use hyper::{Method, Request, Response, StatusCode};
@@ -15,7 +15,7 @@ use crate::http::{json as error, json_body, unauthorized};
 use crate::protocol::admin::{Activate, Deleted, HttpError, HttpErrorCode, PluginList, Uploaded};
 use crate::protocol::ready::GoldenPathResult;
 
-type Body = Full<Bytes>;
+use crate::http::Body;
 
 /// Largest JSON body of the other admin routes.
 const MAX_JSON_BYTES: usize = 64 * 1024;

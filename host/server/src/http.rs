@@ -6,7 +6,8 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
@@ -23,7 +24,7 @@ use crate::protocol::SUBPROTOCOL;
 use crate::protocol::admin::{HttpError, HttpErrorCode};
 use crate::protocol::ready::{GoldenPathState, PublicReadyReport, StateOnly};
 
-type Body = Full<Bytes>;
+pub(crate) type Body = BoxBody<Bytes, Infallible>;
 
 /// One open connection's share of `max_connections`; an upgraded WebSocket
 /// keeps it until the session ends.
@@ -83,6 +84,12 @@ async fn route(
 ) -> Result<Response<Body>, Infallible> {
     let path = request.uri().path();
     let admin = path == "/v1/admin" || path.starts_with("/v1/admin/");
+    if path == "/mcp"
+        && let Some(mcp) = &app.mcp
+    {
+        // Bodies are bounded by the MCP service (413), streamed or not.
+        return Ok(mcp.handle(request, &app.auth).await);
+    }
     // The admin routes bound their own bodies (uploads are larger); no other
     // route reads one, so a large one is refused before anything else.
     if let Some(length) = content_length(&request).filter(|_| !admin)
@@ -100,6 +107,17 @@ async fn route(
     let response = match (request.method(), request.uri().path()) {
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/readyz") => readyz(&app, request.headers()),
+        (
+            &Method::GET,
+            crate::mcp::http::METADATA_PATH | "/.well-known/oauth-protected-resource/mcp",
+        ) => match &app.mcp {
+            Some(mcp) => mcp.metadata(&request, app.auth.issuer()),
+            None => json(
+                StatusCode::NOT_FOUND,
+                HttpErrorCode::NotFound,
+                "no such route",
+            ),
+        },
         _ if admin => crate::admin::route(request, &app).await,
         (_, "/v1/ws") => upgrade(request, app, permit),
         _ => json(
@@ -236,11 +254,11 @@ fn upgrade(
             Err(err) => tracing::debug!("upgrade failed: {err}"),
         }
     });
-    response
+    response.map(BodyExt::boxed)
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())).boxed());
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -272,7 +290,7 @@ pub(crate) fn json(status: StatusCode, error: HttpErrorCode, reason: &str) -> Re
 pub(crate) fn json_body(status: StatusCode, body: &impl serde::Serialize) -> Response<Body> {
     // The wire types serialize infallibly: string keys, no fallible values.
     let body = serde_json::to_string(body).unwrap_or_else(|_| String::from("{}"));
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let mut response = Response::new(Full::new(Bytes::from(body)).boxed());
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,

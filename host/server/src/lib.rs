@@ -12,6 +12,7 @@ pub mod http;
 pub mod ids;
 pub mod kv;
 pub mod llm;
+pub mod mcp;
 pub mod protocol;
 pub mod ready;
 pub mod recovery;
@@ -103,6 +104,8 @@ pub struct App {
     pub catalog: Option<Arc<catalog::Catalog>>,
     /// Open WebSocket sessions per user.
     pub sessions: Arc<Sessions>,
+    /// `/mcp`; `None` answers 404 there (`mcp.enabled = false`).
+    pub mcp: Option<Arc<mcp::http::McpHttp>>,
 }
 
 /// Open WebSocket sessions per user, for `max_sessions_per_user`.

@@ -399,6 +399,11 @@ impl Registry {
         true
     }
 
+    /// The tool called `name`.
+    pub fn tool(&self, name: &str) -> Option<&ToolEntry> {
+        self.tools.get(name)
+    }
+
     /// The agent called `name`.
     pub fn agent(&self, name: &str) -> Option<&AgentEntry> {
         self.agents.get(name)

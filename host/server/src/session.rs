@@ -616,6 +616,7 @@ mod tests {
             readiness: None,
             catalog: None,
             sessions: Default::default(),
+            mcp: None,
         });
         let principal = Principal {
             user_id: user.to_string(),

@@ -37,7 +37,7 @@
 //! Build the crate as a `cdylib` for `wasm32-wasip2`; the result is a component.
 //!
 //! The host functions a plugin may import are plain modules: [`log`],
-//! [`config`], [`kv`], and for agents [`events`], [`tools`] and [`llm`]. A
+//! [`config`], [`kv`], [`progress`], and for agents [`events`], [`tools`] and [`llm`]. A
 //! component imports only the host functions it actually calls.
 
 mod agent;
@@ -51,6 +51,7 @@ pub mod events;
 pub mod kv;
 pub mod llm;
 pub mod log;
+pub mod progress;
 pub mod tools;
 
 #[doc(hidden)]

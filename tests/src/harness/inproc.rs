@@ -136,13 +136,16 @@ impl TestServer {
             SqliteStore::open(&dir.join("netra.db"), StoreOptions::default()).expect("store"),
         );
         netra_server::recover_interrupted(&*store).expect("crash recovery");
+        let runs = Runs::new(registry(), store.clone(), limits);
+        let mcp = netra_server::mcp::Mcp::new(runs.clone(), Default::default());
         let app = Arc::new(App {
             config,
             auth: auth.clone(),
-            runs: Runs::new(registry(), store.clone(), limits),
+            runs,
             readiness: None,
             catalog: None,
             sessions: Default::default(),
+            mcp: Some(Arc::new(netra_server::mcp::http::McpHttp::new(mcp))),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

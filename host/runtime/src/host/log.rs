@@ -1,7 +1,7 @@
 //! `netra:plugin/log`: guest log lines go to tracing, tagged with the plugin.
 
 use crate::bindings::log::{Host, Level};
-use crate::host::GuestCtx;
+use crate::host::{GuestCtx, LogLevel};
 
 /// Longest message kept; a guest cannot flood the logs with one call.
 const MAX_MESSAGE: usize = 8 * 1024;
@@ -16,6 +16,16 @@ impl Host for GuestCtx {
             Level::Info => tracing::info!(target: "netra::guest", plugin, "{message}"),
             Level::Warn => tracing::warn!(target: "netra::guest", plugin, "{message}"),
             Level::Error => tracing::error!(target: "netra::guest", plugin, "{message}"),
+        }
+        if let Some(observer) = &self.observer {
+            let level = match level {
+                Level::Trace => LogLevel::Trace,
+                Level::Debug => LogLevel::Debug,
+                Level::Info => LogLevel::Info,
+                Level::Warn => LogLevel::Warn,
+                Level::Error => LogLevel::Error,
+            };
+            observer.log(level, message);
         }
     }
 }

@@ -7,6 +7,7 @@ mod events;
 mod kv;
 mod llm;
 mod log;
+mod progress;
 mod tools;
 
 use std::future::Future;
@@ -25,6 +26,34 @@ pub(crate) struct GuestCtx {
     pub(crate) user_id: String,
     /// For an agent run: where its events go and how it calls tools.
     pub(crate) agent: Option<Arc<dyn AgentHost>>,
+    /// Who follows this call's log lines and progress reports, if anyone
+    /// (an MCP client); set per call with [`ToolInstance::observe`](crate::ToolInstance::observe).
+    pub(crate) observer: Option<Arc<dyn CallObserver>>,
+}
+
+/// How important a guest's log line is (the WIT `log.level`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Very detailed diagnostics.
+    Trace,
+    /// Diagnostics for developers.
+    Debug,
+    /// Normal operation.
+    Info,
+    /// Something unexpected that the plugin handled.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+/// Follows one call as it runs: the guest's `log` lines (besides the
+/// host's tracing, where they always go) and its `progress` reports. Called
+/// on the guest's thread: implementations queue and return at once.
+pub trait CallObserver: Send + Sync + 'static {
+    /// The guest logged `message` (already truncated by the host).
+    fn log(&self, level: LogLevel, message: &str);
+    /// The guest reported progress; `fraction` is within 0.0..=1.0 when set.
+    fn progress(&self, text: &str, fraction: Option<f32>);
 }
 
 /// A boxed tool-call future, so [`AgentHost`] stays object safe.

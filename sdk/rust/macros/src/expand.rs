@@ -26,10 +26,12 @@ fn wit_dir() -> String {
 const VERSION: &str = "0.1.0";
 
 /// The interfaces of `netra:plugin` a tool plugin's world uses.
-const TOOL_INTERFACES: &[&str] = &["types", "log", "config", "kv"];
+const TOOL_INTERFACES: &[&str] = &["types", "log", "config", "kv", "progress"];
 
 /// The interfaces of `netra:plugin` an agent plugin's world uses.
-const AGENT_INTERFACES: &[&str] = &["types", "log", "config", "kv", "events", "tools", "llm"];
+const AGENT_INTERFACES: &[&str] = &[
+    "types", "log", "config", "kv", "progress", "events", "tools", "llm",
+];
 
 /// A `generate!` of `world`, in a module named `__netra_bindings`, that takes
 /// each of `interfaces` from netra-sdk's bindings instead of generating it.

@@ -1,0 +1,174 @@
+//! `tools/call` of an exposed agent: a full run, admitted, recorded and
+//! budgeted like a run a WebSocket client starts. While it runs, its answer
+//! deltas and thoughts go to the client as progress notifications (when it
+//! asked for progress) and its thoughts and tool calls as log notifications
+//! (when it set a level); its answer is the result. Cancelling the request
+//! cancels the run.
+
+use std::sync::Arc;
+
+use rmcp::ErrorData;
+use rmcp::model::{CallToolRequestParams, CallToolResult, ContentBlock, LoggingLevel};
+use rmcp::service::{RequestContext, RoleServer};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use super::call::{Notes, cancelled, failure};
+use super::handler::Handler;
+use crate::protocol::{Code, EventKind, Outcome, ServerFrame};
+use crate::run_log::Outbox;
+use crate::runs::Runs;
+
+/// Frames of one run queued for the call before it counts as too slow.
+const RUN_QUEUE: usize = 4096;
+
+pub(super) async fn run(
+    handler: &Handler,
+    runs: &Arc<Runs>,
+    user: &str,
+    request: CallToolRequestParams,
+    cx: &RequestContext<RoleServer>,
+) -> Result<CallToolResult, ErrorData> {
+    let agent = request.name.to_string();
+    let arguments = request.arguments.unwrap_or_default();
+    let input = match arguments.get("input") {
+        Some(Value::String(input)) if !input.trim().is_empty() => input.clone(),
+        _ => {
+            return Err(ErrorData::invalid_params(
+                format!("call the agent {agent} with {{\"input\": \"the task\"}}"),
+                None,
+            ));
+        }
+    };
+    let thread_id = match arguments.get("thread_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(thread)) => Some(thread.clone()),
+        Some(_) => {
+            return Err(ErrorData::invalid_params(
+                "thread_id must be a string",
+                None,
+            ));
+        }
+    };
+    let (outbox, mut inbox, _overflow) = Outbox::new(RUN_QUEUE);
+    let (started_tx, started_rx) = oneshot::channel();
+    let started = runs
+        .start(user, &agent, input, thread_id, outbox, move |started| {
+            let _ = started_tx.send(
+                started
+                    .map(|s| (s.run_id.clone(), s.thread_id.clone()))
+                    .map_err(|refused| (refused.code, refused.message)),
+            );
+        })
+        .await;
+    if let Err(refused) = started {
+        return Ok(failure(
+            Code::parse(refused.code.as_str()),
+            &refused.message,
+        ));
+    }
+    let (run_id, thread_id) = match started_rx.await {
+        Ok(Ok(ids)) => ids,
+        Ok(Err((code, message))) => return Ok(failure(Code::parse(code.as_str()), &message)),
+        Err(_) => return Ok(failure(Code::Internal, "the run was not started")),
+    };
+    let notes = Notes::start(handler, cx, &agent);
+    let outcome = tokio::select! {
+        outcome = follow(&mut inbox, &run_id, notes.as_deref()) => outcome,
+        () = cx.ct.cancelled() => {
+            if let Err(refused) = runs.cancel(user, &run_id) {
+                tracing::debug!(%run_id, "cancel of an MCP run: {}", refused.message);
+            }
+            if let Some(notes) = notes {
+                notes.finish().await;
+            }
+            return Err(cancelled());
+        }
+    };
+    if let Some(notes) = notes {
+        notes.finish().await;
+    }
+    Ok(match outcome {
+        End::Answer(output) => {
+            let mut result = CallToolResult::success(vec![ContentBlock::text(output.clone())]);
+            result.structured_content = Some(json!({
+                "output": output,
+                "run_id": run_id,
+                "thread_id": thread_id,
+            }));
+            result
+        }
+        End::Cancelled => failure(Code::Cancelled, "the run was cancelled"),
+        End::Failed(code, message) => failure(code, &format!("{message} (run {run_id})")),
+    })
+}
+
+/// How a followed run ended.
+enum End {
+    Answer(String),
+    Cancelled,
+    Failed(Code, String),
+}
+
+/// Reads the run's frames until its end, sending notes on the way.
+async fn follow(inbox: &mut crate::run_log::Inbox, run_id: &str, notes: Option<&Notes>) -> End {
+    while let Some(frame) = inbox.recv().await {
+        let Ok(ServerFrame::Event(event)) = ServerFrame::parse(&frame) else {
+            continue;
+        };
+        // Nested runs' events come too; only this run's end ends the call.
+        let own = event.run_id == run_id;
+        match event.kind.into_owned() {
+            EventKind::AgentCompleted {
+                output, outcome, ..
+            } if own => {
+                return match outcome {
+                    Outcome::Completed => End::Answer(output),
+                    Outcome::Cancelled => End::Cancelled,
+                };
+            }
+            EventKind::AgentError { code, message, .. } if own => {
+                return End::Failed(code, message);
+            }
+            EventKind::MessageDelta { text } if own => {
+                if let Some(notes) = notes {
+                    notes.progress(Some(text), None);
+                }
+            }
+            EventKind::AgentThinking { text } => {
+                if let Some(notes) = notes {
+                    notes.log(LoggingLevel::Debug, json!({"thinking": text}));
+                }
+            }
+            EventKind::ToolExecuting {
+                tool, arguments, ..
+            } => {
+                if let Some(notes) = notes {
+                    notes.log(
+                        LoggingLevel::Info,
+                        json!({"tool_executing": tool, "arguments": arguments}),
+                    );
+                }
+            }
+            EventKind::ToolCompleted {
+                tool,
+                error,
+                duration_ms,
+                ..
+            } => {
+                if let Some(notes) = notes {
+                    let ok = error.is_none();
+                    notes.log(
+                        LoggingLevel::Info,
+                        json!({"tool_completed": tool, "ok": ok, "duration_ms": duration_ms}),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    End::Failed(
+        Code::Internal,
+        "the run's events stopped before its end".to_string(),
+    )
+}
