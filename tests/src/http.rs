@@ -1,13 +1,14 @@
 //! The one raw HTTP/1.1 client of the tests and the benches: one request per
-//! connection (`Connection: close`), blocking, with nothing between the bytes
-//! written and the bytes read, so a test sees exactly what the server sent.
+//! connection (`Connection: close`), or many on one kept-alive [`Conn`];
+//! blocking, with nothing between the bytes written and the bytes read, so a
+//! test sees exactly what the server sent.
 //!
 //! The tests use it on purpose instead of a full client: the hostile tests
 //! need half-written requests and idle sockets, and the benches must not
 //! measure a client's connection pool. It needs only std and serde_json, so
 //! `xtask` uses it without building the rest of this crate.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -94,6 +95,98 @@ pub fn json(
     Ok((response.status, response.json()))
 }
 
+/// A kept-alive connection: requests one after another, each answer read
+/// to its end (`Content-Length` or the last chunk) and no further.
+pub struct Conn {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+    host: String,
+}
+
+impl Conn {
+    /// Connects to `addr` (`HOST:PORT`), which is also the `Host` sent.
+    pub fn connect(addr: &str) -> io::Result<Self> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(READ_TIMEOUT))?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            reader: BufReader::new(stream.try_clone()?),
+            writer: stream,
+            host: addr.to_string(),
+        })
+    }
+
+    /// Sends one request (in one write) and reads its answer.
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> io::Result<Response> {
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.host);
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(body);
+        self.writer.write_all(&bytes)?;
+        self.read_answer()
+    }
+
+    fn read_answer(&mut self) -> io::Result<Response> {
+        let mut head = Vec::new();
+        loop {
+            let before = head.len();
+            if self.reader.read_until(b'\n', &mut head)? == 0 {
+                return Err(invalid("the connection closed before an answer"));
+            }
+            if head[before..] == *b"\r\n" {
+                break;
+            }
+        }
+        let (status, headers) = parse_head(&head[..head.len() - 4])?;
+        let mut response = Response {
+            status,
+            headers,
+            body: Vec::new(),
+        };
+        if let Some(length) = response.header("content-length") {
+            let length: usize = length
+                .parse()
+                .map_err(|_| invalid(format!("bad Content-Length {length:?}")))?;
+            let mut body = vec![0; length];
+            self.reader.read_exact(&mut body)?;
+            response.body = body;
+        } else if response
+            .header("transfer-encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+        {
+            response.body = self.read_chunks()?;
+        }
+        Ok(response)
+    }
+
+    fn read_chunks(&mut self) -> io::Result<Vec<u8>> {
+        let mut body = Vec::new();
+        loop {
+            let mut line = String::new();
+            self.reader.read_line(&mut line)?;
+            let size_text = line.split(';').next().unwrap_or_default().trim();
+            let size = usize::from_str_radix(size_text, 16)
+                .map_err(|_| invalid(format!("bad chunk size {size_text:?}")))?;
+            let start = body.len();
+            body.resize(start + size + 2, 0);
+            self.reader.read_exact(&mut body[start..])?;
+            body.truncate(start + size);
+            if size == 0 {
+                return Ok(body);
+            }
+        }
+    }
+}
+
 fn invalid(what: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what.into())
 }
@@ -104,7 +197,22 @@ fn parse(answer: &[u8]) -> io::Result<Response> {
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .ok_or_else(|| invalid(format!("no end of head in {:?}", lossy(answer))))?;
-    let head = String::from_utf8_lossy(&answer[..end]);
+    let (status, headers) = parse_head(&answer[..end])?;
+    let raw = &answer[end + 4..];
+    let chunked = headers.iter().any(|(n, v)| {
+        n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    let body = if chunked { dechunk(raw)? } else { raw.to_vec() };
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// The status and header fields of a head (without its blank line).
+fn parse_head(head: &[u8]) -> io::Result<(u16, Vec<(String, String)>)> {
+    let head = String::from_utf8_lossy(head);
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
     let status = status_line
@@ -116,16 +224,7 @@ fn parse(answer: &[u8]) -> io::Result<Response> {
         .filter_map(|line| line.split_once(':'))
         .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
         .collect();
-    let raw = &answer[end + 4..];
-    let chunked = headers.iter().any(|(n, v)| {
-        n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
-    });
-    let body = if chunked { dechunk(raw)? } else { raw.to_vec() };
-    Ok(Response {
-        status,
-        headers,
-        body,
-    })
+    Ok((status, headers))
 }
 
 /// The payload of a chunked body.

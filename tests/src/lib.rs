@@ -9,6 +9,8 @@
 //!   netra.toml or any arguments;
 //! - [`ws`]: the WebSocket client; every frame it receives passes the JSON
 //!   Schema check ([`check_frame`]) and decodes as the host's typed frame;
+//! - [`mcp`]: a raw MCP client over Streamable HTTP (std only; the MCP bench
+//!   uses it);
 //! - [`openai`]: the scripted OpenAI-compatible server (std only; netra-llm's
 //!   tests use it without the `harness` feature);
 //! - [`stub`]: a tiny HTTP server with a fixed answer, and a closed port
@@ -16,6 +18,7 @@
 //! - where the guest components built by this crate's build script are.
 
 pub mod http;
+pub mod mcp;
 pub mod openai;
 pub mod stub;
 

@@ -698,7 +698,7 @@ impl BenchServer {
     }
 
     /// The server's HTTP address, `HOST:PORT`.
-    fn http_addr(&self) -> &str {
+    pub(crate) fn http_addr(&self) -> &str {
         self.url
             .trim_start_matches("ws://")
             .trim_end_matches("/v1/ws")

@@ -25,6 +25,7 @@ use anyhow::{Context, Result, bail};
 mod bench;
 mod fuzz;
 mod hostile;
+mod mcp;
 mod polyglot;
 
 use bench::{bench_breaker, bench_runtime, bench_server, bench_start, bench_swap};
@@ -38,7 +39,8 @@ fn main() -> Result<()> {
         ["tools"] => {
             let root = root();
             polyglot::install(&root, polyglot::Lang::Python)?;
-            polyglot::install(&root, polyglot::Lang::Js)
+            polyglot::install(&root, polyglot::Lang::Js)?;
+            mcp::install(&root)
         }
         ["test"] => test(),
         ["demo"] => demo(),
@@ -47,6 +49,8 @@ fn main() -> Result<()> {
         ["bench", "breaker"] => bench_breaker(),
         ["bench", "swap"] => bench_swap(),
         ["bench", "start"] => bench_start(),
+        ["bench", "mcp"] => mcp::bench_mcp(),
+        ["conformance"] => mcp::conformance(),
         ["bench", "hostile", only @ ..] => hostile::bench_hostile(only),
         ["ci"] => ci(),
         ["fuzz"] => fuzz(None),
@@ -68,6 +72,8 @@ fn main() -> Result<()> {
                  bench breaker  how fast a run fails while its model endpoint's breaker is open, beside a helper run\n  \
                  bench swap     hot-loading: loadgen with and without activations, rollback and drop-in latency\n  \
                  bench start    start to ready with every example plugin, cold vs warm compile cache\n  \
+                 bench mcp      tools/call of calculate over Streamable HTTP, 1 and 4 clients, vs the runtime alone\n  \
+                 conformance    the official MCP conformance suite against netra serve\n  \
                  bench hostile [ATTACK..]  a bystander's helper runs with no attack and during each hostile-plugin attack (or those named, e.g. `loop`); RSS, database growth\n  \
                  fuzz [SECONDS] the parsers' property tests with many cases (100000 each, or SECONDS in all)\n  \
                  ci             fmt --check, clippy -D warnings, then test"
@@ -198,8 +204,10 @@ fn example_plugins(dir: &Path) -> Result<Vec<String>> {
 
 fn test() -> Result<()> {
     // Every plugin, Python and JavaScript ones included (their toolchains
-    // are installed, pinned, on first use): the tests serve them.
+    // are installed, pinned, on first use): the tests serve them. The MCP
+    // tests drive the host with the official Python SDK, pinned too.
     plugins()?;
+    mcp::install(&root())?;
     let mut cmd = cargo();
     cmd.args(["test", "--workspace", "--no-fail-fast"]);
     run(cmd)?;
@@ -215,6 +223,8 @@ fn test() -> Result<()> {
     let mut node = Command::new("node");
     node.current_dir(&root).args(["--test", "plugins/jsonq/"]);
     run(node)?;
+    // The official MCP conformance suite against `netra serve`.
+    mcp::conformance()?;
     // The plugins' own logic, compiled for the host.
     let mut cmd = cargo();
     cmd.args([

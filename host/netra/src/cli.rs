@@ -114,6 +114,11 @@ pub enum ToolCommand {
         /// `:PORT` (repeatable); as `network` in a `[plugin.NAME]` grant.
         #[arg(long = "allow-host", value_name = "PATTERN")]
         allow_hosts: Vec<String>,
+        /// Time the call: make it N more times, one after another, each in a
+        /// fresh instance, and print calls/s, p50 and p99 (JSON) instead of
+        /// the result.
+        #[arg(long, value_name = "N")]
+        repeat: Option<u64>,
     },
 }
 
@@ -204,6 +209,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             dirs,
             env,
             allow_hosts,
+            repeat,
         }) => {
             let limits = Limits {
                 memory_bytes: memory_mib.saturating_mul(1 << 20),
@@ -228,7 +234,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             settings.kv = Some(std::sync::Arc::new(netra_runtime::MemoryKv::default()));
             settings.sandbox = sandbox(&dirs, &env, allow_hosts)?;
-            call(&runtime, &file, settings, &tool, &arguments, &user).await
+            let call_once = Call {
+                tool: &tool,
+                arguments: &arguments,
+                user: &user,
+                repeat,
+            };
+            call(&runtime, &file, settings, call_once).await
         }
     }
 }
@@ -309,14 +321,27 @@ async fn inspect(runtime: &Runtime, file: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// One `netra tool call`.
+struct Call<'a> {
+    tool: &'a str,
+    arguments: &'a str,
+    user: &'a str,
+    /// Timed calls after the first one.
+    repeat: Option<u64>,
+}
+
 async fn call(
     runtime: &Runtime,
     file: &Path,
     settings: PluginSettings,
-    tool: &str,
-    arguments: &str,
-    user: &str,
+    call: Call<'_>,
 ) -> anyhow::Result<ExitCode> {
+    let Call {
+        tool,
+        arguments,
+        user,
+        repeat,
+    } = call;
     if let Err(err) = serde_json::from_str::<serde_json::Value>(arguments) {
         eprintln!("error: the arguments are not valid JSON: {err}");
         return Ok(ExitCode::from(2));
@@ -337,7 +362,28 @@ async fn call(
         thread_id: "cli".to_string(),
         run_id: "cli".to_string(),
     };
-    match plugin.call(ctx, tool, arguments).await {
+    match plugin.call(ctx.clone(), tool, arguments).await {
+        Ok(_) if repeat.is_some() => {
+            let n = repeat.unwrap_or(0).max(1);
+            let mut micros = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+            let started = std::time::Instant::now();
+            for _ in 0..n {
+                let one = std::time::Instant::now();
+                plugin.call(ctx.clone(), tool, arguments).await?;
+                micros.push(one.elapsed().as_secs_f64() * 1e6);
+            }
+            let elapsed = started.elapsed().as_secs_f64();
+            micros.sort_by(f64::total_cmp);
+            let at = |q: f64| micros[((micros.len() as f64 - 1.0) * q).round() as usize];
+            let report = serde_json::json!({
+                "calls": n,
+                "calls_per_sec": n as f64 / elapsed,
+                "p50_us": at(0.5),
+                "p99_us": at(0.99),
+            });
+            println!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
         Ok(json) => {
             println!("{}", pretty(&json));
             Ok(ExitCode::SUCCESS)
