@@ -7,5 +7,6 @@ mod clients;
 mod deps;
 mod hotload;
 mod llm;
+mod mcp;
 mod polyglot;
 mod scaffold;

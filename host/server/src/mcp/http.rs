@@ -5,6 +5,8 @@
 //! 3. its session: a session belongs to the user who opened it (another
 //!    user's id is 404, as an unknown one), and a user holds at most
 //!    `max_sessions_per_user` (429);
+//! 4. its body: at most `server.max_body_bytes` (413), one well-formed
+//!    JSON-RPC message ([`super::wire`]: 400 with a JSON-RPC error);
 //!
 //! then `rmcp` serves it (JSON-RPC, `MCP-Protocol-Version`, sessions, SSE),
 //! with the user in the request's extensions.
@@ -69,11 +71,7 @@ impl McpHttp {
     }
 
     /// Answers one request to `/mcp`.
-    pub async fn handle(
-        &self,
-        mut request: Request<Incoming>,
-        auth: &Authenticator,
-    ) -> Response<Body> {
+    pub async fn handle(&self, request: Request<Incoming>, auth: &Authenticator) -> Response<Body> {
         let settings = self.mcp.settings();
         if let Err(reason) = check_host(&request, &settings.allowed_hosts) {
             return error(StatusCode::FORBIDDEN, "forbidden", &reason);
@@ -111,7 +109,28 @@ impl McpHttp {
             None => {}
         }
         let deleting = request.method() == Method::DELETE;
-        request.extensions_mut().insert(principal);
+        let (mut parts, body) = request.into_parts();
+        let limit = settings.max_body_bytes;
+        let body = match http_body_util::Limited::new(body, limit).collect().await {
+            Ok(body) => body.to_bytes(),
+            Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+                return error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    &format!("the body is over {limit} bytes (server.max_body_bytes)"),
+                );
+            }
+            Err(err) => {
+                return error(StatusCode::BAD_REQUEST, "bad_request", &err.to_string());
+            }
+        };
+        if parts.method == Method::POST
+            && let Err(refused) = super::wire::check(&body)
+        {
+            return json_response(StatusCode::BAD_REQUEST, &refused.to_json());
+        }
+        parts.extensions.insert(principal);
+        let request = Request::from_parts(parts, http_body_util::Full::new(body));
         let mut response = self.service.handle(request).await;
         if opening
             && let Some(id) = response

@@ -16,6 +16,7 @@ mod agent;
 mod call;
 mod handler;
 pub mod http;
+pub mod wire;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
