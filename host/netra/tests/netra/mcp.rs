@@ -348,6 +348,51 @@ fn auth_hosts_origins_and_bad_input_get_clear_errors() {
     let ours = client.call_tool("note_list", json!({})).expect("list");
     assert!(ours.to_string().contains("taxes"), "{ours}");
 
+    // The stateless 2026-07-28 revision: no handshake, `server/discover`,
+    // every request carrying its version.
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "0"},
+    });
+    let mut stateless = Conn::connect(&server.addr).expect("connect");
+    for (method, name, params) in [
+        ("server/discover", None, json!({"_meta": meta})),
+        (
+            "tools/call",
+            Some("calculate"),
+            json!({"name": "calculate", "arguments": {"expression": "1+1"}, "_meta": meta}),
+        ),
+    ] {
+        let mut headers = vec![
+            ("Authorization", bearer.as_str()),
+            ("MCP-Protocol-Version", "2026-07-28"),
+            ("Mcp-Method", method),
+        ];
+        if let Some(name) = name {
+            headers.push(("Mcp-Name", name));
+        }
+        let body = json!({"jsonrpc": "2.0", "id": 70, "method": method, "params": params});
+        let response = post(&mut stateless, &headers, body.to_string().as_bytes());
+        assert_eq!(response.status, 200, "{method}: {}", response.text());
+        assert!(response.header("mcp-session-id").is_none());
+        let answer = messages(&response).pop().unwrap_or_default();
+        match method {
+            "server/discover" => assert!(
+                answer["result"]["supportedVersions"]
+                    .as_array()
+                    .is_some_and(
+                        |v| v.contains(&json!("2025-11-25")) && v.contains(&json!("2026-07-28"))
+                    ),
+                "{answer}"
+            ),
+            _ => assert_eq!(
+                answer["result"]["structuredContent"]["result"], 2,
+                "{answer}"
+            ),
+        }
+    }
+
     // Sessions are their user's: Grace cannot use Ada's session id.
     let session = client.session().expect("a session id").to_string();
     let mut conn = Conn::connect(&server.addr).expect("connect");
@@ -496,4 +541,60 @@ fn an_agent_is_a_tool_whose_call_is_a_recorded_run_that_cancel_ends() {
         .call_tool("helper", json!({"input": "what is 1+1"}))
         .expect("call");
     assert_eq!(answer["result"]["isError"], false, "{answer}");
+}
+
+const CONFORMANCE: Plugin = Plugin {
+    guest: "conformance",
+    manifest: include_str!("../../../../plugins/conformance/plugin.toml"),
+};
+
+const CAPPED: &str = r#"
+[mcp]
+tools = ["*"]
+max_notifications_per_call = 2
+max_sessions = 2
+"#;
+
+#[test]
+fn notifications_and_sessions_stop_at_their_limits() {
+    let server = Server::start(&[CONFORMANCE], "refuse", CAPPED);
+    let token = server.token("ada", &[]);
+    let mut client = McpClient::connect(&server.addr, "/mcp", &token).expect("session");
+    let set = client
+        .request("logging/setLevel", json!({"level": "debug"}))
+        .expect("setLevel");
+    assert_eq!(set["result"], json!({}), "{set}");
+    // (Log notifications ride the session's GET stream, which rmcp opens
+    // to clients that ask; the conformance suite's tools-call-with-logging
+    // checks them.)
+    // Progress, with its token echoed and never going down.
+    let body = json!({"jsonrpc":"2.0","id":41,"method":"tools/call","params":{"name":"test_tool_with_progress","arguments":{},"_meta":{"progressToken":7}}});
+    let response = client.post(body.to_string().as_bytes()).expect("call");
+    let progress: Vec<f64> = messages(&response)
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .map(|m| {
+            assert_eq!(m["params"]["progressToken"], 7);
+            m["params"]["progress"].as_f64().unwrap_or(-1.0)
+        })
+        .collect();
+    assert_eq!(progress, [0.0, 50.0], "capped at two");
+    // A session without a log level: the same call answered directly, as
+    // JSON, with no progress asked.
+    let mut quiet = McpClient::connect(&server.addr, "/mcp", &token).expect("session");
+    let plain = quiet
+        .call_tool("test_simple_text", json!({}))
+        .expect("call");
+    assert_eq!(
+        plain["result"]["content"][0]["text"], "This is a simple text response for testing.",
+        "{plain}"
+    );
+    assert!(plain["result"].get("resultType").is_none(), "{plain}");
+    // The host holds two sessions (mcp.max_sessions): another user's is refused.
+    let grace = server.token("grace", &[]);
+    let refused = McpClient::connect(&server.addr, "/mcp", &grace)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(refused.contains("too_many_sessions"), "{refused}");
 }

@@ -30,38 +30,53 @@ pub(super) async fn call(
     request: CallToolRequestParams,
     cx: &RequestContext<RoleServer>,
 ) -> Result<CallToolResult, ErrorData> {
-    let name = request.name.as_ref();
     let arguments = match &request.arguments {
         Some(arguments) => serde_json::to_string(arguments)
             .map_err(|err| ErrorData::invalid_params(err.to_string(), None))?,
         None => String::from("{}"),
     };
+    let notes = Notes::start(handler, cx, entry.plugin.name());
+    let result = invoke(
+        user,
+        entry,
+        &request.name,
+        &arguments,
+        notes.clone(),
+        &cx.ct,
+    )
+    .await;
+    if let Some(notes) = notes {
+        notes.finish().await;
+    }
+    result.ok_or_else(cancelled)
+}
+
+/// The call itself: `None` if `cancel` fired first.
+pub(super) async fn invoke(
+    user: &str,
+    entry: &ToolEntry,
+    name: &str,
+    arguments: &str,
+    notes: Option<Arc<Notes>>,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Option<CallToolResult> {
     let ctx = RunContext {
         user_id: user.to_string(),
         thread_id: String::new(),
         run_id: ids::tool_call_id(),
     };
-    let notes = Notes::start(handler, cx, entry.plugin.name());
     let work = async {
         let mut instance = entry.plugin.instantiate(ctx).await?;
-        if let Some(notes) = &notes {
-            instance.observe(notes.clone());
+        if let Some(notes) = notes {
+            instance.observe(notes);
         }
-        instance.invoke(name, &arguments).await
+        instance.invoke(name, arguments).await
     };
     let outcome = tokio::select! {
         outcome = work => outcome,
-        () = cx.ct.cancelled() => {
-            if let Some(notes) = notes {
-                notes.finish().await;
-            }
-            return Err(cancelled());
-        }
+        () = cancel.cancelled() => return None,
     };
-    if let Some(notes) = notes {
-        notes.finish().await;
-    }
-    Ok(match outcome {
+    Some(match outcome {
         Ok(json) => result_of(&json),
         Err(InvokeError::Tool(err)) => failure(Code::from(&err), &tool_error_message(&err)),
         Err(err) => failure(Code::from(&err), &err.to_string()),
@@ -211,7 +226,7 @@ impl Notes {
     /// precede its result.
     pub(super) async fn finish(&self) {
         let dropped = self.dropped.load(Ordering::Relaxed);
-        if dropped > 0 {
+        if dropped > 0 && rank(LoggingLevel::Warning) >= self.log_level {
             let text = format!(
                 "{dropped} notifications of this call were dropped (mcp.max_notifications_per_call is {})",
                 self.max

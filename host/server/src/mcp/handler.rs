@@ -157,6 +157,15 @@ impl ServerHandler for Handler {
     ) -> Result<(), ErrorData> {
         self.user(&cx)?;
         self.log_level.store(rank(request.level), Ordering::Relaxed);
+        // Its calls now send log notifications: not for the direct path.
+        if let Some(session) = cx
+            .extensions
+            .get::<hyper::http::request::Parts>()
+            .and_then(|parts| parts.headers.get("mcp-session-id"))
+            .and_then(|v| v.to_str().ok())
+        {
+            super::lock(&self.mcp.logging).insert(session.to_string());
+        }
         Ok(())
     }
 

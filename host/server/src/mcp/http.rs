@@ -9,7 +9,13 @@
 //!    JSON-RPC message ([`super::wire`]: 400 with a JSON-RPC error);
 //!
 //! then `rmcp` serves it (JSON-RPC, `MCP-Protocol-Version`, sessions, SSE),
-//! with the user in the request's extensions.
+//! with the user in the request's extensions, except the one hot request:
+//! a plain `tools/call` of a tool in a live session of the caller (no
+//! progress asked, no log level set) is answered here, as JSON, the same
+//! result rmcp would send. rmcp's session worker, channels and SSE stream
+//! cost about 0.23 ms a request on the 2 cores, 15 times the call itself
+//! (BENCHMARKS.md, "MCP"). `notifications/cancelled` reaches such a call
+//! here too.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -24,7 +30,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use netra_auth::Authenticator;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use serde_json::json;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
 use super::lock;
 use super::{Handler, Mcp};
@@ -43,6 +50,8 @@ pub struct McpHttp {
     sessions: Arc<LocalSessionManager>,
     /// Each session's user, by session id.
     owners: Mutex<HashMap<String, String>>,
+    /// Direct calls going, by (session, request id), to cancel them.
+    inflight: Mutex<HashMap<(String, String), CancellationToken>>,
 }
 
 impl McpHttp {
@@ -59,14 +68,19 @@ impl McpHttp {
             .with_legacy_session_mode(settings.sessions)
             .with_json_response(true)
             .with_max_request_body_bytes(settings.max_body_bytes);
-        let handler = Handler::http(mcp.clone());
-        let service =
-            StreamableHttpService::new(move || Ok(handler.clone()), sessions.clone(), config);
+        // One handler per session (its log level is the session's).
+        let for_sessions = mcp.clone();
+        let service = StreamableHttpService::new(
+            move || Ok(Handler::http(for_sessions.clone())),
+            sessions.clone(),
+            config,
+        );
         Self {
             mcp,
             service,
             sessions,
             owners: Mutex::new(HashMap::new()),
+            inflight: Mutex::new(HashMap::new()),
         }
     }
 
@@ -89,24 +103,15 @@ impl McpHttp {
             .get(SESSION_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let opening = settings.sessions && session.is_none() && request.method() == Method::POST;
-        match &session {
-            Some(id) => {
-                let owner = lock(&self.owners).get(id).cloned();
-                if owner.is_some_and(|owner| owner != user) {
-                    return error(
-                        StatusCode::NOT_FOUND,
-                        "session_not_found",
-                        "no such session (sessions belong to the user who opened them)",
-                    );
-                }
+        if let Some(id) = &session {
+            let owner = lock(&self.owners).get(id).cloned();
+            if owner.is_some_and(|owner| owner != user) {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "session_not_found",
+                    "no such session (sessions belong to the user who opened them)",
+                );
             }
-            None if opening => {
-                if let Err(response) = self.admit(&user).await {
-                    return response;
-                }
-            }
-            None => {}
         }
         let deleting = request.method() == Method::DELETE;
         let (mut parts, body) = request.into_parts();
@@ -129,6 +134,31 @@ impl McpHttp {
         {
             return json_response(StatusCode::BAD_REQUEST, &refused.to_json());
         }
+        // An `initialize` opens a session (2026-07-28 has none).
+        let opening = settings.sessions
+            && session.is_none()
+            && parts.method == Method::POST
+            && serde_json::from_slice::<Value>(&body).is_ok_and(|m| {
+                m.get("method").and_then(Value::as_str) == Some("initialize")
+                    && m.pointer("/params/protocolVersion").and_then(Value::as_str)
+                        < Some("2026-07-28")
+            });
+        if opening && let Err(response) = self.admit(&user).await {
+            return response;
+        }
+        if parts.method == Method::POST
+            && let Some(session) = &session
+        {
+            match self.direct(&parts, session, &user, &body).await {
+                Direct::Answered(response) => return response,
+                Direct::Cancelled(key) => {
+                    if let Some(token) = lock(&self.inflight).get(&key) {
+                        token.cancel();
+                    }
+                }
+                Direct::No => {}
+            }
+        }
         parts.extensions.insert(principal);
         let request = Request::from_parts(parts, http_body_util::Full::new(body));
         let mut response = self.service.handle(request).await;
@@ -150,6 +180,76 @@ impl McpHttp {
             *response.status_mut() = StatusCode::NO_CONTENT;
         }
         response
+    }
+
+    /// Answers a plain `tools/call` in `session` of `user` directly, or
+    /// says it is a cancel (which rmcp gets too), or not for here.
+    async fn direct(
+        &self,
+        parts: &hyper::http::request::Parts,
+        session: &str,
+        user: &str,
+        body: &Bytes,
+    ) -> Direct {
+        let version = parts
+            .headers
+            .get("mcp-protocol-version")
+            .and_then(|v| v.to_str().ok());
+        if !matches!(version, Some("2025-11-25" | "2025-06-18" | "2025-03-26")) {
+            return Direct::No;
+        }
+        let Ok(message) = serde_json::from_slice::<Value>(body) else {
+            return Direct::No;
+        };
+        let method = message.get("method").and_then(Value::as_str);
+        let params = message.get("params");
+        if method == Some("notifications/cancelled")
+            && let Some(id) = params.and_then(|p| p.get("requestId"))
+        {
+            return Direct::Cancelled((session.to_string(), id.to_string()));
+        }
+        let (Some("tools/call"), Some(id), Some(params)) = (method, message.get("id"), params)
+        else {
+            return Direct::No;
+        };
+        let Some(name) = params.get("name").and_then(Value::as_str) else {
+            return Direct::No;
+        };
+        let wants_progress = params
+            .get("_meta")
+            .is_some_and(|meta| meta.get("progressToken").is_some());
+        let owned = lock(&self.owners).get(session).is_some_and(|o| o == user);
+        if wants_progress || !owned || lock(&self.mcp.logging).contains(session) {
+            return Direct::No;
+        }
+        let registry = self.mcp.runs.registry();
+        if self.mcp.kind(&registry, name) != Some(super::Kind::Tool) {
+            return Direct::No;
+        }
+        let Some(entry) = registry.tool(name).cloned() else {
+            return Direct::No;
+        };
+        drop(registry);
+        if !self.sessions.sessions.read().await.contains_key(session) {
+            return Direct::No;
+        }
+        let arguments = match params.get("arguments") {
+            None | Some(Value::Null) => String::from("{}"),
+            Some(arguments) => arguments.to_string(),
+        };
+        let key = (session.to_string(), id.to_string());
+        let cancel = CancellationToken::new();
+        lock(&self.inflight).insert(key.clone(), cancel.clone());
+        let result = super::call::invoke(user, &entry, name, &arguments, None, &cancel).await;
+        lock(&self.inflight).remove(&key);
+        let Some(mut result) = result else {
+            // Cancelled: the client stopped waiting; nothing to answer.
+            return Direct::Answered(empty(StatusCode::ACCEPTED));
+        };
+        // Revisions before 2026-07-28 have no `resultType`.
+        result.result_type = None;
+        let answer = json!({"jsonrpc": "2.0", "id": id, "result": result});
+        Direct::Answered(json_response(StatusCode::OK, &answer))
     }
 
     /// Room for one more session of `user`, or the response refusing it.
@@ -207,6 +307,22 @@ impl McpHttp {
         }
         json_response(StatusCode::OK, &document)
     }
+}
+
+/// What the direct path makes of a request.
+enum Direct {
+    /// Answered here.
+    Answered(Response<Body>),
+    /// A cancel of the request with this key (rmcp gets it too).
+    Cancelled((String, String)),
+    /// For rmcp.
+    No,
+}
+
+fn empty(status: StatusCode) -> Response<Body> {
+    let mut response = Response::new(http_body_util::Empty::new().boxed());
+    *response.status_mut() = status;
+    response
 }
 
 /// `scheme://host` of the request, for URLs pointing back at this host.

@@ -93,12 +93,14 @@ pub fn loopback_hosts() -> Vec<String> {
 /// What the MCP side of the host shares: the runs, the settings, and the
 /// connected sessions (for `list_changed`).
 pub struct Mcp {
-    runs: Arc<Runs>,
+    pub(crate) runs: Arc<Runs>,
     settings: McpSettings,
     /// Sessions to tell when the exposed set changes.
     peers: Mutex<Vec<Peer<RoleServer>>>,
     /// The exposed names at the last change notice.
     exposed: Mutex<BTreeSet<String>>,
+    /// Sessions that set a log level (their calls send notifications).
+    logging: Mutex<std::collections::HashSet<String>>,
 }
 
 /// One exposed tool: a tool of a plugin, or an agent run as a tool.
@@ -116,6 +118,7 @@ impl Mcp {
             settings,
             peers: Mutex::new(Vec::new()),
             exposed: Mutex::new(BTreeSet::new()),
+            logging: Mutex::new(Default::default()),
         });
         let now = mcp.exposed_names(&mcp.runs.registry());
         *lock(&mcp.exposed) = now;
