@@ -209,6 +209,8 @@ pub(crate) fn bench_mcp() -> Result<()> {
     let addr = server.http_addr().to_string();
     let token = token(&netra, &data, "bench")?;
 
+    // The floor: a bodiless GET on the same listener, kept alive.
+    let floor = http_floor(&addr, 20_000)?;
     let mut rows = Vec::new();
     for round in 0..3 {
         let alone = runtime_alone()?;
@@ -231,6 +233,10 @@ pub(crate) fn bench_mcp() -> Result<()> {
             alone["p50_us"].as_f64().unwrap_or(0.0) / 1000.0,
         );
     }
+    println!(
+        "HTTP floor (GET /healthz, one kept-alive connection): p50 {:.3} ms, p99 {:.3} ms",
+        floor.p50_ms, floor.p99_ms
+    );
     for clients in [1, 4] {
         let of: Vec<&(usize, usize, Drive, Value)> =
             rows.iter().filter(|r| r.1 == clients).collect();
@@ -260,6 +266,29 @@ pub(crate) fn bench_mcp() -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `GET /healthz` `n` times on one kept-alive connection.
+fn http_floor(addr: &str, n: usize) -> Result<Drive> {
+    let mut conn = netra_tests::http::Conn::connect(addr)?;
+    let mut millis = Vec::with_capacity(n);
+    let began = Instant::now();
+    for _ in 0..n {
+        let one = Instant::now();
+        let response = conn.request("GET", "/healthz", &[], b"")?;
+        if response.status != 200 {
+            bail!("/healthz answered {}", response.status);
+        }
+        millis.push(one.elapsed().as_secs_f64() * 1000.0);
+    }
+    let elapsed = began.elapsed().as_secs_f64();
+    millis.sort_by(f64::total_cmp);
+    let at = |q: f64| millis[((millis.len() as f64 - 1.0) * q).round() as usize];
+    Ok(Drive {
+        calls_per_sec: n as f64 / elapsed,
+        p50_ms: at(0.5),
+        p99_ms: at(0.99),
+    })
 }
 
 /// What one load of `drive` measured.

@@ -107,28 +107,17 @@ pub fn check(body: &[u8]) -> Result<(), Refused> {
     };
     let field = |name: &str| params.and_then(|p| p.get(name));
     let wrong = |what: &str| refuse(INVALID_PARAMS, format!("invalid params: {what}"), &id);
+    let name_ok = field("name").is_some_and(Value::is_string);
+    let arguments_ok = field("arguments").is_none_or(|a| a.is_object() || a.is_null());
+    let cursor_ok = field("cursor").is_none_or(|c| c.is_string() || c.is_null());
+    let version_ok = field("protocolVersion").is_some_and(Value::is_string);
     match method {
-        "tools/call" => {
-            if !field("name").is_some_and(Value::is_string) {
-                return wrong("tools/call needs \"name\", a string");
-            }
-            if !field("arguments").is_none_or(|a| a.is_object() || a.is_null()) {
-                return wrong("the \"arguments\" of tools/call must be an object");
-            }
-        }
-        "tools/list" => {
-            if !field("cursor").is_none_or(|c| c.is_string() || c.is_null()) {
-                return wrong("the \"cursor\" of tools/list must be a string");
-            }
-        }
-        "initialize" => {
-            if !field("protocolVersion").is_some_and(Value::is_string) {
-                return wrong("initialize needs \"protocolVersion\", a string");
-            }
-        }
-        _ => {}
+        "tools/call" if !name_ok => wrong("tools/call needs \"name\", a string"),
+        "tools/call" if !arguments_ok => wrong("the \"arguments\" of tools/call must be an object"),
+        "tools/list" if !cursor_ok => wrong("the \"cursor\" of tools/list must be a string"),
+        "initialize" if !version_ok => wrong("initialize needs \"protocolVersion\", a string"),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]
