@@ -196,7 +196,12 @@ fn post(conn: &mut Conn, headers: &[(&str, &str)], body: &[u8]) -> netra_tests::
 
 #[test]
 fn auth_hosts_origins_and_bad_input_get_clear_errors() {
-    let server = Server::start(&[CALCULATOR, NOTES, HOSTILE], "refuse", MCP_CONFIG);
+    let server = Server::start_with_env(
+        &[CALCULATOR, NOTES, HOSTILE],
+        "refuse",
+        MCP_CONFIG,
+        &[("NETRA_SERVER__MAX_BODY_BYTES", "4096")],
+    );
     let token = server.token("ada", &[]);
     let bearer = format!("Bearer {token}");
     let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}).to_string();
@@ -288,12 +293,14 @@ fn auth_hosts_origins_and_bad_input_get_clear_errors() {
         .call_tool("no_such_tool", json!({}))
         .expect("missing");
     assert_eq!(missing["error"]["code"], -32602, "{missing}");
-    let big = vec![b' '; 2 << 20];
-    let too_big = client.post(&big);
-    // The host may close the connection after refusing the body.
-    if let Ok(response) = too_big {
-        assert_eq!(response.status, 413);
-    }
+    // Over `server.max_body_bytes` (4 KiB here): 413.
+    let big = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"pad":"{}"}}}}"#,
+        "x".repeat(10_000)
+    );
+    let mut conn = Conn::connect(&server.addr).expect("connect");
+    let too_big = post(&mut conn, &[("Authorization", &bearer)], big.as_bytes());
+    assert_eq!(too_big.status, 413, "{}", too_big.text());
     let mut client = McpClient::connect(&server.addr, "/mcp", &token).expect("session");
     let ok = client
         .call_tool("calculate", json!({"expression": "2+3*4"}))
