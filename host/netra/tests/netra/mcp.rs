@@ -543,10 +543,19 @@ fn an_agent_is_a_tool_whose_call_is_a_recorded_run_that_cancel_ends() {
         took < Duration::from_secs(20),
         "the cancelled run took {took:?}"
     );
+    // The run's end (and its slot) may trail the call's by a moment.
     let mut again = McpClient::connect(&server.addr, "/mcp", &token).expect("session");
-    let answer = again
-        .call_tool("helper", json!({"input": "what is 1+1"}))
-        .expect("call");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let answer = loop {
+        let answer = again
+            .call_tool("helper", json!({"input": "what is 1+1"}))
+            .expect("call");
+        let busy = answer.to_string().contains("too_many_runs");
+        if !busy || Instant::now() > deadline {
+            break answer;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert_eq!(answer["result"]["isError"], false, "{answer}");
 }
 

@@ -22,6 +22,9 @@ use crate::runs::Runs;
 /// Frames of one run queued for the call before it counts as too slow.
 const RUN_QUEUE: usize = 4096;
 
+/// How long a cancelled call waits for its run to end.
+const CANCEL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub(super) async fn run(
     handler: &Handler,
     runs: &Arc<Runs>,
@@ -79,6 +82,9 @@ pub(super) async fn run(
             if let Err(refused) = runs.cancel(user, &run_id) {
                 tracing::debug!(%run_id, "cancel of an MCP run: {}", refused.message);
             }
+            // The request ends with its run (bounded): the run's slot is
+            // free again when the client hears back.
+            let _ = tokio::time::timeout(CANCEL_WAIT, follow(&mut inbox, &run_id, None)).await;
             if let Some(notes) = notes {
                 notes.finish().await;
             }
