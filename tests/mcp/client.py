@@ -4,6 +4,7 @@
 Usage:
     python client.py --http URL --token TOKEN [--hotload]
     python client.py [--hotload] --stdio -- CMD ARGS...
+    python client.py --http URL --token TOKEN --ask --tool-deadline S --ask-wait S
 
 Steps (one "OK <step>" line each, or "FAIL <step>: reason"):
     initialize     initialize; print server name/version and protocol version
@@ -15,6 +16,19 @@ Steps (one "OK <step>" line each, or "FAIL <step>: reason"):
                    the session still works afterwards
     hotload        (only with --hotload) print READY_FOR_HOTLOAD, wait for a stdin line (<= 20 s),
                    then wait (<= 10 s) for notifications/tools/list_changed and re-list the tools
+
+With --ask (the server serves plugins/conformance), the steps are instead about the
+questions a tool asks its client (elicitation and sampling):
+    no_capability  a session without elicitation/sampling callbacks: test_elicitation
+                   and test_sampling are isError results naming the missing capability
+    elicit_accept  test_elicitation; the callback accepts: the answer reaches the tool
+    elicit_decline the callback declines: the tool reports action=decline
+    elicit_invalid the callback answers {"username": 5}: isError, the answer does not match
+    sample         test_sampling; the callback's text reaches the tool
+    elicit_slow    the callback answers after 1.5 x --tool-deadline: the call succeeds (the
+                   deadline stands still while a question waits)
+    elicit_late    the callback answers after --ask-wait + 1 s: isError "timeout"
+                   (the host's ask_wait limit)
 
 Exit status: 0 only if every step passed (a skipped hotload does not count as a failure).
 Every wait is bounded; a watchdog thread hard-exits with status 1 if the whole run ever exceeds
@@ -363,6 +377,125 @@ class Runner:
         self.finished = True
 
 
+class Answers:
+    """The client's side of a tool's questions: what the next elicitation gets."""
+
+    def __init__(self) -> None:
+        self.mode = "accept"
+        self.delay = 0.0
+        self.asked: list[types.ElicitRequestParams] = []
+
+    async def elicit(self, _context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        self.asked.append(params)
+        if self.delay:
+            await anyio.sleep(self.delay)
+        if self.mode == "decline":
+            return types.ElicitResult(action="decline")
+        if self.mode == "invalid":
+            return types.ElicitResult(action="accept", content={"username": 5, "email": "x"})
+        return types.ElicitResult(action="accept", content={"username": "ada", "email": "ada@example.com"})
+
+    async def sample(self, _context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        prompt = params.messages[0].content
+        text = prompt.text if isinstance(prompt, types.TextContent) else "?"
+        return types.CreateMessageResult(
+            role="assistant",
+            content=types.TextContent(type="text", text=f"echo of {text}"),
+            model="client-model",
+            stopReason="endTurn",
+        )
+
+
+class AskRunner(Runner):
+    def __init__(self, plain: ClientSession, session: ClientSession, answers: Answers, args: argparse.Namespace) -> None:
+        super().__init__(session, Tap(), Inbox(), False)
+        self.plain = plain
+        self.answers = answers
+        self.tool_deadline = args.tool_deadline
+        self.ask_wait = args.ask_wait
+
+    async def call(self, name: str, arguments: dict[str, Any], session: ClientSession | None = None) -> tuple[bool, str]:
+        result = await (session or self.session).call_tool(name, arguments)
+        return bool(result.isError), text_of(result)
+
+    async def no_capability(self) -> None:
+        await self.plain.initialize()
+        failed, text = await self.call("test_elicitation", {"message": "Who are you?"}, self.plain)
+        check(failed and "elicitation capability" in text, f"elicitation without the capability: {text!r}")
+        failed, text = await self.call("test_sampling", {"prompt": "hi"}, self.plain)
+        check(failed and "sampling capability" in text, f"sampling without the capability: {text!r}")
+
+    async def elicit_accept(self) -> None:
+        await self.session.initialize()
+        self.answers.mode = "accept"
+        failed, text = await self.call("test_elicitation", {"message": "Who are you?"})
+        check(not failed, f"isError: {text!r}")
+        check("action=accept" in text and "ada@example.com" in text, f"answer not seen by the tool: {text!r}")
+        asked = self.answers.asked[-1]
+        check(asked.message == "Who are you?", f"prompt: {asked.message!r}")
+        check(asked.requestedSchema["required"] == ["username", "email"], f"schema: {asked.requestedSchema!r}")
+
+    async def elicit_decline(self) -> None:
+        self.answers.mode = "decline"
+        failed, text = await self.call("test_elicitation", {"message": "Who are you?"})
+        check(not failed and "action=decline" in text, f"{text!r}")
+
+    async def elicit_invalid(self) -> None:
+        self.answers.mode = "invalid"
+        failed, text = await self.call("test_elicitation", {"message": "Who are you?"})
+        check(failed and "does not match the schema" in text, f"{text!r}")
+
+    async def sample(self) -> None:
+        failed, text = await self.call("test_sampling", {"prompt": "Say hello"})
+        check(not failed and text == "LLM response: echo of Say hello", f"{text!r}")
+
+    async def elicit_slow(self) -> None:
+        self.answers.mode = "accept"
+        self.answers.delay = self.tool_deadline * 1.5
+        try:
+            failed, text = await self.call("test_elicitation", {"message": "Take your time"})
+        finally:
+            self.answers.delay = 0.0
+        check(not failed and "action=accept" in text, f"an answer after the deadline: {text!r}")
+
+    async def elicit_late(self) -> None:
+        self.answers.delay = self.ask_wait + 1.0
+        try:
+            failed, text = await self.call("test_elicitation", {"message": "Too late"})
+        finally:
+            self.answers.delay = 0.0
+        check(failed and text.startswith("timeout"), f"an answer after ask_wait: {text!r}")
+
+    async def run_all(self) -> None:
+        await self.step("no_capability", self.no_capability)
+        if not await self.step("elicit_accept", self.elicit_accept):
+            return
+        await self.step("elicit_decline", self.elicit_decline)
+        await self.step("elicit_invalid", self.elicit_invalid)
+        await self.step("sample", self.sample)
+        await self.step("elicit_slow", self.elicit_slow)
+        await self.step("elicit_late", self.elicit_late, timeout=STEP_TIMEOUT + self.ask_wait)
+        self.finished = True
+
+
+async def run_ask(args: argparse.Namespace, holder: list[Runner]) -> None:
+    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+    answers = Answers()
+    async with httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(30.0, read=300.0)) as http:
+        async with streamable_http_client(args.http, http_client=http) as (read1, write1, _):
+            async with streamable_http_client(args.http, http_client=http) as (read2, write2, _):
+                async with ClientSession(read1, write1) as plain:
+                    async with ClientSession(
+                        read2,
+                        write2,
+                        elicitation_callback=answers.elicit,
+                        sampling_callback=answers.sample,
+                    ) as session:
+                        runner = AskRunner(plain, session, answers, args)
+                        holder.append(runner)
+                        await runner.run_all()
+
+
 async def run_session(read: Any, write: Any, hotload: bool, holder: list[Runner]) -> None:
     tap = Tap()
     inbox = Inbox()
@@ -382,7 +515,9 @@ async def amain(args: argparse.Namespace) -> int:
     budget = args.deadline - 5
     try:
         with anyio.fail_after(budget):
-            if args.http:
+            if args.ask:
+                await run_ask(args, holder)
+            elif args.http:
                 headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
                 http = httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(30.0, read=300.0))
                 async with http:
@@ -442,6 +577,9 @@ def main() -> None:
     g.add_argument("--stdio", action="store_true", help="spawn the server: --stdio -- CMD ARGS...")
     p.add_argument("--token", help="bearer token sent as 'Authorization: Bearer TOKEN' (HTTP)")
     p.add_argument("--hotload", action="store_true", help="run the list_changed / hot-load step")
+    p.add_argument("--ask", action="store_true", help="the elicitation and sampling steps (HTTP)")
+    p.add_argument("--tool-deadline", type=float, default=1.0, help="the served tools' deadline, seconds (--ask)")
+    p.add_argument("--ask-wait", type=float, default=3.0, help="the served tools' ask_wait, seconds (--ask)")
     p.add_argument("--deadline", type=float, default=180.0, help="hard limit for the whole run, seconds")
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="server command for --stdio (after --)")
     args = p.parse_args()

@@ -8,6 +8,8 @@ use crate::read::Section;
 
 const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;
+const SECOND: u64 = 1000;
+const MINUTE: u64 = 60 * SECOND;
 
 /// Declares every budget once: its key, how it is written, its default and
 /// its range. The structs, defaults, merging and reading follow from it.
@@ -60,6 +62,15 @@ macro_rules! budgets {
     (@read bytes, $s:expr, $key:expr, $min:expr, $max:expr, $report:expr) => {
         $s.bytes($key, $min, $max, $report)
     };
+    (@read millis, $s:expr, $key:expr, $min:expr, $max:expr, $report:expr) => {
+        $s.duration(
+            $key,
+            std::time::Duration::from_millis($min),
+            std::time::Duration::from_millis($max),
+            $report,
+        )
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    };
 }
 
 budgets! {
@@ -91,6 +102,11 @@ budgets! {
     kv_max_keys: count = 10_000, 1, 100_000_000;
     /// Bytes (keys plus values) one user may keep in one plugin's kv.
     kv_max_bytes: bytes = 64 * MIB, KIB, 1024 * 1024 * MIB;
+    /// How long one question of a plugin (`interaction.ask`, `sample`) may
+    /// wait for its answer, in milliseconds, written as a duration ("10m").
+    /// The call's deadline stands still while it waits; past this the
+    /// plugin gets `timeout`.
+    ask_wait: millis = 10 * MINUTE, SECOND, 7 * 24 * 60 * MINUTE;
 }
 
 #[cfg(test)]

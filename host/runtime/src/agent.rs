@@ -2,7 +2,6 @@
 //! fresh instance.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use wasmtime::component::Component;
 
@@ -54,15 +53,15 @@ async fn describe(
 ) -> Result<AgentDescriptor, LoadError> {
     let deadline = DESCRIBE_DEADLINE.min(shared.limits.deadline);
     let mut store = runtime.new_store(shared, "", Some(Arc::new(DescribeHost)));
-    let until_at = Instant::now() + deadline;
-    store.data_mut().deadline = until_at;
+    let clock = store.data().guest.deadline.clone();
+    clock.start(deadline);
     let timeout = || LoadError::Describe(InvokeError::Timeout(deadline));
-    let bindings = until(until_at, pre.instantiate_async(&mut store))
+    let bindings = until(&clock, pre.instantiate_async(&mut store))
         .await
         .ok_or_else(timeout)?
         .map_err(|e| LoadError::Describe(classify(&store, e, deadline)))?;
     until(
-        until_at,
+        &clock,
         bindings.netra_plugin_agent().call_describe(&mut store),
     )
     .await
@@ -154,13 +153,13 @@ impl AgentPlugin {
             .runtime
             .new_store(shared, &ctx.user_id, Some(host));
         // One deadline for the whole run, instantiation included.
-        let until_at = Instant::now() + deadline;
-        store.data_mut().deadline = until_at;
+        let clock = store.data().guest.deadline.clone();
+        clock.start(deadline);
         let seat = store.data().cpu.handle();
         let user = ctx.user_id.clone();
         let pre = self.inner.pre.clone();
         let run = async move {
-            let bindings = match until(until_at, pre.instantiate_async(&mut store)).await {
+            let bindings = match until(&clock, pre.instantiate_async(&mut store)).await {
                 Some(Ok(bindings)) => bindings,
                 Some(Err(err)) => {
                     return Err(instantiate_error(&store, err, deadline));
@@ -170,7 +169,7 @@ impl AgentPlugin {
             let call = bindings
                 .netra_plugin_agent()
                 .call_run(&mut store, &ctx, &input, &history);
-            let Some(result) = until(until_at, call).await else {
+            let Some(result) = until(&clock, call).await else {
                 return Err(InvokeError::Timeout(deadline));
             };
             match result {

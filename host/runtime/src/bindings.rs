@@ -14,6 +14,7 @@ mod generated {
                 "netra:plugin/tools": async,
                 "netra:plugin/llm": async,
                 "netra:plugin/events": async,
+                "netra:plugin/interaction": async,
                 default: tracing,
             },
             exports: { default: async },
@@ -31,16 +32,20 @@ mod generated {
                 "netra:plugin/config": super::agent::netra::plugin::config,
                 "netra:plugin/kv": super::agent::netra::plugin::kv,
                 "netra:plugin/progress": super::agent::netra::plugin::progress,
+                "netra:plugin/interaction": super::agent::netra::plugin::interaction,
             },
         });
     }
 }
 
 pub(crate) use generated::agent::AgentPluginPre;
-pub(crate) use generated::agent::netra::plugin::{config, events, kv, llm, log, progress, tools};
+pub(crate) use generated::agent::netra::plugin::{
+    config, events, interaction, kv, llm, log, progress, tools,
+};
 pub(crate) use generated::tool as generated_tool;
 pub(crate) use generated::tool::ToolPluginPre;
 
+pub use generated::agent::netra::plugin::interaction::AskError;
 pub use generated::agent::netra::plugin::types::{
     AgentDescriptor, AgentError, Message, Role, RunContext, ToolDescriptor, ToolError,
 };

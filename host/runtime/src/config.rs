@@ -93,6 +93,9 @@ pub struct Limits {
     pub kv_max_keys: u64,
     /// Bytes (keys plus values) one user may keep in the plugin's kv.
     pub kv_max_bytes: u64,
+    /// Longest wait for the answer to one question (`interaction`); the
+    /// deadline stands still meanwhile.
+    pub ask_wait: Duration,
 }
 
 impl Default for Limits {
@@ -109,6 +112,7 @@ impl Default for Limits {
             log_bytes_per_second: 64 << 10,
             kv_max_keys: 10_000,
             kv_max_bytes: 64 << 20,
+            ask_wait: Duration::from_secs(600),
         }
     }
 }

@@ -235,6 +235,7 @@ fn add_tool_world(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
     bindings::config::add_to_linker::<_, HasSelf<GuestCtx>>(linker, |s| &mut s.guest)?;
     bindings::kv::add_to_linker::<_, HasSelf<GuestCtx>>(linker, |s| &mut s.guest)?;
     bindings::progress::add_to_linker::<_, HasSelf<GuestCtx>>(linker, |s| &mut s.guest)?;
+    bindings::interaction::add_to_linker::<_, HasSelf<GuestCtx>>(linker, |s| &mut s.guest)?;
     Ok(())
 }
 

@@ -33,7 +33,7 @@ mod tool;
 
 pub use agent::AgentPlugin;
 pub use bindings::{
-    AgentDescriptor, AgentError, Message, Role, RunContext, ToolDescriptor, ToolError,
+    AgentDescriptor, AgentError, AskError, Message, Role, RunContext, ToolDescriptor, ToolError,
 };
 /// The `llm` interface's types, as agents send and receive them.
 pub mod llm {
@@ -45,7 +45,10 @@ pub use cache::CacheOutcome;
 pub use config::{Limits, RuntimeConfig};
 pub use engine::Runtime;
 pub use error::{InvokeError, LoadError, agent_error_message, tool_error_message};
-pub use host::{AgentHost, CallObserver, ChatFuture, LogLevel, SettleFuture, ToolCallFuture};
+pub use host::{
+    AgentHost, AskFuture, CallObserver, ChatFuture, Interaction, LogLevel, Question, SampleRequest,
+    SettleFuture, ToolCallFuture,
+};
 pub use kv::{KvError, KvScope, KvStore, KvUsage, MemoryKv};
 pub use load::{Plugin, PluginInfo};
 pub use settings::{DirGrant, MemoryInit, PluginSettings, Sandbox, World, capability_gaps};

@@ -16,7 +16,6 @@
 //! traps) is used as it is; the load itself then reports any real error.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use wasmtime::Store;
 use wasmtime::component::{Component, Func, Instance, Lift, Val, WasmList};
@@ -27,7 +26,7 @@ use crate::bindings::{AGENT_EXPORT, TOOL_EXPORT};
 use crate::engine::{Runtime, export_names};
 use crate::host::AgentHost;
 use crate::settings::{MemoryInit, PluginSettings, shared_settings};
-use crate::store::{DESCRIBE_DEADLINE, StoreState, until};
+use crate::store::{DESCRIBE_DEADLINE, Deadline, StoreState, until};
 
 /// Names the snapshot's cache entries; change it when the warm-up changes.
 pub(crate) const SNAPSHOT_KEY: &str = "init1";
@@ -83,9 +82,9 @@ pub(crate) async fn snapshot(
         .map_err(|e| e.to_string())?;
     let agent = (!is_tool).then(|| Arc::new(DescribeHost) as Arc<dyn AgentHost>);
     let mut store = runtime.new_store(&shared, "", agent);
-    let until_at = Instant::now() + DESCRIBE_DEADLINE;
-    store.data_mut().deadline = until_at;
-    let instance = until(until_at, linker.instantiate_async(&mut store, &component))
+    let clock = store.data().guest.deadline.clone();
+    clock.start(DESCRIBE_DEADLINE);
+    let instance = until(&clock, linker.instantiate_async(&mut store, &component))
         .await
         .ok_or_else(|| NoSnapshot::Unsupported("its instantiation did not finish in time".into()))?
         .map_err(|e| {
@@ -101,7 +100,7 @@ pub(crate) async fn snapshot(
         store: &mut store,
         instance,
         failed: None,
-        until: until_at,
+        until: clock,
     };
     let describe = state.func(interface, "describe")?;
     state.call(describe, &[]).await?;
@@ -138,7 +137,7 @@ struct Snapshotting<'a> {
     /// The first accessor call that failed; the snapshot is then unusable.
     failed: Option<String>,
     /// When the warm-up calls must have finished, whatever they wait on.
-    until: Instant,
+    until: Deadline,
 }
 
 impl Snapshotting<'_> {
@@ -162,7 +161,7 @@ impl Snapshotting<'_> {
         let count = func.ty(&*self.store).results().len();
         let mut results = vec![Val::Bool(false); count];
         until(
-            self.until,
+            &self.until,
             func.call_async(&mut *self.store, args, &mut results),
         )
         .await

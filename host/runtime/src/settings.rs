@@ -202,6 +202,7 @@ pub(crate) fn shared_settings(
         tracing::warn!(plugin = %settings.name, "{gap}");
     }
     let limits = settings.limits.unwrap_or_else(|| default_limits.clone());
+    let asks = imports.iter().any(|i| i.starts_with(INTERACTION_PREFIX));
     Ok(Arc::new(PluginShared {
         memory: settings.memory_init.unwrap_or(MemoryInit::Map),
         name: settings.name.into(),
@@ -211,8 +212,12 @@ pub(crate) fn shared_settings(
         sandbox: settings.sandbox,
         network,
         gaps,
+        asks,
     }))
 }
+
+/// The import of a plugin that may ask questions.
+const INTERACTION_PREFIX: &str = "netra:plugin/interaction@";
 
 /// What a component imports that its grant will not let it use: the
 /// differences an operator should know about (the calls will fail).
@@ -252,6 +257,8 @@ pub(crate) struct PluginShared {
     pub(crate) network: Allowlist,
     /// What its imports ask for that its grant does not give.
     pub(crate) gaps: Vec<String>,
+    /// Whether it imports `interaction`: its calls may ask questions.
+    pub(crate) asks: bool,
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use wasmtime::Store;
 use wasmtime::component::Component;
@@ -13,7 +12,7 @@ use crate::cache::CacheOutcome;
 use crate::config::Limits;
 use crate::engine::{PrepareJob, Runtime};
 use crate::error::{InvokeError, LoadError};
-use crate::host::CallObserver;
+use crate::host::{CallObserver, Interaction};
 use crate::settings::{
     MAX_TOOL_NAME, MemoryInit, PluginSettings, PluginShared, World, shared_settings, valid_name,
 };
@@ -135,6 +134,11 @@ impl ToolPlugin {
         &self.inner.shared.gaps
     }
 
+    /// Whether its calls may ask questions (it imports `interaction`).
+    pub fn asks(&self) -> bool {
+        self.inner.shared.asks
+    }
+
     /// Its tools, as described at load.
     pub fn tools(&self) -> &[ToolDescriptor] {
         &self.inner.tools
@@ -178,7 +182,10 @@ impl ToolPlugin {
         // Made with no user; this request is its first and only one.
         let state = store.data_mut();
         state.guest.user_id.clone_from(&ctx.user_id);
-        state.deadline = Instant::now() + self.inner.shared.limits.deadline;
+        state
+            .guest
+            .deadline
+            .start(self.inner.shared.limits.deadline);
         // Epoch deadlines count from now, not from when it was made.
         store.set_epoch_deadline(1);
         Ok(self.instance(Prepared { store, bindings }, ctx, true))
@@ -204,9 +211,9 @@ impl ToolPlugin {
         let inner = &self.inner;
         let mut store = inner.runtime.new_store(&inner.shared, user_id, None);
         let deadline = self.inner.shared.limits.deadline;
-        let until_at = Instant::now() + deadline;
-        store.data_mut().deadline = until_at;
-        match until(until_at, self.inner.pre.instantiate_async(&mut store)).await {
+        let clock = store.data().guest.deadline.clone();
+        clock.start(deadline);
+        match until(&clock, self.inner.pre.instantiate_async(&mut store)).await {
             Some(Ok(bindings)) => Ok(Prepared { store, bindings }),
             Some(Err(err)) => Err(instantiate_error(&store, err, deadline)),
             None => Err(InvokeError::Timeout(deadline)),
@@ -317,10 +324,10 @@ impl ToolPlugin {
             bindings,
         } = self.make(&ctx.user_id).await.map_err(LoadError::Describe)?;
         let deadline = DESCRIBE_DEADLINE.min(self.inner.shared.limits.deadline);
-        let until_at = Instant::now() + deadline;
-        store.data_mut().deadline = until_at;
+        let clock = store.data().guest.deadline.clone();
+        clock.start(deadline);
         let call = bindings.netra_plugin_tool().call_describe(&mut store);
-        match until(until_at, call).await {
+        match until(&clock, call).await {
             Some(result) => {
                 result.map_err(|err| LoadError::Describe(classify(&store, err, deadline)))
             }
@@ -358,8 +365,8 @@ impl ToolInstance {
         let limits = &self.plugin.inner.shared.limits;
         let deadline = limits.deadline;
         let max_result = limits.max_result_bytes;
-        let until_at = Instant::now() + deadline;
-        live.store.data_mut().deadline = until_at;
+        let clock = live.store.data().guest.deadline.clone();
+        clock.start(deadline);
         if let (true, Some(fuel)) = (self.plugin.inner.runtime.inner.config.fuel, limits.fuel) {
             let _ = live.store.set_fuel(fuel);
         }
@@ -374,7 +381,7 @@ impl ToolInstance {
                 &tool,
                 &arguments,
             );
-            let result = until(until_at, call).await;
+            let result = until(&clock, call).await;
             // Done computing: the CPU slot, if it holds one, is someone else's.
             live.store.data().cpu.leave();
             (live, result)
@@ -417,6 +424,14 @@ impl ToolInstance {
     pub fn observe(&mut self, observer: Arc<dyn CallObserver>) {
         if let Some(live) = &mut self.live {
             live.store.data_mut().guest.observer = Some(observer);
+        }
+    }
+
+    /// Sends the questions of the calls that follow (`interaction`) to
+    /// `interaction`; without one, a question is answered `unsupported`.
+    pub fn interact(&mut self, interaction: Arc<dyn Interaction>) {
+        if let Some(live) = &mut self.live {
+            live.store.data_mut().guest.interaction = Some(interaction);
         }
     }
 

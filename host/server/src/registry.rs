@@ -114,6 +114,7 @@ pub fn with_budgets(limits: Limits, budgets: &Budgets) -> Limits {
         log_bytes_per_second: size(budgets.log_bytes_per_second),
         kv_max_keys: budgets.kv_max_keys,
         kv_max_bytes: budgets.kv_max_bytes,
+        ask_wait: std::time::Duration::from_millis(budgets.ask_wait),
         ..limits
     }
 }

@@ -3,11 +3,13 @@
 //! what the suite asks of a server's tools, done through netra's plugin
 //! contract. Rich content (images, audio, embedded resources) is a result
 //! of the one key `$content`, a list of MCP content blocks; log lines are
-//! `netra_sdk::log`, progress is `netra_sdk::progress`.
+//! `netra_sdk::log`, progress is `netra_sdk::progress`, and questions to the
+//! client's user and model are `netra_sdk::interaction`.
 
 use std::time::Duration;
 
-use netra_sdk::{Context, Tool, ToolError, log, progress};
+use netra_sdk::interaction::{self, AskError};
+use netra_sdk::{Context, Message, Role, Tool, ToolError, log, progress};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -213,6 +215,155 @@ impl Tool for JsonSchema202012 {
     }
 }
 
+/// How long the fixtures wait for the client's answers.
+const ASK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `action=..., content=...` of an elicitation's outcome.
+fn outcome(answer: Result<Value, AskError>) -> Result<String, ToolError> {
+    match answer {
+        Ok(content) => Ok(format!("action=accept, content={content}")),
+        Err(AskError::Declined) => Ok("action=decline".into()),
+        Err(AskError::Cancelled) => Ok("action=cancel".into()),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Arguments of `test_sampling`.
+#[derive(Deserialize, JsonSchema)]
+struct SamplingArgs {
+    /// The prompt to send to the LLM.
+    prompt: String,
+}
+
+struct Sampling;
+
+impl Tool for Sampling {
+    const NAME: &'static str = "test_sampling";
+    const DESCRIPTION: &'static str =
+        "Asks the client's language model (sampling/createMessage) to answer the prompt.";
+    type Args = SamplingArgs;
+    type Output = String;
+
+    fn call(_ctx: &Context, args: SamplingArgs) -> Result<String, ToolError> {
+        let messages = [Message {
+            role: Role::User,
+            content: args.prompt,
+        }];
+        let text = interaction::sample(&messages, 100, ASK_TIMEOUT)?;
+        Ok(format!("LLM response: {text}"))
+    }
+}
+
+/// Arguments of `test_elicitation`.
+#[derive(Deserialize, JsonSchema)]
+struct ElicitationArgs {
+    /// The message to show the user.
+    message: String,
+}
+
+struct Elicitation;
+
+impl Tool for Elicitation {
+    const NAME: &'static str = "test_elicitation";
+    const DESCRIPTION: &'static str =
+        "Asks the client's user (elicitation/create) for a username and an email address.";
+    type Args = ElicitationArgs;
+    type Output = String;
+
+    fn call(_ctx: &Context, args: ElicitationArgs) -> Result<String, ToolError> {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "username": { "type": "string", "description": "User's response" },
+                "email": { "type": "string", "description": "User's email address" }
+            },
+            "required": ["username", "email"]
+        });
+        let answer = interaction::ask(&args.message, &schema, ASK_TIMEOUT);
+        Ok(format!("User response: {}", outcome(answer)?))
+    }
+}
+
+struct ElicitationDefaults;
+
+impl Tool for ElicitationDefaults {
+    const NAME: &'static str = "test_elicitation_sep1034_defaults";
+    const DESCRIPTION: &'static str =
+        "Asks the client's user for a form whose every field has a default (SEP-1034).";
+    type Args = NoArgs;
+    type Output = String;
+
+    fn call(_ctx: &Context, _args: NoArgs) -> Result<String, ToolError> {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "name": { "type": "string", "default": "John Doe" },
+                "age": { "type": "integer", "default": 30 },
+                "score": { "type": "number", "default": 95.5 },
+                "status": {
+                    "type": "string",
+                    "enum": ["active", "inactive", "pending"],
+                    "default": "active"
+                },
+                "verified": { "type": "boolean", "default": true }
+            }
+        });
+        let answer = interaction::ask("Please review your profile", &schema, ASK_TIMEOUT);
+        Ok(format!("Elicitation completed: {}", outcome(answer)?))
+    }
+}
+
+struct ElicitationEnums;
+
+impl Tool for ElicitationEnums {
+    const NAME: &'static str = "test_elicitation_sep1330_enums";
+    const DESCRIPTION: &'static str =
+        "Asks the client's user for a form with the five kinds of enum (SEP-1330).";
+    type Args = NoArgs;
+    type Output = String;
+
+    fn call(_ctx: &Context, _args: NoArgs) -> Result<String, ToolError> {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "untitledSingle": {
+                    "type": "string",
+                    "enum": ["option1", "option2", "option3"]
+                },
+                "titledSingle": {
+                    "type": "string",
+                    "oneOf": [
+                        { "const": "value1", "title": "First Option" },
+                        { "const": "value2", "title": "Second Option" },
+                        { "const": "value3", "title": "Third Option" }
+                    ]
+                },
+                "legacyEnum": {
+                    "type": "string",
+                    "enum": ["opt1", "opt2", "opt3"],
+                    "enumNames": ["Option One", "Option Two", "Option Three"]
+                },
+                "untitledMulti": {
+                    "type": "array",
+                    "items": { "type": "string", "enum": ["option1", "option2", "option3"] }
+                },
+                "titledMulti": {
+                    "type": "array",
+                    "items": {
+                        "anyOf": [
+                            { "const": "value1", "title": "First Choice" },
+                            { "const": "value2", "title": "Second Choice" },
+                            { "const": "value3", "title": "Third Choice" }
+                        ]
+                    }
+                }
+            }
+        });
+        let answer = interaction::ask("Choose your options", &schema, ASK_TIMEOUT);
+        Ok(format!("Elicitation completed: {}", outcome(answer)?))
+    }
+}
+
 netra_sdk::export_tools!(
     SimpleText,
     ImageContent,
@@ -223,4 +374,8 @@ netra_sdk::export_tools!(
     ErrorHandling,
     WithProgress,
     JsonSchema202012,
+    Sampling,
+    Elicitation,
+    ElicitationDefaults,
+    ElicitationEnums,
 );

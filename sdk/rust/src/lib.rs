@@ -37,8 +37,9 @@
 //! Build the crate as a `cdylib` for `wasm32-wasip2`; the result is a component.
 //!
 //! The host functions a plugin may import are plain modules: [`log`],
-//! [`config`], [`kv`], [`progress`], and for agents [`events`], [`tools`] and [`llm`]. A
-//! component imports only the host functions it actually calls.
+//! [`config`], [`kv`], [`progress`], [`interaction`], and for agents
+//! [`events`], [`tools`] and [`llm`]. A component imports only the host
+//! functions it actually calls.
 
 mod agent;
 mod context;
@@ -48,6 +49,7 @@ mod tool;
 
 pub mod config;
 pub mod events;
+pub mod interaction;
 pub mod kv;
 pub mod llm;
 pub mod log;

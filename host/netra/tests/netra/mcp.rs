@@ -564,6 +564,59 @@ const CONFORMANCE: Plugin = Plugin {
     manifest: include_str!("../../../../plugins/conformance/plugin.toml"),
 };
 
+/// The conformance tools, with a deadline shorter than a slow answer and a
+/// wait limit shorter than a late one (tests/mcp/client.py --ask).
+const ASKING: &str = r#"
+[mcp]
+tools = ["*"]
+
+[plugin.conformance]
+limits = { deadline = "1s", ask_wait = "3s" }
+"#;
+
+#[test]
+fn tools_ask_the_client_s_user_and_model() {
+    // Its manifest asks for a 5 s deadline; this one asks for nothing.
+    let conformance = Plugin {
+        guest: "conformance",
+        manifest: "name = \"conformance\"\nversion = \"0.1.0\"\nkind = \"tool\"\n",
+    };
+    let server = Server::start(&[conformance], "refuse", ASKING);
+    let token = server.token("ada", &[]);
+    let url = format!("http://{}/mcp", server.addr);
+    let output = Command::new(python())
+        .arg(client_script())
+        .args([
+            "--deadline",
+            "120",
+            "--ask",
+            "--tool-deadline",
+            "1",
+            "--ask-wait",
+            "3",
+        ])
+        .args(["--http", &url, "--token", &token])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run the MCP client");
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "the MCP client failed:\n{out}");
+    for step in [
+        "no_capability",
+        "elicit_accept",
+        "elicit_decline",
+        "elicit_invalid",
+        "sample",
+        "elicit_slow",
+        "elicit_late",
+    ] {
+        assert!(
+            out.contains(&format!("OK {step}\n")),
+            "no OK {step}:\n{out}"
+        );
+    }
+}
+
 const CAPPED: &str = r#"
 [mcp]
 tools = ["*"]
@@ -595,8 +648,9 @@ fn notifications_and_sessions_stop_at_their_limits() {
         })
         .collect();
     assert_eq!(progress, [0.0, 50.0], "capped at two");
-    // A session without a log level: the same call answered directly, as
-    // JSON, with no progress asked.
+    // A session without a log level: the same call answered as JSON, with
+    // no progress asked (by rmcp: the plugin may ask questions, which ride
+    // the call's stream, so it never takes the direct path).
     let mut quiet = McpClient::connect(&server.addr, "/mcp", &token).expect("session");
     let plain = quiet
         .call_tool("test_simple_text", json!({}))

@@ -4,6 +4,7 @@
 
 mod config;
 mod events;
+mod interaction;
 mod kv;
 mod llm;
 mod log;
@@ -14,9 +15,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use crate::bindings::interaction::AskError;
 use crate::bindings::llm::{ChatRequest, ChatResponse, LlmError};
-use crate::bindings::{ToolDescriptor, ToolError};
+use crate::bindings::{Message, ToolDescriptor, ToolError};
 use crate::settings::PluginShared;
+use crate::store::Deadline;
 
 /// The netra-specific part of a store: who the request is for and which
 /// plugin is running.
@@ -29,6 +32,11 @@ pub(crate) struct GuestCtx {
     /// Who follows this call's log lines and progress reports, if anyone
     /// (an MCP client); set per call with [`ToolInstance::observe`](crate::ToolInstance::observe).
     pub(crate) observer: Option<Arc<dyn CallObserver>>,
+    /// Who answers this call's questions (`interaction`), if anyone (an MCP
+    /// client); set per call with [`ToolInstance::interact`](crate::ToolInstance::interact).
+    pub(crate) interaction: Option<Arc<dyn Interaction>>,
+    /// When the current call must stop; questions stop its clock.
+    pub(crate) deadline: Deadline,
 }
 
 /// How important a guest's log line is (the WIT `log.level`).
@@ -54,6 +62,40 @@ pub trait CallObserver: Send + Sync + 'static {
     fn log(&self, level: LogLevel, message: &str);
     /// The guest reported progress; `fraction` is within 0.0..=1.0 when set.
     fn progress(&self, text: &str, fraction: Option<f32>);
+}
+
+/// A question a plugin asks (`interaction.ask`), checked by the host: the
+/// prompt is not empty and the schema, when there is one, is JSON.
+#[derive(Clone, Debug)]
+pub struct Question {
+    /// What the user is asked.
+    pub prompt: String,
+    /// The JSON Schema of the answer; `None` asks for free text.
+    pub schema: Option<serde_json::Value>,
+}
+
+/// A request for the client's model (`interaction.sample`).
+#[derive(Clone, Debug)]
+pub struct SampleRequest {
+    /// The conversation to continue, oldest first.
+    pub messages: Vec<Message>,
+    /// The most tokens the answer may have.
+    pub max_tokens: u32,
+}
+
+/// What [`Interaction`] returns.
+pub type AskFuture<T> = Pin<Box<dyn Future<Output = Result<T, AskError>> + Send>>;
+
+/// Answers one call's questions: whoever the call is made for (an MCP
+/// client: its user through elicitation, its model through sampling). The
+/// runtime bounds the wait (the plugin's timeout, `ask_wait`) and stops the
+/// call's deadline while it lasts; dropping the future withdraws the
+/// question.
+pub trait Interaction: Send + Sync + 'static {
+    /// Asks the user; the answer is JSON matching the question's schema.
+    fn ask(self: Arc<Self>, question: Question) -> AskFuture<serde_json::Value>;
+    /// Asks the client's model; the answer is its text.
+    fn sample(self: Arc<Self>, request: SampleRequest) -> AskFuture<String>;
 }
 
 /// A boxed tool-call future, so [`AgentHost`] stays object safe.

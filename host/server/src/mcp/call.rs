@@ -5,7 +5,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use netra_runtime::{CallObserver, InvokeError, LogLevel, RunContext, tool_error_message};
+use netra_runtime::{
+    CallObserver, Interaction, InvokeError, LogLevel, RunContext, tool_error_message,
+};
 use rmcp::ErrorData;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ContentBlock, LoggingLevel,
@@ -36,12 +38,19 @@ pub(super) async fn call(
         None => String::from("{}"),
     };
     let notes = Notes::start(handler, cx, entry.plugin.name());
+    let ask = entry
+        .plugin
+        .asks()
+        .then(|| super::ask::ClientAsk::new(cx) as Arc<dyn Interaction>);
     let result = invoke(
         user,
         entry,
         &request.name,
         &arguments,
-        notes.clone(),
+        Follow {
+            notes: notes.clone(),
+            ask,
+        },
         &cx.ct,
     )
     .await;
@@ -51,13 +60,21 @@ pub(super) async fn call(
     result.ok_or_else(cancelled)
 }
 
+/// Who follows a call besides its caller: where its notifications go and
+/// who answers its questions.
+#[derive(Default)]
+pub(super) struct Follow {
+    pub(super) notes: Option<Arc<Notes>>,
+    pub(super) ask: Option<Arc<dyn Interaction>>,
+}
+
 /// The call itself: `None` if `cancel` fired first.
 pub(super) async fn invoke(
     user: &str,
     entry: &ToolEntry,
     name: &str,
     arguments: &str,
-    notes: Option<Arc<Notes>>,
+    follow: Follow,
     cancel: &tokio_util::sync::CancellationToken,
 ) -> Option<CallToolResult> {
     let ctx = RunContext {
@@ -67,8 +84,11 @@ pub(super) async fn invoke(
     };
     let work = async {
         let mut instance = entry.plugin.instantiate(ctx).await?;
-        if let Some(notes) = notes {
+        if let Some(notes) = follow.notes {
             instance.observe(notes);
+        }
+        if let Some(ask) = follow.ask {
+            instance.interact(ask);
         }
         instance.invoke(name, arguments).await
     };

@@ -230,6 +230,10 @@ impl McpHttp {
             return Direct::No;
         };
         drop(registry);
+        // Its questions go to the client on the call's own stream.
+        if entry.plugin.asks() {
+            return Direct::No;
+        }
         if !self.sessions.sessions.read().await.contains_key(session) {
             return Direct::No;
         }
@@ -240,7 +244,8 @@ impl McpHttp {
         let key = (session.to_string(), id.to_string());
         let cancel = CancellationToken::new();
         lock(&self.inflight).insert(key.clone(), cancel.clone());
-        let result = super::call::invoke(user, &entry, name, &arguments, None, &cancel).await;
+        let follow = super::call::Follow::default();
+        let result = super::call::invoke(user, &entry, name, &arguments, follow, &cancel).await;
         lock(&self.inflight).remove(&key);
         let Some(mut result) = result else {
             // Cancelled: the client stopped waiting; nothing to answer.

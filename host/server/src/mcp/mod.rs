@@ -13,6 +13,7 @@
 #![allow(deprecated)]
 
 mod agent;
+mod ask;
 mod call;
 mod handler;
 pub mod http;

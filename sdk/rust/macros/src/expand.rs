@@ -26,11 +26,19 @@ fn wit_dir() -> String {
 const VERSION: &str = "0.1.0";
 
 /// The interfaces of `netra:plugin` a tool plugin's world uses.
-const TOOL_INTERFACES: &[&str] = &["types", "log", "config", "kv", "progress"];
+const TOOL_INTERFACES: &[&str] = &["types", "log", "config", "kv", "progress", "interaction"];
 
 /// The interfaces of `netra:plugin` an agent plugin's world uses.
 const AGENT_INTERFACES: &[&str] = &[
-    "types", "log", "config", "kv", "progress", "events", "tools", "llm",
+    "types",
+    "log",
+    "config",
+    "kv",
+    "progress",
+    "interaction",
+    "events",
+    "tools",
+    "llm",
 ];
 
 /// A `generate!` of `world`, in a module named `__netra_bindings`, that takes

@@ -20,6 +20,7 @@ wit_bindgen::generate!({
             import netra:plugin/config@0.1.0;
             import netra:plugin/kv@0.1.0;
             import netra:plugin/progress@0.1.0;
+            import netra:plugin/interaction@0.1.0;
             import netra:plugin/events@0.1.0;
             import netra:plugin/tools@0.1.0;
             import netra:plugin/llm@0.1.0;
