@@ -9,13 +9,14 @@ use crate::bindings::{
     AgentDescriptor, AgentPluginPre, Message, RunContext, ToolDescriptor, ToolError,
 };
 use crate::cache::CacheOutcome;
+use crate::deadline::until;
 use crate::engine::Runtime;
 use crate::error::{InvokeError, LoadError};
 use crate::host::{AgentHost, ToolCallFuture};
 use crate::settings::{
     MAX_TOOL_NAME, MemoryInit, PluginSettings, PluginShared, World, shared_settings, valid_name,
 };
-use crate::store::{DESCRIBE_DEADLINE, StoreState, classify, instantiate_error, until};
+use crate::store::{DESCRIBE_DEADLINE, StoreState, classify, instantiate_error};
 
 /// A loaded agent plugin. Cheap to clone.
 #[derive(Clone)]

@@ -18,6 +18,7 @@ const LAYERS: &[&str] = &[
     "cache",
     "stdio",
     "cpu",
+    "deadline",
     "settings",
     // The host interfaces a guest imports.
     "host",

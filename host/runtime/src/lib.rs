@@ -16,6 +16,7 @@ mod bindings;
 mod cache;
 mod config;
 mod cpu;
+mod deadline;
 mod engine;
 mod error;
 mod host;

@@ -23,10 +23,11 @@ use wasmtime_wizer::{ComponentInstanceState, Wizer};
 
 use crate::agent::DescribeHost;
 use crate::bindings::{AGENT_EXPORT, TOOL_EXPORT};
+use crate::deadline::{Deadline, until};
 use crate::engine::{Runtime, export_names};
 use crate::host::AgentHost;
 use crate::settings::{MemoryInit, PluginSettings, shared_settings};
-use crate::store::{DESCRIBE_DEADLINE, Deadline, StoreState, until};
+use crate::store::{DESCRIBE_DEADLINE, StoreState};
 
 /// Names the snapshot's cache entries; change it when the warm-up changes.
 pub(crate) const SNAPSHOT_KEY: &str = "init1";

@@ -2,11 +2,8 @@
 //! the deadline and CPU-share epoch callback), the limiter that records why a
 //! memory or table could not grow, and how a failed call is classified.
 
-use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use tokio::sync::Notify;
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{
@@ -18,6 +15,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::config::Limits;
 use crate::cpu::{AtTick, CpuSeat};
+use crate::deadline::Deadline;
 use crate::error::InvokeError;
 use crate::host::{AgentHost, GuestCtx};
 use crate::http::OutgoingHttp;
@@ -132,122 +130,6 @@ impl ResourceLimiter for Limiter {
 
     fn memories(&self) -> usize {
         self.limits.memories()
-    }
-}
-
-/// When a store's current call must stop. Shared by the epoch callback (a
-/// guest computing past it traps), [`until`] (a guest waiting in the host
-/// past it is dropped) and the host functions that wait on a person
-/// (`interaction`), which stop the clock while they wait: time spent waiting
-/// for a user's answer is bounded by its own limit, not by the deadline.
-#[derive(Clone)]
-pub(crate) struct Deadline(Arc<DeadlineInner>);
-
-struct DeadlineInner {
-    clock: Mutex<Clock>,
-    /// Woken when the clock starts again, so [`until`] re-arms.
-    resumed: Notify,
-}
-
-struct Clock {
-    at: Instant,
-    /// Since when the clock has stood still (a question is waiting).
-    paused: Option<Instant>,
-}
-
-impl Deadline {
-    pub(crate) fn new(at: Instant) -> Self {
-        Self(Arc::new(DeadlineInner {
-            clock: Mutex::new(Clock { at, paused: None }),
-            resumed: Notify::new(),
-        }))
-    }
-
-    fn clock(&self) -> std::sync::MutexGuard<'_, Clock> {
-        self.0.clock.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Starts a call's clock: it must stop `after` from now.
-    pub(crate) fn start(&self, after: Duration) {
-        *self.clock() = Clock {
-            at: Instant::now() + after,
-            paused: None,
-        };
-    }
-
-    /// When the call must stop, were the clock to run from now on.
-    pub(crate) fn at(&self) -> Instant {
-        let clock = self.clock();
-        match clock.paused {
-            Some(since) => clock.at + since.elapsed(),
-            None => clock.at,
-        }
-    }
-
-    /// Whether the call is out of time (never while the clock stands still).
-    pub(crate) fn passed(&self) -> bool {
-        let clock = self.clock();
-        clock.paused.is_none() && Instant::now() >= clock.at
-    }
-
-    /// Stops the clock until the returned guard is dropped.
-    pub(crate) fn pause(&self) -> Paused {
-        let mut clock = self.clock();
-        if clock.paused.is_none() {
-            clock.paused = Some(Instant::now());
-        }
-        Paused(self.clone())
-    }
-}
-
-/// The clock of a [`Deadline`] standing still; dropping it starts it again,
-/// the deadline moved by the time it stood.
-pub(crate) struct Paused(Deadline);
-
-impl Drop for Paused {
-    fn drop(&mut self) {
-        let mut clock = self.0.clock();
-        if let Some(since) = clock.paused.take() {
-            clock.at += since.elapsed();
-        }
-        drop(clock);
-        self.0.0.resumed.notify_waiters();
-    }
-}
-
-/// Awaits a guest call until its `deadline`, whatever the guest waits on. The
-/// epoch callback stops a guest that computes past its deadline; a guest
-/// blocked in the host (a WASI sleep or poll, an HTTP request or body, a tool
-/// call, `llm.chat`, a nested run) never reaches an epoch check, so its call
-/// is dropped here instead, and with it whatever it waits on. While the clock
-/// stands still (a question waits for its answer) the call is not dropped.
-/// `None` means the deadline passed; the store must not be called again.
-pub(crate) async fn until<T>(deadline: &Deadline, call: impl Future<Output = T>) -> Option<T> {
-    let mut call = std::pin::pin!(call);
-    loop {
-        let resumed = deadline.0.resumed.notified();
-        let mut resumed = std::pin::pin!(resumed);
-        resumed.as_mut().enable();
-        let (at, paused) = {
-            let clock = deadline.clock();
-            (clock.at, clock.paused.is_some())
-        };
-        let expiry = async {
-            if paused {
-                std::future::pending::<()>().await;
-            }
-            tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
-        };
-        tokio::select! {
-            biased;
-            out = &mut call => return Some(out),
-            () = resumed => {}
-            () = expiry => {
-                if deadline.passed() {
-                    return None;
-                }
-            }
-        }
     }
 }
 

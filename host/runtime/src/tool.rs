@@ -10,13 +10,14 @@ use wasmtime::component::Component;
 use crate::bindings::{RunContext, ToolDescriptor, ToolError, ToolPluginPre};
 use crate::cache::CacheOutcome;
 use crate::config::Limits;
+use crate::deadline::until;
 use crate::engine::{PrepareJob, Runtime};
 use crate::error::{InvokeError, LoadError};
 use crate::host::{CallObserver, Interaction};
 use crate::settings::{
     MAX_TOOL_NAME, MemoryInit, PluginSettings, PluginShared, World, shared_settings, valid_name,
 };
-use crate::store::{DESCRIBE_DEADLINE, StoreState, classify, instantiate_error, until};
+use crate::store::{DESCRIBE_DEADLINE, StoreState, classify, instantiate_error};
 
 /// The generated per-instance bindings of the tool world.
 type ToolBindings = crate::bindings::generated_tool::ToolPlugin;

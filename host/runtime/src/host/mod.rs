@@ -18,8 +18,8 @@ use std::sync::Arc;
 use crate::bindings::interaction::AskError;
 use crate::bindings::llm::{ChatRequest, ChatResponse, LlmError};
 use crate::bindings::{Message, ToolDescriptor, ToolError};
+use crate::deadline::Deadline;
 use crate::settings::PluginShared;
-use crate::store::Deadline;
 
 /// The netra-specific part of a store: who the request is for and which
 /// plugin is running.
