@@ -118,16 +118,7 @@ pub(crate) fn conformance() -> Result<()> {
     let dir = work.join("plugins");
     plugin_dir(&dir, &[("conformance", "conformance.wasm", "conformance")])?;
     let data = work.join("data");
-    let _ = std::fs::remove_dir_all(&data);
-    std::fs::create_dir_all(&data)?;
-    let mut serve = Command::new(&netra);
-    serve
-        .args(["serve", "--listen", "127.0.0.1:0", "--store", "memory"])
-        .arg("--data-dir")
-        .arg(&data)
-        .arg("--plugins")
-        .arg(&dir);
-    let server = BenchServer::spawn(&mut serve, data.clone(), "conformance")?;
+    let server = serve(&netra, &data, &dir, "conformance")?;
     let addr = server.http_addr().to_string();
     let token = token(&netra, &data, "conformance")?;
     let mcp = root.join("tests").join("mcp");
@@ -165,6 +156,21 @@ pub(crate) fn conformance() -> Result<()> {
     result.context("the MCP conformance suite failed (results in target/conformance/results)")
 }
 
+/// `netra serve` in dev mode on loopback, a memory store, the plugins in
+/// `dir` and its state in `data` (emptied first).
+fn serve(netra: &Path, data: &Path, dir: &Path, what: &str) -> Result<BenchServer> {
+    let _ = std::fs::remove_dir_all(data);
+    std::fs::create_dir_all(data)?;
+    let mut serve = Command::new(netra);
+    serve
+        .args(["serve", "--listen", "127.0.0.1:0", "--store", "memory"])
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--plugins")
+        .arg(dir);
+    BenchServer::spawn(&mut serve, data.to_path_buf(), what)
+}
+
 /// `tools/call` of `calculate` over Streamable HTTP (keep-alive, one
 /// session per client) against a release `netra serve`, with 1 and 4
 /// clients; the same call through the runtime alone (`netra tool call
@@ -176,8 +182,6 @@ pub(crate) fn bench_mcp() -> Result<()> {
     let dir = work.join("plugins");
     plugin_dir(&dir, &[("calculator", "calculator.wasm", "calculator")])?;
     let data = work.join("data");
-    let _ = std::fs::remove_dir_all(&data);
-    std::fs::create_dir_all(&data)?;
     let arguments = json!({"expression": "2+3*4"});
     let calls = 20_000;
 
@@ -201,14 +205,7 @@ pub(crate) fn bench_mcp() -> Result<()> {
         })
     };
 
-    let mut serve = Command::new(&netra);
-    serve
-        .args(["serve", "--listen", "127.0.0.1:0", "--store", "memory"])
-        .arg("--data-dir")
-        .arg(&data)
-        .arg("--plugins")
-        .arg(&dir);
-    let server = BenchServer::spawn(&mut serve, data.clone(), "mcp")?;
+    let server = serve(&netra, &data, &dir, "mcp")?;
     let addr = server.http_addr().to_string();
     let token = token(&netra, &data, "bench")?;
 
@@ -284,14 +281,7 @@ fn http_floor(addr: &str, n: usize) -> Result<Drive> {
         }
         millis.push(one.elapsed().as_secs_f64() * 1000.0);
     }
-    let elapsed = began.elapsed().as_secs_f64();
-    millis.sort_by(f64::total_cmp);
-    let at = |q: f64| millis[((millis.len() as f64 - 1.0) * q).round() as usize];
-    Ok(Drive {
-        calls_per_sec: n as f64 / elapsed,
-        p50_ms: at(0.5),
-        p99_ms: at(0.99),
-    })
+    Ok(Drive::of(millis, began.elapsed()))
 }
 
 /// What one load of `drive` measured.
@@ -300,6 +290,26 @@ struct Drive {
     calls_per_sec: f64,
     p50_ms: f64,
     p99_ms: f64,
+}
+
+impl Drive {
+    /// The rate and percentiles of calls that took `millis` in `elapsed`.
+    fn of(mut millis: Vec<f64>, elapsed: Duration) -> Self {
+        let elapsed = elapsed.max(Duration::from_micros(1)).as_secs_f64();
+        millis.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            let last = millis.len().saturating_sub(1);
+            millis
+                .get((last as f64 * q).round() as usize)
+                .copied()
+                .unwrap_or(0.0)
+        };
+        Self {
+            calls_per_sec: millis.len() as f64 / elapsed,
+            p50_ms: at(0.5),
+            p99_ms: at(0.99),
+        }
+    }
 }
 
 /// `clients` threads, each with its own connection and session, each
@@ -357,12 +367,5 @@ fn drive(
             Err(_) => bail!("a client thread panicked"),
         }
     }
-    let elapsed = began.elapsed().max(Duration::from_micros(1)).as_secs_f64();
-    all.sort_by(f64::total_cmp);
-    let at = |q: f64| all[((all.len() as f64 - 1.0) * q).round() as usize];
-    Ok(Drive {
-        calls_per_sec: all.len() as f64 / elapsed,
-        p50_ms: at(0.5),
-        p99_ms: at(0.99),
-    })
+    Ok(Drive::of(all, began.elapsed()))
 }

@@ -206,23 +206,6 @@ impl Host {
         })
     }
 
-    /// The names MCP clients see now.
-    pub fn mcp_exposed(&self) -> Vec<String> {
-        let settings = self.mcp.settings();
-        let served = self.runs.served();
-        let tools = served
-            .registry
-            .tools()
-            .map(|t| t.descriptor.name.clone())
-            .filter(|n| settings.tools.contains(n));
-        let agents = served
-            .registry
-            .agents()
-            .map(|a| a.plugin.descriptor().name.clone())
-            .filter(|n| settings.agents.contains(n));
-        tools.chain(agents).collect()
-    }
-
     /// Starts what runs beside the clients until `shutdown`: retention, the
     /// plugins dir watcher (hot-loads), `list_changed` for MCP sessions, the
     /// endpoint checks and the golden path.

@@ -52,7 +52,7 @@ pub async fn mcp(args: McpArgs) -> anyhow::Result<()> {
     }
     eprintln!(
         "netra mcp: serving {} to one client on stdio as user {:?}",
-        host.mcp_exposed().join(", "),
+        host.mcp.exposed().join(", "),
         args.user
     );
     let shutdown = CancellationToken::new();

@@ -198,7 +198,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("agents: {}", list(&host.agents));
     println!("tools:  {}", list(&host.tools));
     if host.app.mcp.is_some() {
-        println!("mcp:    http://{addr}/mcp ({})", list(&host.mcp_exposed()));
+        println!("mcp:    http://{addr}/mcp ({})", list(&host.mcp.exposed()));
     }
     if host.dev {
         let token = auth.issue("dev", &[], Duration::from_secs(24 * 3600))?;

@@ -622,6 +622,7 @@ const CAPPED: &str = r#"
 tools = ["*"]
 max_notifications_per_call = 2
 max_sessions = 2
+session_idle_timeout = "1s"
 "#;
 
 #[test]
@@ -667,4 +668,18 @@ fn notifications_and_sessions_stop_at_their_limits() {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(refused.contains("too_many_sessions"), "{refused}");
+    // Idle sessions end after mcp.session_idle_timeout (1 s here) and give
+    // their places back; a request in one that ended finds no session.
+    let gave_up = Instant::now() + Duration::from_secs(15);
+    let admitted = loop {
+        std::thread::sleep(Duration::from_millis(250));
+        if let Ok(admitted) = McpClient::connect(&server.addr, "/mcp", &grace) {
+            break admitted;
+        }
+        assert!(Instant::now() < gave_up, "no session ended while idle");
+    };
+    assert!(admitted.session().is_some());
+    let ping = json!({"jsonrpc": "2.0", "id": 99, "method": "ping"});
+    let ended = client.post(ping.to_string().as_bytes()).expect("post");
+    assert_eq!(ended.status, 404, "{}", ended.text());
 }

@@ -142,6 +142,12 @@ impl Mcp {
         None
     }
 
+    /// Every name MCP clients see now, sorted.
+    pub fn exposed(&self) -> Vec<String> {
+        let registry = self.runs.registry();
+        self.exposed_names(&registry).into_iter().collect()
+    }
+
     /// Every exposed name, sorted: tools, then agents not named like a tool.
     fn exposed_names(&self, registry: &Registry) -> BTreeSet<String> {
         let tools = registry
