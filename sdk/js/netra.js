@@ -135,6 +135,29 @@ export class LlmError extends Error {
   }
 }
 
+const ASK_LABELS = {
+  declined: 'the user declined to answer',
+  cancelled: 'the question was cancelled',
+  timeout: 'no answer came in time',
+  unsupported: 'cannot ask',
+  invalid: 'invalid question',
+  failed: 'the question failed',
+};
+
+/**
+ * Why a question (`interaction`) got no answer: `kind` is 'declined',
+ * 'cancelled', 'timeout', 'unsupported', 'invalid' or 'failed'.
+ */
+export class AskError extends Error {
+  constructor(kind, detail = '') {
+    const label = ASK_LABELS[kind] ?? kind;
+    super(detail ? `${label}: ${detail}` : label);
+    this.name = 'AskError';
+    this.kind = kind;
+    this.detail = detail;
+  }
+}
+
 /** True for a WIT variant value `{ tag, val? }` whose tag is one of `kinds`. */
 function isVariant(value, kinds) {
   return value !== null && typeof value === 'object' && !(value instanceof Error) && kinds.includes(value.tag);
@@ -175,6 +198,11 @@ function toToolError(thrown, toolName) {
   if (thrown instanceof KvError) {
     return thrown.kind === 'denied' ? ToolError.denied(thrown.message) : ToolError.failed(thrown.message);
   }
+  if (thrown instanceof AskError) {
+    if (thrown.kind === 'cancelled') return ToolError.cancelled();
+    if (thrown.kind === 'timeout') return ToolError.timeout();
+    return thrown.kind === 'declined' ? ToolError.denied(thrown.message) : ToolError.failed(thrown.message);
+  }
   // The componentize-js convention: `throw { tag: 'failed', val: '...' }`.
   if (isVariant(thrown, TOOL_ERROR_KINDS)) return new ToolError(thrown.tag, thrown.val ?? '');
   logUnexpected(`tool \`${toolName}\``, thrown);
@@ -196,6 +224,9 @@ function toAgentError(thrown) {
     return thrown.kind === 'rate-limited' || thrown.kind === 'unavailable'
       ? AgentError.unavailable(`model ${thrown.message}`)
       : AgentError.failed(`model ${thrown.message}`);
+  }
+  if (thrown instanceof AskError) {
+    return thrown.kind === 'cancelled' ? AgentError.cancelled() : AgentError.failed(thrown.message);
   }
   if (isVariant(thrown, AGENT_ERROR_KINDS)) return new AgentError(thrown.tag, thrown.val ?? '');
   logUnexpected('the agent', thrown);
@@ -550,6 +581,62 @@ export const kv = Object.freeze({
   /** The keys starting with `prefix`, in lexicographic order. */
   listKeys(prefix = '') {
     return kvCall(() => host.kv.listKeys(prefix));
+  },
+});
+
+/**
+ * Progress a tool or agent reports while it works; over MCP, a client that
+ * asked for progress gets each report as `notifications/progress`.
+ */
+export const progress = Object.freeze({
+  /** Reports a step: `text` says what is happening, `fraction` (0 to 1) how much is done, when known. */
+  report(text, fraction) {
+    host.progress.report(String(text), fraction === undefined || fraction === null ? undefined : Number(fraction));
+  },
+});
+
+/** Seconds as the WIT's milliseconds (0: no timeout of the plugin's own). */
+function millis(seconds) {
+  return Math.max(0, Math.min(Math.round(Number(seconds || 0) * 1000), 4294967295));
+}
+
+/** Runs an interaction import, turning its err payload into an AskError. */
+function askCall(call) {
+  try {
+    return call();
+  } catch (error) {
+    const payload = payloadOf(error);
+    if (payload !== undefined) throw new AskError(payload.tag, payload.val ?? '');
+    throw error;
+  }
+}
+
+/**
+ * Questions a tool or agent asks whoever its call is for: over MCP, `ask`
+ * reaches the client's user (elicitation) and `sample` its model (sampling).
+ * The call's deadline stands still while a question waits; `timeout` is in
+ * seconds, and the host's `ask_wait` bounds it too. Failures throw AskError;
+ * thrown from a tool, a declined question denies the call.
+ */
+export const interaction = Object.freeze({
+  /**
+   * Asks the user `prompt`; returns the answer decoded from JSON. `schema`
+   * (an object) is the answer's JSON Schema: an object of string, number,
+   * integer, boolean and enum properties, or one such property's schema;
+   * without it the answer is free text (a string).
+   */
+  ask(prompt, schema, timeout = 0) {
+    const text = schema === undefined || schema === null ? undefined : JSON.stringify(schema);
+    return JSON.parse(askCall(() => host.interaction.ask(String(prompt), text, millis(timeout))));
+  },
+  /**
+   * Asks the client's model to continue `messages` (`{ role, content }`;
+   * system messages become its system prompt) in at most `maxTokens`;
+   * returns its text.
+   */
+  sample(messages, maxTokens, timeout = 0) {
+    const wit = messages.map((m) => ({ role: m.role, content: String(m.content ?? '') }));
+    return askCall(() => host.interaction.sample(wit, maxTokens, millis(timeout)));
   },
 });
 

@@ -29,6 +29,9 @@ questions a tool asks its client (elicitation and sampling):
                    deadline stands still while a question waits)
     elicit_late    the callback answers after --ask-wait + 1 s: isError "timeout"
                    (the host's ask_wait limit)
+    polyglot       (with --polyglot: py-probe and js-probe served too) py_ask and js_ask, a
+                   Python and a JavaScript tool, ask for free text: the answer reaches them,
+                   and their two progress reports reach the client
 
 Exit status: 0 only if every step passed (a skipped hotload does not count as a failure).
 Every wait is bounded; a watchdog thread hard-exits with status 1 if the whole run ever exceeds
@@ -389,6 +392,8 @@ class Answers:
         self.asked.append(params)
         if self.delay:
             await anyio.sleep(self.delay)
+        if "answer" in params.requestedSchema.get("properties", {}):
+            return types.ElicitResult(action="accept", content={"answer": "Ada"})
         if self.mode == "decline":
             return types.ElicitResult(action="decline")
         if self.mode == "invalid":
@@ -413,6 +418,7 @@ class AskRunner(Runner):
         self.answers = answers
         self.tool_deadline = args.tool_deadline
         self.ask_wait = args.ask_wait
+        self.polyglot = args.polyglot
 
     async def call(self, name: str, arguments: dict[str, Any], session: ClientSession | None = None) -> tuple[bool, str]:
         result = await (session or self.session).call_tool(name, arguments)
@@ -466,6 +472,22 @@ class AskRunner(Runner):
             self.answers.delay = 0.0
         check(failed and text.startswith("timeout"), f"an answer after ask_wait: {text!r}")
 
+    async def polyglot_ask(self) -> None:
+        for tool in ("py_ask", "js_ask"):
+            reports: list[tuple[float, str | None]] = []
+
+            async def progress(value: float, _total: float | None, message: str | None) -> None:
+                reports.append((value, message))
+
+            result = await self.session.call_tool(tool, {"prompt": "Your name?"}, progress_callback=progress)
+            text = text_of(result)
+            check(not result.isError, f"{tool}: {text!r}")
+            check(result.structuredContent == {"answer": "Ada"}, f"{tool}: {result.structuredContent!r}")
+            check(self.answers.asked[-1].message == "Your name?", f"{tool} asked {self.answers.asked[-1].message!r}")
+            check([m for _, m in reports] == ["asking", "answered"], f"{tool} progress: {reports!r}")
+            failed, text = await self.call(tool, {"prompt": "Your name?"}, self.plain)
+            check(failed and "elicitation capability" in text, f"{tool} without the capability: {text!r}")
+
     async def run_all(self) -> None:
         await self.step("no_capability", self.no_capability)
         if not await self.step("elicit_accept", self.elicit_accept):
@@ -475,6 +497,8 @@ class AskRunner(Runner):
         await self.step("sample", self.sample)
         await self.step("elicit_slow", self.elicit_slow)
         await self.step("elicit_late", self.elicit_late, timeout=STEP_TIMEOUT + self.ask_wait)
+        if self.polyglot:
+            await self.step("polyglot", self.polyglot_ask)
         self.finished = True
 
 
@@ -578,6 +602,7 @@ def main() -> None:
     p.add_argument("--token", help="bearer token sent as 'Authorization: Bearer TOKEN' (HTTP)")
     p.add_argument("--hotload", action="store_true", help="run the list_changed / hot-load step")
     p.add_argument("--ask", action="store_true", help="the elicitation and sampling steps (HTTP)")
+    p.add_argument("--polyglot", action="store_true", help="with --ask: py_ask and js_ask are served too")
     p.add_argument("--tool-deadline", type=float, default=1.0, help="the served tools' deadline, seconds (--ask)")
     p.add_argument("--ask-wait", type=float, default=3.0, help="the served tools' ask_wait, seconds (--ask)")
     p.add_argument("--deadline", type=float, default=180.0, help="hard limit for the whole run, seconds")

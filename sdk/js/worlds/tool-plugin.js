@@ -5,6 +5,8 @@
 export * as log from 'netra:plugin/log@0.1.0';
 export * as config from 'netra:plugin/config@0.1.0';
 export * as kv from 'netra:plugin/kv@0.1.0';
+export * as progress from 'netra:plugin/progress@0.1.0';
+export * as interaction from 'netra:plugin/interaction@0.1.0';
 
 export const events = null;
 export const tools = null;

@@ -22,22 +22,23 @@ An agent is one function, exported the same way:
 
     Agent = netra.agent_plugin()
 
-The host's functions are plain modules: `log`, `config` and `kv` everywhere,
-and `events`, `tools` and `llm` in agents.
+The host's functions are plain modules: `log`, `config`, `kv`, `progress` and
+`interaction` everywhere, and `events`, `tools` and `llm` in agents.
 
 componentize-py snapshots the module when it builds the component, and the
 component can import at run time only what was imported then: import
 everything at the top of the module, never inside a function.
 """
 
-from . import config, events, kv, llm, log, tools
+from . import config, events, interaction, kv, llm, log, progress, tools
 from ._agent import agent, agent_plugin
 from ._tool import tool, tool_plugin
 from ._types import Context, Message, ToolDescriptor
-from .errors import AgentError, KvError, LlmError, ToolError
+from .errors import AgentError, AskError, KvError, LlmError, ToolError
 
 __all__ = [
     "AgentError",
+    "AskError",
     "Context",
     "KvError",
     "LlmError",
@@ -48,9 +49,11 @@ __all__ = [
     "agent_plugin",
     "config",
     "events",
+    "interaction",
     "kv",
     "llm",
     "log",
+    "progress",
     "tool",
     "tool_plugin",
     "tools",

@@ -34,6 +34,8 @@ types = _optional("types")
 log = _optional("log")
 config = _optional("config")
 kv = _optional("kv")
+progress = _optional("progress")
+interaction = _optional("interaction")
 events = _optional("events")
 tools = _optional("tools")
 llm = _optional("llm")
@@ -44,6 +46,8 @@ _WORLD_OF = {
     "log": "tool-plugin or agent-plugin",
     "config": "tool-plugin or agent-plugin",
     "kv": "tool-plugin or agent-plugin",
+    "progress": "tool-plugin or agent-plugin",
+    "interaction": "tool-plugin or agent-plugin",
     "events": "agent-plugin",
     "tools": "agent-plugin",
     "llm": "agent-plugin",

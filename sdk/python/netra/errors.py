@@ -204,6 +204,29 @@ class LlmError(Exception):
         return f"model {self.kind.replace('-', ' ')}: {self.message}"
 
 
+class AskError(Exception):
+    """Why a question (`netra.interaction`) got no answer: `kind` is
+    `declined`, `cancelled`, `timeout`, `unsupported`, `invalid` or `failed`."""
+
+    _WORDING = {
+        "declined": "the user declined to answer",
+        "cancelled": "the question was cancelled",
+        "timeout": "no answer came in time",
+        "unsupported": "cannot ask",
+        "invalid": "invalid question",
+        "failed": "the question failed",
+    }
+
+    def __init__(self, message, kind):
+        super().__init__(message)
+        self.kind = kind
+        self.message = str(message)
+
+    def __str__(self):
+        wording = self._WORDING.get(self.kind, self.kind)
+        return f"{wording}: {self.message}" if self.message else wording
+
+
 def describe_exception(error):
     """`Type: message`, the way an unexpected exception is reported."""
     message = str(error)
@@ -214,13 +237,21 @@ def describe_exception(error):
 def as_tool_error(error):
     """The `ToolError` a tool's exception is reported as.
 
-    A `KvError` keeps a denial a denial (as the Rust SDK does); every other
-    exception is `failed` with `Type: message`.
+    A `KvError` keeps a denial a denial (as the Rust SDK does); an `AskError`
+    denies the call when the user declined, and ends it as cancelled or timed
+    out when the question was; every other exception is `failed` with
+    `Type: message`.
     """
     if isinstance(error, ToolError):
         return error
     if isinstance(error, KvError):
         return ToolError(str(error), "denied" if error.kind == "denied" else "failed")
+    if isinstance(error, AskError):
+        if error.kind == "cancelled":
+            return ToolError.cancelled()
+        if error.kind == "timeout":
+            return ToolError.timeout()
+        return ToolError(str(error), "denied" if error.kind == "declined" else "failed")
     return ToolError.failed(describe_exception(error))
 
 
@@ -245,4 +276,8 @@ def as_agent_error(error):
     if isinstance(error, LlmError):
         kind = "unavailable" if error.kind in ("rate-limited", "unavailable") else "failed"
         return AgentError(str(error), kind)
+    if isinstance(error, AskError):
+        if error.kind == "cancelled":
+            return AgentError.cancelled()
+        return AgentError.failed(str(error))
     return AgentError.failed(describe_exception(error))

@@ -308,6 +308,56 @@ class HostFunctionTests(Fakes):
         netra.events.message_delta("hi")
         self.assertEqual(seen, [("thinking", "hmm"), ("delta", "hi")])
 
+    def test_interaction_and_progress_forward_and_map_errors(self):
+        asked = []
+
+        def ask(prompt, schema, timeout_ms):
+            asked.append((prompt, schema and json.loads(schema), timeout_ms))
+            return '"draft"'
+
+        self.fake(wit.interaction, "ask", ask)
+        schema = {"type": "string", "enum": ["draft", "final"]}
+        self.assertEqual(netra.interaction.ask("Save as?", schema, timeout=1.5), "draft")
+        self.assertEqual(asked, [("Save as?", schema, 1500)])
+        sampled = []
+
+        def sample(messages, max_tokens, timeout_ms):
+            sampled.append(([(m.role, m.content) for m in messages], max_tokens, timeout_ms))
+            return "hi"
+
+        self.fake(wit.interaction, "sample", sample)
+        conversation = [("system", "Be brief."), netra.Message("user", "hello")]
+        self.assertEqual(netra.interaction.sample(conversation, 50), "hi")
+        roles = wit.types.Role
+        self.assertEqual(sampled, [([(roles.SYSTEM, "Be brief."), (roles.USER, "hello")], 50, 0)])
+        reports = []
+        self.fake(wit.progress, "report", lambda text, fraction: reports.append((text, fraction)))
+        netra.progress.report("half", 0.5)
+        netra.progress.report("more")
+        self.assertEqual(reports, [("half", 0.5), ("more", None)])
+
+        def declined(prompt, schema, timeout_ms):
+            raise netra._bindings.Err(wit.interaction.AskError_Declined())
+
+        self.fake(wit.interaction, "ask", declined)
+
+        @netra.tool(description="Asks.")
+        def question():
+            return netra.interaction.ask("Sure?")
+
+        self.assertEqual(
+            self.invoke("question", "{}"),
+            wit.types.ToolError_Denied("the user declined to answer"),
+        )
+
+        def unsupported(prompt, schema, timeout_ms):
+            raise netra._bindings.Err(wit.interaction.AskError_Unsupported("no client"))
+
+        self.fake(wit.interaction, "ask", unsupported)
+        with self.assertRaises(netra.AskError) as caught:
+            netra.interaction.ask("Sure?")
+        self.assertEqual((caught.exception.kind, str(caught.exception)), ("unsupported", "cannot ask: no client"))
+
     def test_a_missing_interface_names_the_world_that_has_it(self):
         self.fake(netra._bindings, "events", None)
         with self.assertRaisesRegex(RuntimeError, "agent-plugin world"):

@@ -581,7 +581,16 @@ fn tools_ask_the_client_s_user_and_model() {
         guest: "conformance",
         manifest: "name = \"conformance\"\nversion = \"0.1.0\"\nkind = \"tool\"\n",
     };
-    let server = Server::start(&[conformance], "refuse", ASKING);
+    // And a Python and a JavaScript tool that ask (their SDKs' interaction).
+    let py = Plugin {
+        guest: "py:py-probe",
+        manifest: include_str!("../../../../plugins/fixtures/py-probe/plugin.toml"),
+    };
+    let js = Plugin {
+        guest: "js:js-probe",
+        manifest: include_str!("../../../../plugins/fixtures/js-probe/plugin.toml"),
+    };
+    let server = Server::start(&[conformance, py, js], "refuse", ASKING);
     let token = server.token("ada", &[]);
     let url = format!("http://{}/mcp", server.addr);
     let output = Command::new(python())
@@ -590,6 +599,7 @@ fn tools_ask_the_client_s_user_and_model() {
             "--deadline",
             "120",
             "--ask",
+            "--polyglot",
             "--tool-deadline",
             "1",
             "--ask-wait",
@@ -609,6 +619,7 @@ fn tools_ask_the_client_s_user_and_model() {
         "sample",
         "elicit_slow",
         "elicit_late",
+        "polyglot",
     ] {
         assert!(
             out.contains(&format!("OK {step}\n")),
