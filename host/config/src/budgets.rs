@@ -102,6 +102,10 @@ budgets! {
     kv_max_keys: count = 10_000, 1, 100_000_000;
     /// Bytes (keys plus values) one user may keep in one plugin's kv.
     kv_max_bytes: bytes = 64 * MIB, KIB, 1024 * 1024 * MIB;
+    /// Progress reports (`tool_progress` events) one tool call of a run may
+    /// send per second, in a burst of as many (agents); the excess is
+    /// dropped. Each one sent counts in `max_events`.
+    tool_progress_per_second: count = 10, 1, 10_000;
     /// How long one question of a plugin (`interaction.ask`, `sample`) may
     /// wait for its answer, in milliseconds, written as a duration ("10m").
     /// The call's deadline stands still while it waits; past this the

@@ -34,6 +34,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+use netra_runtime::{CallObserver, LogLevel};
 use netra_store::{EventRecord, NewMessage, Role, RunStatus, Store, StoreError};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -807,6 +808,52 @@ impl RunEvents {
     }
 }
 
+/// A tool call's progress reports as the run's `tool_progress` events: at
+/// most `per_second` in any second (the rest dropped), each counted in the
+/// run's event budget; once the budget is spent, nothing more is sent (the
+/// run ends with `budget_events` at the agent's next event).
+pub struct SpanProgress {
+    log: Arc<RunLog>,
+    tool_call_id: String,
+    tool: String,
+    per_second: u64,
+    /// The current second's start and the reports sent in it.
+    window: Mutex<(Instant, u64)>,
+    spent: AtomicBool,
+}
+
+impl CallObserver for SpanProgress {
+    fn log(&self, _level: LogLevel, _message: &str) {
+        // A tool's log lines go to the host's log only.
+    }
+
+    fn progress(&self, text: &str, fraction: Option<f32>) {
+        if self.spent.load(Ordering::Relaxed) {
+            return;
+        }
+        {
+            let mut window = self.window.lock().unwrap_or_else(PoisonError::into_inner);
+            let now = Instant::now();
+            if now.duration_since(window.0) >= Duration::from_secs(1) {
+                *window = (now, 0);
+            }
+            if window.1 >= self.per_second {
+                return;
+            }
+            window.1 += 1;
+        }
+        let event = EventKind::ToolProgress {
+            tool_call_id: self.tool_call_id.clone(),
+            tool: self.tool.clone(),
+            text: text.to_string(),
+            fraction,
+        };
+        if self.log.append(event).is_err() {
+            self.spent.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 /// A tool call in progress.
 pub struct ToolSpan {
     log: Arc<RunLog>,
@@ -817,6 +864,18 @@ pub struct ToolSpan {
 }
 
 impl ToolSpan {
+    /// Where the call's progress reports go (see [`SpanProgress`]).
+    pub fn progress(&self, per_second: u64) -> Arc<SpanProgress> {
+        Arc::new(SpanProgress {
+            log: self.log.clone(),
+            tool_call_id: self.tool_call_id.clone(),
+            tool: self.tool.clone(),
+            per_second,
+            window: Mutex::new((Instant::now(), 0)),
+            spent: AtomicBool::new(false),
+        })
+    }
+
     /// Emits `tool_completed` with the call's result.
     pub fn finish(mut self, result: Result<&str, ToolFailure>) {
         let (ok, error) = match result {

@@ -414,6 +414,16 @@ impl Chat {
             } => {
                 self.term.line(&format!("→ {tool} {}", shorten(arguments)));
             }
+            EventKind::ToolProgress {
+                tool,
+                text,
+                fraction,
+                ..
+            } => {
+                let done = fraction.map(|f| format!(" ({:.0}%)", f * 100.0));
+                self.term
+                    .line(&format!("  {tool}: {text}{}", done.unwrap_or_default()));
+            }
             EventKind::ToolCompleted {
                 tool,
                 ok,

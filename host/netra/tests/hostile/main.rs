@@ -44,6 +44,7 @@ max_answer_bytes = "64KiB"
 max_nested_runs = 3
 log_lines_per_second = 20
 kv_max_keys = 50
+tool_progress_per_second = 5
 
 [limits.tool]
 deadline = "1s"
@@ -54,7 +55,7 @@ log_lines_per_second = 20
 tools = ["calculate"]
 
 [plugin.agent-hostile]
-tools = ["calculate", "sleep", "huge_result", "escape", "helper", "hostile-agent"]
+tools = ["calculate", "sleep", "huge_result", "flood_progress", "escape", "helper", "hostile-agent"]
 "#;
 
 fn plugins() -> Vec<Plugin> {
@@ -210,6 +211,32 @@ fn hostile_plugins_and_clients_end_with_their_codes_and_disturb_no_one() {
     // other work a flood of host calls is slow to go through.)
     let events = battery.attack("hostile-agent", "print 20000");
     assert_eq!(outcome(events.last().unwrap()), "completed");
+    // 20,000 progress reports in one call: the run carries 5 a second
+    // (limits tool_progress_per_second), all between the call's
+    // tool_executing and tool_completed; the rest are dropped.
+    let events = battery.attack("hostile-agent", "progress 20000");
+    assert_eq!(outcome(events.last().unwrap()), "completed");
+    assert_eq!(
+        events.last().unwrap()["output"],
+        r#"{"reported":20000}"#,
+        "{events:#?}"
+    );
+    let at = |kind: &str| events.iter().position(|e| e["type"] == kind);
+    let progress: Vec<usize> = (0..events.len())
+        .filter(|i| events[*i]["type"] == "tool_progress")
+        .collect();
+    assert!(
+        (5..=10).contains(&progress.len()),
+        "{} tool_progress events",
+        progress.len()
+    );
+    let (executing, completed) = (at("tool_executing"), at("tool_completed"));
+    assert!(
+        progress
+            .iter()
+            .all(|i| Some(*i) > executing && Some(*i) < completed)
+    );
+    assert_eq!(events[progress[0]]["text"], "report 0");
     let events = battery.attack("hostile-agent", "events");
     assert_eq!(outcome(events.last().unwrap()), "budget_event_bytes");
     let stored: usize = events.iter().map(|e| e.to_string().len()).sum();

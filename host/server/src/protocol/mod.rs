@@ -457,7 +457,7 @@ pub struct RunEvent<'a> {
     pub kind: Cow<'a, EventKind>,
 }
 
-/// The six run events, plus answer deltas.
+/// The six run events, plus answer deltas and tool progress.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
@@ -486,6 +486,19 @@ pub enum EventKind {
         tool: String,
         /// Its arguments (a JSON value; a string if they were not JSON).
         arguments: Value,
+    },
+    /// A tool reported progress while it ran (`progress.report`), between
+    /// its `tool_executing` and its `tool_completed`.
+    ToolProgress {
+        /// The call's id, as in `tool_executing`.
+        tool_call_id: String,
+        /// The tool.
+        tool: String,
+        /// What the tool is doing.
+        text: String,
+        /// How much of its work is done, from 0 to 1, when it knows.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fraction: Option<f32>,
     },
     /// A tool call ended; exactly one of `ok` / `error` is present.
     ToolCompleted {

@@ -12,8 +12,8 @@ use std::time::SystemTime;
 use netra_config::Budgets;
 use netra_llm::Delta;
 use netra_runtime::{
-    AgentHost, ChatFuture, InvokeError, RunContext, ToolCallFuture, ToolDescriptor, ToolError,
-    ToolInstance, llm, tool_error_message,
+    AgentHost, CallObserver, ChatFuture, InvokeError, RunContext, ToolCallFuture, ToolDescriptor,
+    ToolError, ToolInstance, llm, tool_error_message,
 };
 use netra_store::{NewRun, Store};
 use tokio_util::sync::CancellationToken;
@@ -400,7 +400,8 @@ impl RunHost {
             span.finish(Err(failure(&err)));
             return Err(err);
         }
-        let result = self.invoke(entry, name, arguments).await;
+        let progress = span.progress(self.budgets.tool_progress_per_second);
+        let result = self.invoke(entry, name, arguments, progress).await;
         match result {
             Ok(json) => {
                 span.finish(Ok(&json));
@@ -430,6 +431,7 @@ impl RunHost {
         entry: &ToolEntry,
         name: &str,
         arguments: &str,
+        progress: Arc<dyn CallObserver>,
     ) -> Result<String, InvokeError> {
         let plugin = entry.plugin.name().to_string();
         let mut instances = self.instances.lock().await;
@@ -440,6 +442,8 @@ impl RunHost {
         let Some(instance) = instances.get_mut(&plugin) else {
             return Err(InvokeError::Poisoned);
         };
+        // This call's progress reports are its own `tool_progress` events.
+        instance.observe(progress);
         let result = instance.invoke(name, arguments).await;
         if matches!(&result, Err(e) if !matches!(e, InvokeError::Tool(_))) {
             // A trapped instance cannot be reused; the next call gets a new one.
