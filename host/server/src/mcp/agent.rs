@@ -156,6 +156,19 @@ async fn follow(inbox: &mut crate::run_log::Inbox, run_id: &str, notes: Option<&
                     );
                 }
             }
+            EventKind::ToolProgress {
+                tool,
+                text,
+                fraction,
+                ..
+            } => {
+                if let Some(notes) = notes {
+                    notes.log(
+                        LoggingLevel::Debug,
+                        json!({"tool_progress": tool, "text": text, "fraction": fraction}),
+                    );
+                }
+            }
             EventKind::ToolCompleted {
                 tool,
                 error,
