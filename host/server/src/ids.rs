@@ -16,6 +16,11 @@ pub fn tool_call_id() -> String {
     with_prefix("call")
 }
 
+/// A new question id (`input_requested`), `req_<uuid>`.
+pub fn request_id() -> String {
+    with_prefix("req")
+}
+
 fn with_prefix(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
 }

@@ -777,6 +777,11 @@ impl RunEvents {
         self.log.append(EventKind::MessageDelta { text })
     }
 
+    /// Any other event of the run (questions), unless its budget is spent.
+    pub fn emit(&self, kind: EventKind) -> Result<(), Overspent> {
+        self.log.append(kind)
+    }
+
     /// Emits `tool_executing` and returns the span that will emit its
     /// `tool_completed`, unless the run's budget is spent.
     pub fn tool_call(&self, tool: &str, arguments: &str) -> Result<ToolSpan, Overspent> {

@@ -379,6 +379,14 @@ impl Session {
                 Ok(()) => self.ack(id, AckPayload::Run { run_id }),
                 Err(refused) => self.reject(Some(id), refused.code, &refused.message),
             },
+            CommandKind::RunRespond {
+                run_id,
+                request_id,
+                value,
+            } => match runs.respond(&self.user, &run_id, &request_id, value) {
+                Ok(()) => self.ack(id, AckPayload::Run { run_id }),
+                Err(refused) => self.reject(Some(id), refused.code, &refused.message),
+            },
             CommandKind::RunSubscribe { run_id, after_seq } => {
                 // Acknowledge first so the replayed events follow the ack. The
                 // replay runs on its own task, so a long one does not hold up

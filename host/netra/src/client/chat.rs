@@ -414,6 +414,20 @@ impl Chat {
             } => {
                 self.term.line(&format!("→ {tool} {}", shorten(arguments)));
             }
+            EventKind::InputRequested {
+                prompt, request_id, ..
+            } => {
+                self.term.line(&format!(
+                    "? {prompt} (question {request_id}; answer with run.respond)"
+                ));
+            }
+            EventKind::InputClosed { outcome, value, .. } => {
+                let answer = value.as_ref().map(|v| format!(": {}", shorten(v)));
+                self.term.line(&format!(
+                    "  question {outcome}{}",
+                    answer.unwrap_or_default()
+                ));
+            }
             EventKind::ToolProgress {
                 tool,
                 text,

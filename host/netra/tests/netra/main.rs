@@ -2,6 +2,7 @@
 //! `netra serve`: one test binary (one link on 2 cores), a module per area.
 //! The hostile-plugin battery is `tests/hostile`, a binary of its own.
 
+mod ask;
 mod cli;
 mod clients;
 mod deps;

@@ -4,12 +4,11 @@
 //! its `ask_wait` limit, whichever is shorter.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::bindings::Message;
 use crate::bindings::interaction::{AskError, Host};
-use crate::host::{GuestCtx, Interaction, Question, SampleRequest};
+use crate::host::{GuestCtx, Question, SampleRequest};
 
 impl Host for GuestCtx {
     async fn ask(
@@ -28,9 +27,19 @@ impl Host for GuestCtx {
                     .map_err(|e| AskError::Invalid(format!("the schema is not JSON: {e}")))?,
             ),
         };
-        let interaction = self.interaction()?;
-        let question = Question { prompt, schema };
-        let answer = self.wait(timeout_ms, interaction.ask(question)).await?;
+        let wait = self.wait_for(timeout_ms);
+        let question = Question {
+            prompt,
+            schema,
+            wait,
+        };
+        // The call's own interaction (an MCP client), else the agent's run.
+        let asked = match (&self.interaction, &self.agent) {
+            (Some(interaction), _) => interaction.clone().ask(question),
+            (None, Some(agent)) => agent.clone().ask(question),
+            (None, None) => return Err(no_one()),
+        };
+        let answer = self.wait(wait, asked).await?;
         Ok(answer.to_string())
     }
 
@@ -46,39 +55,48 @@ impl Host for GuestCtx {
         if max_tokens == 0 {
             return Err(AskError::Invalid("max-tokens is 0".into()));
         }
-        let interaction = self.interaction()?;
+        let Some(interaction) = self.interaction.clone() else {
+            return Err(AskError::Unsupported(
+                "no client model can be asked on this call: sampling goes to MCP clients \
+                 that declare the capability (agents reach models through llm)"
+                    .into(),
+            ));
+        };
         let request = SampleRequest {
             messages,
             max_tokens,
         };
-        self.wait(timeout_ms, interaction.sample(request)).await
+        self.wait(self.wait_for(timeout_ms), interaction.sample(request))
+            .await
     }
 }
 
-impl GuestCtx {
-    /// Who answers this call's questions.
-    fn interaction(&self) -> Result<Arc<dyn Interaction>, AskError> {
-        self.interaction.clone().ok_or_else(|| {
-            AskError::Unsupported(
-                "no one can be asked on this call: questions go to MCP clients that declare \
-                 the elicitation (ask) or sampling (sample) capability"
-                    .into(),
-            )
-        })
-    }
+/// Why a tool call that is not made for a client cannot ask.
+fn no_one() -> AskError {
+    AskError::Unsupported(
+        "no one can be asked on this call: questions go to the user of an agent's run, \
+         and to MCP clients that declare the elicitation capability"
+            .into(),
+    )
+}
 
-    /// Waits for `answer` with the call's clock stopped, at most the
-    /// plugin's `timeout_ms` (0: no timeout of its own) and `ask_wait`.
-    async fn wait<T>(
-        &self,
-        timeout_ms: u32,
-        answer: impl Future<Output = Result<T, AskError>>,
-    ) -> Result<T, AskError> {
+impl GuestCtx {
+    /// How long to wait for an answer: the plugin's `timeout_ms` (0: no
+    /// timeout of its own) and `ask_wait`, whichever is shorter.
+    fn wait_for(&self, timeout_ms: u32) -> Duration {
         let limit = self.plugin.limits.ask_wait;
-        let wait = match timeout_ms {
+        match timeout_ms {
             0 => limit,
             ms => limit.min(Duration::from_millis(u64::from(ms))),
-        };
+        }
+    }
+
+    /// Waits for `answer`, at most `wait`, with the call's clock stopped.
+    async fn wait<T>(
+        &self,
+        wait: Duration,
+        answer: impl Future<Output = Result<T, AskError>>,
+    ) -> Result<T, AskError> {
         let _stopped = self.deadline.pause();
         tokio::time::timeout(wait, answer)
             .await

@@ -72,6 +72,9 @@ pub struct Question {
     pub prompt: String,
     /// The JSON Schema of the answer; `None` asks for free text.
     pub schema: Option<serde_json::Value>,
+    /// How long the runtime waits for the answer (the plugin's timeout and
+    /// `ask_wait`, whichever is shorter).
+    pub wait: std::time::Duration,
 }
 
 /// A request for the client's model (`interaction.sample`).
@@ -125,6 +128,16 @@ pub trait AgentHost: Send + Sync + 'static {
     fn chat(self: Arc<Self>, request: ChatRequest) -> ChatFuture {
         let _ = request;
         Box::pin(async { Err(LlmError::Denied("no language model is granted".into())) })
+    }
+    /// Asks the run's user a question (`interaction.ask` of an agent whose
+    /// call has no [`Interaction`] of its own). By default no one answers.
+    fn ask(self: Arc<Self>, question: Question) -> AskFuture<serde_json::Value> {
+        let _ = question;
+        Box::pin(async {
+            Err(AskError::Unsupported(
+                "this run has no one to answer questions".into(),
+            ))
+        })
     }
 }
 

@@ -181,6 +181,7 @@ fn type_of(kind: &CommandKind) -> &'static str {
     match kind {
         CommandKind::RunStart { .. } => "run.start",
         CommandKind::RunCancel { .. } => "run.cancel",
+        CommandKind::RunRespond { .. } => "run.respond",
         CommandKind::RunSubscribe { .. } => "run.subscribe",
         CommandKind::ThreadGet { .. } => "thread.get",
         CommandKind::ThreadsList { .. } => "threads.list",
@@ -215,6 +216,11 @@ fn kind() -> impl Strategy<Value = CommandKind> {
             }
         }),
         s().prop_map(|run_id| CommandKind::RunCancel { run_id }),
+        (s(), s(), s()).prop_map(|(run_id, request_id, value)| CommandKind::RunRespond {
+            run_id,
+            request_id,
+            value: Value::String(value),
+        }),
         (s(), any::<u64>())
             .prop_map(|(run_id, after_seq)| CommandKind::RunSubscribe { run_id, after_seq }),
         (s(), any::<u64>(), proptest::option::of(any::<u32>())).prop_map(
@@ -257,6 +263,15 @@ fn encode(id: &str, kind: &CommandKind, explicit: bool, extra: &[(String, Value)
             put("thread_id", thread_id.clone().into(), thread_id.is_none());
         }
         CommandKind::RunCancel { run_id } => put("run_id", run_id.as_str().into(), false),
+        CommandKind::RunRespond {
+            run_id,
+            request_id,
+            value,
+        } => {
+            put("run_id", run_id.as_str().into(), false);
+            put("request_id", request_id.as_str().into(), false);
+            put("value", value.clone(), false);
+        }
         CommandKind::RunSubscribe { run_id, after_seq } => {
             put("run_id", run_id.as_str().into(), false);
             put("after_seq", (*after_seq).into(), *after_seq == 0);
@@ -283,6 +298,8 @@ const FIELDS: &[&str] = &[
     "input",
     "thread_id",
     "run_id",
+    "request_id",
+    "value",
     "after_seq",
     "limit",
 ];
@@ -299,6 +316,7 @@ fn json() -> impl Strategy<Value = Value> {
         proptest::sample::select(vec![
             "run.start",
             "run.cancel",
+            "run.respond",
             "run.subscribe",
             "thread.get",
             "threads.list",

@@ -62,6 +62,17 @@ pub enum CommandKind {
         /// The run to cancel.
         run_id: String,
     },
+    /// Answer the question `request_id` a run of this user asks
+    /// (`input_requested`) with `value`, which must match its schema.
+    #[serde(rename = "run.respond")]
+    RunRespond {
+        /// The run asking.
+        run_id: String,
+        /// The question, as in `input_requested`.
+        request_id: String,
+        /// The answer.
+        value: Value,
+    },
     /// Replay a run's events after `after_seq`, then follow it live.
     #[serde(rename = "run.subscribe")]
     RunSubscribe {
@@ -138,6 +149,9 @@ pub enum ErrorCode {
     Expired,
     /// The host could not serve the command now (its store failed); retry.
     Unavailable,
+    /// An answer (`run.respond`) does not match the question's schema; the
+    /// question stays open.
+    InvalidValue,
 }
 
 impl ErrorCode {
@@ -155,6 +169,7 @@ impl ErrorCode {
             ErrorCode::ThreadBusy => "thread_busy",
             ErrorCode::Expired => "expired",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::InvalidValue => "invalid_value",
         }
     }
 }
@@ -163,6 +178,7 @@ impl ErrorCode {
 const COMMANDS: &[&str] = &[
     "run.start",
     "run.cancel",
+    "run.respond",
     "run.subscribe",
     "thread.get",
     "threads.list",
@@ -487,6 +503,29 @@ pub enum EventKind {
         /// Its arguments (a JSON value; a string if they were not JSON).
         arguments: Value,
     },
+    /// The agent asks its user a question and waits (`interaction.ask`);
+    /// the owner answers with `run.respond`.
+    InputRequested {
+        /// The question's id, for `run.respond`.
+        request_id: String,
+        /// What the user is asked.
+        prompt: String,
+        /// The JSON Schema the answer must match.
+        schema: Value,
+        /// When the run stops waiting (RFC 3339, UTC, milliseconds).
+        expires_at: String,
+    },
+    /// A question of `input_requested` is closed: answered (with the
+    /// answer), expired, or cancelled with its run.
+    InputClosed {
+        /// The question's id.
+        request_id: String,
+        /// `answered`, `expired` or `cancelled`.
+        outcome: String,
+        /// The answer, when answered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<Value>,
+    },
     /// A tool reported progress while it ran (`progress.report`), between
     /// its `tool_executing` and its `tool_completed`.
     ToolProgress {
@@ -641,6 +680,11 @@ mod tests {
             },
             CommandKind::RunCancel {
                 run_id: "run_1".into(),
+            },
+            CommandKind::RunRespond {
+                run_id: "run_1".into(),
+                request_id: "req_1".into(),
+                value: serde_json::json!({"name": "Ada"}),
             },
             CommandKind::ThreadsList { limit: None },
             CommandKind::Ping,

@@ -12,8 +12,8 @@ use std::time::SystemTime;
 use netra_config::Budgets;
 use netra_llm::Delta;
 use netra_runtime::{
-    AgentHost, CallObserver, ChatFuture, InvokeError, RunContext, ToolCallFuture, ToolDescriptor,
-    ToolError, ToolInstance, llm, tool_error_message,
+    AgentHost, AskFuture, CallObserver, ChatFuture, InvokeError, Question, RunContext,
+    ToolCallFuture, ToolDescriptor, ToolError, ToolInstance, llm, tool_error_message,
 };
 use netra_store::{NewRun, Store};
 use tokio_util::sync::CancellationToken;
@@ -42,7 +42,7 @@ const DELEGATION_SCHEMA: &str = r#"{"type":"object","properties":{"input":{"type
 /// What an agent run's imports talk to.
 pub(super) struct RunHost {
     pub(super) ctx: RunContext,
-    events: RunEvents,
+    pub(super) events: RunEvents,
     tools: BTreeMap<String, ToolEntry>,
     registry: Arc<Registry>,
     /// One instance per tool plugin used in this run, created on first use.
@@ -58,7 +58,7 @@ pub(super) struct RunHost {
     /// Where nested runs are recorded.
     store: Arc<dyn Store>,
     /// The host's runs (a nested run's host is made from them).
-    runs: Arc<Runs>,
+    pub(super) runs: Arc<Runs>,
     /// The models this run's agent may use.
     llm: Llm,
     /// Tokens used by the run's completions so far.
@@ -109,6 +109,10 @@ impl AgentHost for RunHost {
             output_schema: None,
         });
         tools.chain(agents).collect()
+    }
+
+    fn ask(self: Arc<Self>, question: Question) -> AskFuture<serde_json::Value> {
+        self.ask_user(question)
     }
 
     fn call_tool(self: Arc<Self>, name: String, arguments: String) -> ToolCallFuture {
@@ -326,7 +330,7 @@ impl RunHost {
     }
 
     /// Ends the run: it spent one of its budgets.
-    fn overspend(&self, overspent: Overspent) {
+    pub(super) fn overspend(&self, overspent: Overspent) {
         self.break_rule(overspent.code, overspent.message);
     }
 

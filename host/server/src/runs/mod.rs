@@ -19,6 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 mod admission;
+mod ask;
 mod host;
 mod reads;
 
@@ -139,6 +140,8 @@ pub struct Runs {
     limits: RunLimits,
     global: Arc<Semaphore>,
     state: Mutex<RunsState>,
+    /// The questions runs wait on.
+    questions: Mutex<ask::Questions>,
 }
 
 /// What runs use besides the plugins and the store.
@@ -191,6 +194,7 @@ impl Runs {
             global: Arc::new(Semaphore::new(limits.global)),
             limits,
             state: Mutex::new(RunsState::default()),
+            questions: Mutex::new(ask::Questions::default()),
         })
     }
 
