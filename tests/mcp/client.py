@@ -29,6 +29,9 @@ questions a tool asks its client (elicitation and sampling):
                    deadline stands still while a question waits)
     elicit_late    the callback answers after --ask-wait + 1 s: isError "timeout"
                    (the host's ask_wait limit)
+    agent_asks     (with --polyglot) the agent echo-agent called as a tool with "ask" asks its
+                   user: the question reaches the client as an elicitation; accepted, the
+                   agent answers "hello Ada"; declined, the agent hears it
     polyglot       (with --polyglot: py-probe and js-probe served too) py_ask and js_ask, a
                    Python and a JavaScript tool, ask for free text: the answer reaches them,
                    and their two progress reports reach the client
@@ -392,8 +395,12 @@ class Answers:
         self.asked.append(params)
         if self.delay:
             await anyio.sleep(self.delay)
+        if self.mode == "decline":
+            return types.ElicitResult(action="decline")
         if "answer" in params.requestedSchema.get("properties", {}):
             return types.ElicitResult(action="accept", content={"answer": "Ada"})
+        if "value" in params.requestedSchema.get("properties", {}):
+            return types.ElicitResult(action="accept", content={"value": "Ada"})
         if self.mode == "decline":
             return types.ElicitResult(action="decline")
         if self.mode == "invalid":
@@ -488,6 +495,19 @@ class AskRunner(Runner):
             failed, text = await self.call(tool, {"prompt": "Your name?"}, self.plain)
             check(failed and "elicitation capability" in text, f"{tool} without the capability: {text!r}")
 
+    async def agent_asks(self) -> None:
+        self.answers.mode = "accept"
+        result = await self.session.call_tool("echo-agent", {"input": "ask"})
+        check(not result.isError, f"{text_of(result)!r}")
+        check(result.structuredContent["output"] == "hello Ada", f"{result.structuredContent!r}")
+        check(self.answers.asked[-1].message == "What is your name?", f"{self.answers.asked[-1]!r}")
+        self.answers.mode = "decline"
+        try:
+            result = await self.session.call_tool("echo-agent", {"input": "ask"})
+        finally:
+            self.answers.mode = "accept"
+        check(result.structuredContent["output"] == "error: the user declined to answer", f"{result.structuredContent!r}")
+
     async def run_all(self) -> None:
         await self.step("no_capability", self.no_capability)
         if not await self.step("elicit_accept", self.elicit_accept):
@@ -499,6 +519,7 @@ class AskRunner(Runner):
         await self.step("elicit_late", self.elicit_late, timeout=STEP_TIMEOUT + self.ask_wait)
         if self.polyglot:
             await self.step("polyglot", self.polyglot_ask)
+            await self.step("agent_asks", self.agent_asks)
         self.finished = True
 
 

@@ -569,6 +569,7 @@ const CONFORMANCE: Plugin = Plugin {
 const ASKING: &str = r#"
 [mcp]
 tools = ["*"]
+agents = ["echo-agent"]
 
 [plugin.conformance]
 limits = { deadline = "1s", ask_wait = "3s" }
@@ -590,7 +591,12 @@ fn tools_ask_the_client_s_user_and_model() {
         guest: "js:js-probe",
         manifest: include_str!("../../../../plugins/fixtures/js-probe/plugin.toml"),
     };
-    let server = Server::start(&[conformance, py, js], "refuse", ASKING);
+    // And an agent that asks its run's user, called as a tool.
+    let echo = Plugin {
+        guest: "agent-echo",
+        manifest: "name = \"agent-echo\"\nversion = \"1.0.0\"\nkind = \"agent\"\n",
+    };
+    let server = Server::start(&[conformance, py, js, echo], "refuse", ASKING);
     let token = server.token("ada", &[]);
     let url = format!("http://{}/mcp", server.addr);
     let output = Command::new(python())
@@ -620,6 +626,7 @@ fn tools_ask_the_client_s_user_and_model() {
         "elicit_slow",
         "elicit_late",
         "polyglot",
+        "agent_asks",
     ] {
         assert!(
             out.contains(&format!("OK {step}\n")),

@@ -3,16 +3,21 @@
 //! deltas and thoughts go to the client as progress notifications (when it
 //! asked for progress) and its thoughts and tool calls as log notifications
 //! (when it set a level); its answer is the result. Cancelling the request
-//! cancels the run.
+//! cancels the run. A question the agent asks its user (`input_requested`)
+//! is put to the client as `elicitation/create` when it declared the
+//! capability; otherwise it stays open for the user's other clients
+//! (`run.respond` over the WebSocket) until it expires.
 
 use std::sync::Arc;
 
+use netra_runtime::{AskError, Interaction, Question};
 use rmcp::ErrorData;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ContentBlock, LoggingLevel};
 use rmcp::service::{RequestContext, RoleServer};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+use super::ask::ClientAsk;
 use super::call::{Notes, cancelled, failure};
 use super::handler::Handler;
 use crate::protocol::{Code, EventKind, Outcome, ServerFrame};
@@ -76,15 +81,21 @@ pub(super) async fn run(
         Err(_) => return Ok(failure(Code::Internal, "the run was not started")),
     };
     let notes = Notes::start(handler, cx, &agent);
+    let asker = Asker {
+        runs,
+        user,
+        client: ClientAsk::new(cx),
+    };
     let outcome = tokio::select! {
-        outcome = follow(&mut inbox, &run_id, notes.as_deref()) => outcome,
+        outcome = follow(&mut inbox, &run_id, notes.as_deref(), Some(&asker)) => outcome,
         () = cx.ct.cancelled() => {
             if let Err(refused) = runs.cancel(user, &run_id) {
                 tracing::debug!(%run_id, "cancel of an MCP run: {}", refused.message);
             }
             // The request ends with its run (bounded): the run's slot is
             // free again when the client hears back.
-            let _ = tokio::time::timeout(CANCEL_WAIT, follow(&mut inbox, &run_id, None)).await;
+            let ending = follow(&mut inbox, &run_id, None, None);
+            let _ = tokio::time::timeout(CANCEL_WAIT, ending).await;
             if let Some(notes) = notes {
                 notes.finish().await;
             }
@@ -116,8 +127,41 @@ enum End {
     Failed(Code, String),
 }
 
+/// Puts a run's questions to the MCP client that started it.
+struct Asker<'a> {
+    runs: &'a Arc<Runs>,
+    user: &'a str,
+    client: Arc<ClientAsk>,
+}
+
+impl Asker<'_> {
+    /// Asks the client; its answer (or refusal) goes to the run.
+    async fn ask(&self, run_id: &str, request_id: &str, prompt: String, schema: Value) {
+        let question = Question {
+            prompt,
+            schema: Some(schema),
+            wait: std::time::Duration::ZERO,
+        };
+        let answer = self.client.clone().ask(question).await;
+        let given = match answer {
+            // Nobody to ask here: the question stays open for the user's
+            // other clients until it expires.
+            Err(AskError::Unsupported(_) | AskError::Timeout) => return,
+            answer => self.runs.answer(self.user, run_id, request_id, answer),
+        };
+        if let Err(refused) = given {
+            tracing::debug!(%run_id, "an MCP client's answer was refused: {}", refused.message);
+        }
+    }
+}
+
 /// Reads the run's frames until its end, sending notes on the way.
-async fn follow(inbox: &mut crate::run_log::Inbox, run_id: &str, notes: Option<&Notes>) -> End {
+async fn follow(
+    inbox: &mut crate::run_log::Inbox,
+    run_id: &str,
+    notes: Option<&Notes>,
+    asker: Option<&Asker<'_>>,
+) -> End {
     while let Some(frame) = inbox.recv().await {
         let Ok(ServerFrame::Event(event)) = ServerFrame::parse(&frame) else {
             continue;
@@ -135,6 +179,16 @@ async fn follow(inbox: &mut crate::run_log::Inbox, run_id: &str, notes: Option<&
             }
             EventKind::AgentError { code, message, .. } if own => {
                 return End::Failed(code, message);
+            }
+            EventKind::InputRequested {
+                request_id,
+                prompt,
+                schema,
+                ..
+            } if own => {
+                if let Some(asker) = asker {
+                    asker.ask(run_id, &request_id, prompt, schema).await;
+                }
             }
             EventKind::MessageDelta { text } if own => {
                 if let Some(notes) = notes {

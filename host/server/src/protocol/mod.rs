@@ -520,7 +520,7 @@ pub enum EventKind {
     InputClosed {
         /// The question's id.
         request_id: String,
-        /// `answered`, `expired` or `cancelled`.
+        /// `answered`, `declined`, `expired` or `cancelled`.
         outcome: String,
         /// The answer, when answered.
         #[serde(default, skip_serializing_if = "Option::is_none")]

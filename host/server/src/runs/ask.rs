@@ -3,7 +3,8 @@
 //! the owner answers with `run.respond` from any of their sessions (checked
 //! against the question's schema; a wrong answer is refused and the question
 //! stays open), the wait runs out (`expired`: the guest gets `timeout`), or
-//! the run is cancelled. Each question ends with `input_closed`.
+//! the run is cancelled; an MCP client may also decline it. Each question
+//! ends with `input_closed`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -30,7 +31,7 @@ struct Open {
     user: String,
     request_id: String,
     validator: jsonschema::Validator,
-    answer: oneshot::Sender<Value>,
+    answer: oneshot::Sender<Result<Value, AskError>>,
 }
 
 impl Runs {
@@ -41,6 +42,18 @@ impl Runs {
         run_id: &str,
         request_id: &str,
         value: Value,
+    ) -> Result<(), RunRefused> {
+        self.answer(user, run_id, request_id, Ok(value))
+    }
+
+    /// Answers the question, or refuses it (`Err`: the user declined or
+    /// dismissed it, as an MCP client may say).
+    pub fn answer(
+        &self,
+        user: &str,
+        run_id: &str,
+        request_id: &str,
+        answer: Result<Value, AskError>,
     ) -> Result<(), RunRefused> {
         let mut questions = lock(&self.questions);
         let Some(open) = questions
@@ -53,7 +66,9 @@ impl Runs {
                 format!("no open question {request_id:?} in run {run_id:?}"),
             ));
         };
-        if let Err(err) = open.validator.validate(&value) {
+        if let Ok(value) = &answer
+            && let Err(err) = open.validator.validate(value)
+        {
             return Err(RunRefused::new(
                 ErrorCode::InvalidValue,
                 format!("the answer does not match the question's schema: {err}"),
@@ -61,7 +76,7 @@ impl Runs {
         }
         if let Some(open) = questions.open.remove(run_id) {
             // The run may have ended this instant; then nobody hears it.
-            let _ = open.answer.send(value);
+            let _ = open.answer.send(answer);
         }
         Ok(())
     }
@@ -107,9 +122,17 @@ impl RunHost {
                 return Err(AskError::Failed(message));
             }
             match answered.await {
-                Ok(value) => {
+                Ok(Ok(value)) => {
                     waiting.close("answered", Some(value.clone()));
                     Ok(value)
+                }
+                Ok(Err(refused)) => {
+                    let outcome = match refused {
+                        AskError::Declined => "declined",
+                        _ => "cancelled",
+                    };
+                    waiting.close(outcome, None);
+                    Err(refused)
                 }
                 Err(_) => Err(AskError::Cancelled),
             }
