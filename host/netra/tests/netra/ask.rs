@@ -3,7 +3,7 @@
 //! question stays open; a disconnect does not end the wait and the question
 //! is replayed on `run.subscribe`; the owner answers from another session;
 //! another user cannot; a question nobody answers expires and the agent
-//! gets `timeout`.
+//! gets `timeout`; a cancel ends the wait.
 
 use netra_tests::serve::{Plugin, Server};
 use netra_tests::ws::Client;
@@ -103,4 +103,20 @@ async fn an_agent_asks_its_user_and_waits_for_the_answer() {
     assert_eq!(closed["outcome"], "expired");
     let end = events.last().unwrap_or_else(|| panic!("no events"));
     assert_eq!(end["output"], "error: no answer came in time", "{end}");
+
+    // Cancelled while it waits: the question closes `cancelled`, so does the run.
+    let (run_id, _) = second.start_run("echo-agent", "ask").await;
+    second.until(&["input_requested"]).await;
+    let ack = second
+        .request("run.cancel", json!({"run_id": run_id}))
+        .await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    let events = second.run_events_after(&run_id).await;
+    let closed = events
+        .iter()
+        .find(|e| e["type"] == "input_closed")
+        .unwrap_or_else(|| panic!("no input_closed: {events:#?}"));
+    assert_eq!(closed["outcome"], "cancelled");
+    let end = events.last().unwrap_or_else(|| panic!("no events"));
+    assert_eq!(end["outcome"], "cancelled", "{end}");
 }
