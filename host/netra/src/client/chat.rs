@@ -5,6 +5,8 @@
 //! command (`/agents`, `/tools`, `/cancel`, `/quit`) or the input of a new run in the
 //! chat's thread. Lines that arrive while a run streams wait for it to end, so a
 //! script can pipe several questions in; only `/cancel` (and Ctrl-C) act at once.
+//! When the run asks its user a question (`input_requested`), the next line is the
+//! answer (`run.respond`): as it is when the answer is text, else read as JSON.
 
 use std::collections::{HashSet, VecDeque};
 use std::io::{BufRead, IsTerminal, Write};
@@ -52,7 +54,8 @@ const SHOW_AT_MOST: usize = 200;
 const INTERRUPTED: u8 = 130;
 
 const HELP: &str = "Type a message to start a run. Commands: /agents, /tools, /cancel, /quit. \
-Ctrl-C cancels a running run (twice quits), Ctrl-D quits.";
+Ctrl-C cancels a running run (twice quits), Ctrl-D quits. When the agent asks (?), the next \
+line is your answer.";
 
 /// Runs the chat until `/quit`, end of input, or a lost connection.
 pub async fn chat(args: ChatArgs) -> anyhow::Result<ExitCode> {
@@ -83,6 +86,7 @@ pub async fn chat(args: ChatArgs) -> anyhow::Result<ExitCode> {
         queue: VecDeque::new(),
         quiet_refs: HashSet::new(),
         failed: false,
+        question: None,
     };
     let code = chat.run(&mut ws).await;
     // A polite close; the host goes on either way, and a disconnect cancels nothing.
@@ -135,6 +139,18 @@ struct Chat {
     quiet_refs: HashSet<String>,
     /// A run or command failed; the exit code says so.
     failed: bool,
+    /// The shown run's question, waiting for the next line.
+    question: Option<Question>,
+}
+
+/// A question of the run being shown (`input_requested`).
+struct Question {
+    run_id: String,
+    request_id: String,
+    /// The answer is text (its schema's type is `string`): a line as it is.
+    text: bool,
+    /// The `id` of the `run.respond` in flight.
+    respond: Option<String>,
 }
 
 impl Chat {
@@ -164,6 +180,7 @@ impl Chat {
                     Some(line) if self.busy.is_some() && line.trim() == "/cancel" => {
                         self.cancel(ws).await?;
                     }
+                    Some(line) if self.awaits_answer() => self.answer(ws, &line).await?,
                     Some(line) => self.queue.push_back(line),
                     None => eof = true,
                 },
@@ -217,6 +234,42 @@ impl Chat {
                 }
             }
         }
+    }
+
+    /// Whether the next line answers the shown run's question.
+    fn awaits_answer(&self) -> bool {
+        self.question.as_ref().is_some_and(|q| q.respond.is_none())
+    }
+
+    /// Sends `line` as the answer to the open question.
+    async fn answer(&mut self, ws: &mut Ws, line: &str) -> anyhow::Result<()> {
+        let id = self.next_id();
+        let Some(question) = &mut self.question else {
+            return Ok(());
+        };
+        let line = line.trim_end_matches(['\r', '\n']);
+        let value = if question.text {
+            Value::String(line.to_string())
+        } else {
+            serde_json::from_str(line).unwrap_or_else(|_| Value::String(line.to_string()))
+        };
+        question.respond = Some(id.clone());
+        let kind = CommandKind::RunRespond {
+            run_id: question.run_id.clone(),
+            request_id: question.request_id.clone(),
+            value,
+        };
+        send(ws, id, kind).await
+    }
+
+    /// Answers the open question with the next line already read, if any.
+    async fn answer_queued(&mut self, ws: &mut Ws) -> anyhow::Result<()> {
+        if self.awaits_answer()
+            && let Some(line) = self.queue.pop_front()
+        {
+            self.answer(ws, &line).await?;
+        }
+        Ok(())
     }
 
     fn exit_code(&self) -> ExitCode {
@@ -327,6 +380,15 @@ impl Chat {
                     // A cancel that lost the race with the run's end gets `not_found`.
                     return Ok(());
                 }
+                if let Some(question) = &mut self.question
+                    && reference.as_deref() == question.respond.as_deref()
+                {
+                    // A wrong answer: the question stays open for another.
+                    question.respond = None;
+                    self.term
+                        .line(&format!("error {}: {message}", code.as_str()));
+                    return self.answer_queued(ws).await;
+                }
                 let answers_busy = match (&self.busy, &reference) {
                     (Some(Busy::Run(run)), Some(r)) => run.command == *r,
                     (Some(Busy::List { id }), Some(r)) => id == r,
@@ -369,6 +431,7 @@ impl Chat {
                 );
                 if ours {
                     self.show(&event);
+                    self.answer_queued(ws).await?;
                 }
             }
         }
@@ -382,6 +445,12 @@ impl Chat {
         payload: AckPayload,
     ) -> anyhow::Result<()> {
         if self.quiet_refs.remove(reference) {
+            return Ok(());
+        }
+        if let Some(question) = &mut self.question
+            && question.respond.as_deref() == Some(reference)
+        {
+            // Taken; `input_closed` follows.
             return Ok(());
         }
         match &mut self.busy {
@@ -415,13 +484,24 @@ impl Chat {
                 self.term.line(&format!("→ {tool} {}", shorten(arguments)));
             }
             EventKind::InputRequested {
-                prompt, request_id, ..
+                prompt,
+                request_id,
+                schema,
+                ..
             } => {
-                self.term.line(&format!(
-                    "? {prompt} (question {request_id}; answer with run.respond)"
-                ));
+                let text = schema.get("type").and_then(Value::as_str) == Some("string");
+                let how = if text { "" } else { ", as JSON" };
+                self.term
+                    .line(&format!("? {prompt} (answer on the next line{how})"));
+                self.question = Some(Question {
+                    run_id: event.run_id.to_string(),
+                    request_id: request_id.clone(),
+                    text,
+                    respond: None,
+                });
             }
             EventKind::InputClosed { outcome, value, .. } => {
+                self.question = None;
                 let answer = value.as_ref().map(|v| format!(": {}", shorten(v)));
                 self.term.line(&format!(
                     "  question {outcome}{}",

@@ -10,14 +10,15 @@ use std::process::{Command, Output, Stdio};
 use netra_tests::serve::Server;
 
 /// The plugins the server loads: the helper agent and the tools it routes to,
-/// and an agent that spins until its deadline (runs that are still going when
-/// the crash test kills the server).
-const PLUGINS: [&str; 5] = [
+/// an agent that spins until its deadline (runs that are still going when
+/// the crash test kills the server), and one that asks its user.
+const PLUGINS: [&str; 6] = [
     "helper",
     "calculator",
     "clock",
     "text",
     "fixture_agent_spin",
+    "fixture_agent_echo",
 ];
 
 fn netra(args: &[&str]) -> Command {
@@ -37,7 +38,12 @@ fn run(args: &[&str]) -> Output {
 
 /// Runs `netra chat` with `input` on stdin.
 fn chat(server: &Server, token: &str, input: &str) -> Output {
-    let mut child = netra(&["chat", "--url", &server.url(), "--agent", "helper"])
+    chat_with(server, token, "helper", input)
+}
+
+/// Runs `netra chat --agent AGENT` with `input` on stdin.
+fn chat_with(server: &Server, token: &str, agent: &str, input: &str) -> Output {
+    let mut child = netra(&["chat", "--url", &server.url(), "--agent", agent])
         .env("NETRA_TOKEN", token)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -125,6 +131,24 @@ fn loadgen_and_chat_against_a_real_server() {
         text(&out.stderr)
     );
     for want in ["helper (", "42", "calculate (from ", "2"] {
+        assert!(stdout.contains(want), "{want:?} missing in {stdout}");
+    }
+
+    // The agent asks: the next lines answer, a wrong one is refused and
+    // the question stays open for the next.
+    let out = chat_with(&server, &token, "echo-agent", "ask\nA\nAda\n");
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "chat failed: {stdout}\n{}",
+        text(&out.stderr)
+    );
+    for want in [
+        "? What is your name? (answer on the next line)",
+        "error invalid_value",
+        "question answered",
+        "hello Ada",
+    ] {
         assert!(stdout.contains(want), "{want:?} missing in {stdout}");
     }
 
