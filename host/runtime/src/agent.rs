@@ -54,8 +54,7 @@ async fn describe(
 ) -> Result<AgentDescriptor, LoadError> {
     let deadline = DESCRIBE_DEADLINE.min(shared.limits.deadline);
     let mut store = runtime.new_store(shared, "", Some(Arc::new(DescribeHost)));
-    let clock = store.data().guest.deadline.clone();
-    clock.start(deadline);
+    let clock = store.data().guest.deadline.start(deadline);
     let timeout = || LoadError::Describe(InvokeError::Timeout(deadline));
     let bindings = until(&clock, pre.instantiate_async(&mut store))
         .await
@@ -154,8 +153,7 @@ impl AgentPlugin {
             .runtime
             .new_store(shared, &ctx.user_id, Some(host));
         // One deadline for the whole run, instantiation included.
-        let clock = store.data().guest.deadline.clone();
-        clock.start(deadline);
+        let clock = store.data().guest.deadline.start(deadline);
         let seat = store.data().cpu.handle();
         let user = ctx.user_id.clone();
         let pre = self.inner.pre.clone();

@@ -43,12 +43,14 @@ impl Deadline {
         self.0.clock.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Starts a call's clock: it must stop `after` from now.
-    pub(crate) fn start(&self, after: Duration) {
+    /// Starts a call's clock: it must stop `after` from now. Returns the
+    /// deadline, for [`until`].
+    pub(crate) fn start(&self, after: Duration) -> Deadline {
         *self.clock() = Clock {
             at: Instant::now() + after,
             paused: None,
         };
+        self.clone()
     }
 
     /// When the call must stop, were the clock to run from now on.

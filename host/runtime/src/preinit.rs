@@ -83,8 +83,7 @@ pub(crate) async fn snapshot(
         .map_err(|e| e.to_string())?;
     let agent = (!is_tool).then(|| Arc::new(DescribeHost) as Arc<dyn AgentHost>);
     let mut store = runtime.new_store(&shared, "", agent);
-    let clock = store.data().guest.deadline.clone();
-    clock.start(DESCRIBE_DEADLINE);
+    let clock = store.data().guest.deadline.start(DESCRIBE_DEADLINE);
     let instance = until(&clock, linker.instantiate_async(&mut store, &component))
         .await
         .ok_or_else(|| NoSnapshot::Unsupported("its instantiation did not finish in time".into()))?

@@ -212,8 +212,7 @@ impl ToolPlugin {
         let inner = &self.inner;
         let mut store = inner.runtime.new_store(&inner.shared, user_id, None);
         let deadline = self.inner.shared.limits.deadline;
-        let clock = store.data().guest.deadline.clone();
-        clock.start(deadline);
+        let clock = store.data().guest.deadline.start(deadline);
         match until(&clock, self.inner.pre.instantiate_async(&mut store)).await {
             Some(Ok(bindings)) => Ok(Prepared { store, bindings }),
             Some(Err(err)) => Err(instantiate_error(&store, err, deadline)),
@@ -325,8 +324,7 @@ impl ToolPlugin {
             bindings,
         } = self.make(&ctx.user_id).await.map_err(LoadError::Describe)?;
         let deadline = DESCRIBE_DEADLINE.min(self.inner.shared.limits.deadline);
-        let clock = store.data().guest.deadline.clone();
-        clock.start(deadline);
+        let clock = store.data().guest.deadline.start(deadline);
         let call = bindings.netra_plugin_tool().call_describe(&mut store);
         match until(&clock, call).await {
             Some(result) => {
@@ -366,8 +364,7 @@ impl ToolInstance {
         let limits = &self.plugin.inner.shared.limits;
         let deadline = limits.deadline;
         let max_result = limits.max_result_bytes;
-        let clock = live.store.data().guest.deadline.clone();
-        clock.start(deadline);
+        let clock = live.store.data().guest.deadline.start(deadline);
         if let (true, Some(fuel)) = (self.plugin.inner.runtime.inner.config.fuel, limits.fuel) {
             let _ = live.store.set_fuel(fuel);
         }

@@ -28,6 +28,14 @@ use std::time::Duration;
 use netra_auth::Authenticator;
 
 pub use kv::{SqliteKv, StoreKv};
+
+/// Locks `mutex`; a panic elsewhere while it was held does not poison it
+/// for the rest of the host.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 pub use ready::Readiness;
 pub use recovery::recover_interrupted;
 pub use registry::{Grants, PluginGrant, Registry};

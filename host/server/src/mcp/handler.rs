@@ -164,7 +164,7 @@ impl ServerHandler for Handler {
             .and_then(|parts| parts.headers.get("mcp-session-id"))
             .and_then(|v| v.to_str().ok())
         {
-            super::lock(&self.mcp.logging).insert(session.to_string());
+            crate::lock(&self.mcp.logging).insert(session.to_string());
         }
         Ok(())
     }

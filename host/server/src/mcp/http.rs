@@ -33,8 +33,8 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::lock;
 use super::{Handler, Mcp};
+use crate::lock;
 
 type Body = BoxBody<Bytes, Infallible>;
 

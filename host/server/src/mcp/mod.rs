@@ -20,7 +20,7 @@ pub mod http;
 pub mod wire;
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use netra_config::Exposed;
@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use handler::Handler;
 
+use crate::lock;
 use crate::registry::Registry;
 use crate::runs::Runs;
 
@@ -333,10 +334,6 @@ fn decode_cursor(cursor: &str) -> Option<String> {
         .map(|i| u8::from_str_radix(cursor.get(i..i + 2)?, 16).ok())
         .collect::<Option<Vec<u8>>>()?;
     String::from_utf8(bytes).ok()
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

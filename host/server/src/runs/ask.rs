@@ -7,7 +7,7 @@
 //! ends with `input_closed`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use netra_runtime::{AskError, AskFuture, Question};
@@ -16,8 +16,8 @@ use tokio::sync::oneshot;
 
 use super::host::RunHost;
 use super::{RunRefused, Runs};
-use crate::ids;
 use crate::protocol::{ErrorCode, EventKind, timestamp_of};
+use crate::{ids, lock};
 
 /// The open questions of the host's runs, by run (a run asks one at a time:
 /// its guest waits for the answer).
@@ -138,10 +138,6 @@ impl RunHost {
             }
         })
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A question being waited for: dropped before an answer (the wait ran
